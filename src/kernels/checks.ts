@@ -1,0 +1,236 @@
+/**
+ * Argument checks shared by every backend. Each backend implements the raw kernels (which
+ * trust their arguments) and wraps them with `withChecks`, so the rules for what a valid call
+ * is live in one place. Native code checks sizes again on its side of the boundary (defence in
+ * depth against callers that reach the addon directly), but this layer is what users meet.
+ */
+import type { Activation, Kernels, KernelsInfo, Tensor } from './types.js';
+
+/** The raw kernels a backend provides: the Kernels methods, called only with checked arguments. */
+export interface RawKernels extends Omit<Kernels, 'setThreads' | 'alloc' | 'free'> {
+  /** True if the tensor was allocated by this backend instance (alive or freed). */
+  owns(tensor: unknown): tensor is Tensor;
+  alloc(length: number): Tensor;
+  free(tensor: Tensor): void;
+  setThreads(threads: number): void;
+  /** Largest thread count setThreads accepts. */
+  readonly maxThreads: number;
+  /** Largest tensor length alloc accepts. */
+  readonly maxLength: number;
+}
+
+export function checkSize(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
+    throw new RangeError(`${name} must be a non-negative integer (at most 2^31-1), got ${value}`);
+  }
+  return value;
+}
+
+export function checkFinite(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  if (!Number.isFinite(value)) throw new RangeError(`${name} must be finite, got ${value}`);
+  return value;
+}
+
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 20))}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Multiplies two sizes, refusing products that exceed what any tensor can hold. */
+function product(names: string, a: number, b: number): number {
+  const p = a * b;
+  if (p > 0x7fffffff) throw new RangeError(`${names} = ${p} elements is larger than any tensor can be`);
+  return p;
+}
+
+export function withChecks(raw: RawKernels): Kernels {
+  const tensor = (name: string, t: unknown, needed: number): Tensor => {
+    if (!raw.owns(t)) {
+      throw new TypeError(`${name} must be a tensor allocated by this ${raw.name} backend, got ${describe(t)}`);
+    }
+    if (t.freed) throw new RangeError(`${name} has been freed`);
+    if (t.length < needed) {
+      throw new RangeError(`${name} holds ${t.length} elements but the call needs ${needed}`);
+    }
+    return t;
+  };
+  const optionalTensor = (name: string, t: unknown, needed: number): Tensor | null =>
+    t === null || t === undefined ? null : tensor(name, t, needed);
+
+  const activation = (act: unknown, needSlopeGrad: boolean, dSlope?: unknown): Activation => {
+    if (typeof act !== 'object' || act === null) throw new TypeError(`act must be an activation object, got ${describe(act)}`);
+    const kind = (act as { kind?: unknown }).kind;
+    switch (kind) {
+      case 'relu':
+      case 'sigmoid':
+      case 'tanh':
+      case 'linear':
+        return act as Activation;
+      case 'leaky_relu':
+        checkFinite('act.alpha', (act as { alpha?: unknown }).alpha);
+        return act as Activation;
+      case 'prelu':
+        tensor('act.slope', (act as { slope?: unknown }).slope, 1);
+        if (needSlopeGrad) tensor('dSlope', dSlope, 1);
+        return act as Activation;
+      default:
+        throw new RangeError(`act.kind must be one of relu, leaky_relu, prelu, sigmoid, tanh, linear; got ${describe(kind)}`);
+    }
+  };
+
+  const checked: Kernels = {
+    name: raw.name,
+    info: (): KernelsInfo => raw.info(),
+    setThreads(threads: number): void {
+      checkSize('threads', threads);
+      if (threads < 1 || threads > raw.maxThreads) {
+        throw new RangeError(`threads must be between 1 and ${raw.maxThreads} on the ${raw.name} backend, got ${threads}`);
+      }
+      raw.setThreads(threads);
+    },
+    alloc(length: number): Tensor {
+      checkSize('length', length);
+      if (length < 1) throw new RangeError('length must be at least 1');
+      if (length > raw.maxLength) {
+        throw new RangeError(`length ${length} exceeds the ${raw.name} backend's largest tensor (${raw.maxLength} elements)`);
+      }
+      return raw.alloc(length);
+    },
+    free(t: Tensor): void {
+      raw.free(tensor('tensor', t, 0));
+    },
+    allocatedBytes: () => raw.allocatedBytes(),
+
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c): void {
+      checkBoolean('transA', transA);
+      checkBoolean('transB', transB);
+      checkSize('m', m);
+      checkSize('n', n);
+      checkSize('k', k);
+      checkFinite('alpha', alpha);
+      checkFinite('beta', beta);
+      tensor('a', a, product('m*k', m, k));
+      tensor('b', b, product('k*n', k, n));
+      tensor('c', c, product('m*n', m, n));
+      if (c === a || c === b) throw new RangeError('c must not be the same tensor as a or b');
+      raw.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+    },
+
+    biasActivation(rows, cols, z, bias, act, h): void {
+      checkSize('rows', rows);
+      checkSize('cols', cols);
+      const size = product('rows*cols', rows, cols);
+      tensor('z', z, size);
+      optionalTensor('bias', bias, cols);
+      tensor('h', h, size);
+      raw.biasActivation(rows, cols, z, bias ?? null, activation(act, false), h);
+    },
+
+    activationBackward(rows, cols, act, z, h, dh, dz, dSlope): void {
+      checkSize('rows', rows);
+      checkSize('cols', cols);
+      const size = product('rows*cols', rows, cols);
+      const a = activation(act, true, dSlope);
+      tensor('z', z, size);
+      tensor('h', h, size);
+      tensor('dh', dh, size);
+      tensor('dz', dz, size);
+      if (a.kind === 'prelu' && dSlope === a.slope) throw new RangeError('dSlope must not be the slope tensor itself');
+      raw.activationBackward(rows, cols, a, z, h, dh, dz, a.kind === 'prelu' ? dSlope : null);
+    },
+
+    biasGrad(rows, cols, dz, db): void {
+      checkSize('rows', rows);
+      checkSize('cols', cols);
+      tensor('dz', dz, product('rows*cols', rows, cols));
+      tensor('db', db, cols);
+      if (db === dz) throw new RangeError('db must not be the same tensor as dz');
+      raw.biasGrad(rows, cols, dz, db);
+    },
+
+    softmaxCrossEntropy(rows, cols, logits, labels, probs, dlogits): number {
+      checkSize('rows', rows);
+      checkSize('cols', cols);
+      if (rows < 1) throw new RangeError('rows must be at least 1 (the loss is a mean over rows)');
+      if (cols < 1) throw new RangeError('cols must be at least 1');
+      const size = product('rows*cols', rows, cols);
+      tensor('logits', logits, size);
+      tensor('labels', labels, rows);
+      tensor('probs', probs, size);
+      optionalTensor('dlogits', dlogits, size);
+      if (probs === logits || probs === labels || dlogits === labels || (dlogits !== null && dlogits === probs)) {
+        throw new RangeError('probs and dlogits must be distinct tensors, different from labels (dlogits may be logits)');
+      }
+      // Labels are validated here, once, so that every backend reports a bad label the same way.
+      const labelView = labels.data;
+      for (let i = 0; i < rows; i++) {
+        const y = labelView[i]!;
+        if (!Number.isInteger(y) || y < 0 || y >= cols) {
+          throw new RangeError(`labels[${i}] = ${y} is not a class index in [0, ${cols})`);
+        }
+      }
+      return raw.softmaxCrossEntropy(rows, cols, logits, labels, probs, dlogits ?? null);
+    },
+
+    softmax(rows, cols, logits, probs): void {
+      checkSize('rows', rows);
+      checkSize('cols', cols);
+      const size = product('rows*cols', rows, cols);
+      tensor('logits', logits, size);
+      tensor('probs', probs, size);
+      raw.softmax(rows, cols, logits, probs);
+    },
+
+    sgdStep(n, param, grad, velocity, lr, momentum, nesterov, l2): void {
+      checkSize('n', n);
+      tensor('param', param, n);
+      tensor('grad', grad, n);
+      checkFinite('lr', lr);
+      checkFinite('momentum', momentum);
+      checkBoolean('nesterov', nesterov);
+      checkFinite('l2', l2);
+      if (momentum !== 0) tensor('velocity', velocity, n);
+      else optionalTensor('velocity', velocity, n);
+      if (velocity === param || velocity === grad || grad === param) {
+        throw new RangeError('param, grad and velocity must be distinct tensors');
+      }
+      raw.sgdStep(n, param, grad, velocity ?? null, lr, momentum, nesterov, l2);
+    },
+
+    adamStep(n, param, grad, m, v, lr, beta1, beta2, eps, l2, step): void {
+      checkSize('n', n);
+      tensor('param', param, n);
+      tensor('grad', grad, n);
+      tensor('m', m, n);
+      tensor('v', v, n);
+      if (new Set([param, grad, m, v]).size !== 4) throw new RangeError('param, grad, m and v must be distinct tensors');
+      checkFinite('lr', lr);
+      checkFinite('beta1', beta1);
+      checkFinite('beta2', beta2);
+      checkFinite('eps', eps);
+      checkFinite('l2', l2);
+      if (!(beta1 >= 0 && beta1 < 1)) throw new RangeError(`beta1 must be in [0, 1), got ${beta1}`);
+      if (!(beta2 >= 0 && beta2 < 1)) throw new RangeError(`beta2 must be in [0, 1), got ${beta2}`);
+      checkSize('step', step);
+      if (step < 1) throw new RangeError('step must be at least 1');
+      raw.adamStep(n, param, grad, m, v, lr, beta1, beta2, eps, l2, step);
+    },
+
+    sumSquares(n, x): number {
+      checkSize('n', n);
+      tensor('x', x, n);
+      return raw.sumSquares(n, x);
+    },
+  };
+  return Object.freeze(checked);
+}

@@ -1,0 +1,107 @@
+/**
+ * Backend loading and selection. `auto` prefers native, then wasm, then reference; a forced
+ * backend that cannot load is an error that says why. Each backend is loaded at most once per
+ * process and shared: tensors belong to the caller, so sharing is safe.
+ */
+import { loadNativeKernels } from './native.js';
+import { createReferenceKernels } from './reference.js';
+import type { BackendChoice, BackendName, Kernels, KernelsInfo } from './types.js';
+import { loadWasmKernels } from './wasm.js';
+
+export type { Activation, ActivationName, BackendChoice, BackendName, Kernels, KernelsInfo, Tensor } from './types.js';
+export { ACTIVATION_NAMES } from './types.js';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['native', 'wasm', 'reference'];
+const PREFERENCE: readonly BackendName[] = ['native', 'wasm', 'reference'];
+
+const loaders: Record<BackendName, () => Kernels> = {
+  native: loadNativeKernels,
+  wasm: loadWasmKernels,
+  reference: createReferenceKernels,
+};
+
+type LoadResult = { ok: true; kernels: Kernels } | { ok: false; reason: string };
+const loaded = new Map<BackendName, LoadResult>();
+
+/** Loads one backend (once per process); never throws. */
+export function tryLoadBackend(name: BackendName): LoadResult {
+  let result = loaded.get(name);
+  if (!result) {
+    try {
+      result = { ok: true, kernels: loaders[name]() };
+    } catch (error) {
+      result = { ok: false, reason: firstLine(error) };
+    }
+    loaded.set(name, result);
+  }
+  return result;
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0] ?? text;
+}
+
+export interface BackendInfo extends KernelsInfo {
+  /** Why each preferred backend was skipped, in preference order ('native: ...'). */
+  skipped: string[];
+}
+
+export interface KernelsOptions {
+  /** 'auto' (default), or a backend to force. The environment variable DENSETRAIN_BACKEND sets the default. */
+  backend?: BackendChoice | undefined;
+  /** Threads for the native backend; DENSETRAIN_THREADS sets the default. */
+  threads?: number | undefined;
+}
+
+export function parseBackendChoice(value: string, source: string): BackendChoice {
+  if (value === 'auto' || (BACKEND_NAMES as readonly string[]).includes(value)) return value as BackendChoice;
+  throw new RangeError(`${source} must be one of auto, native, wasm, reference; got ${JSON.stringify(value)}`);
+}
+
+function requestedBackend(options: KernelsOptions): BackendChoice {
+  if (options.backend !== undefined) return parseBackendChoice(options.backend, 'backend');
+  const fromEnv = process.env['DENSETRAIN_BACKEND'];
+  if (fromEnv !== undefined && fromEnv !== '') return parseBackendChoice(fromEnv, 'DENSETRAIN_BACKEND');
+  return 'auto';
+}
+
+/** The kernels to use, and what was skipped to get them. Throws if a forced backend cannot load. */
+export function selectKernels(options: KernelsOptions = {}): { kernels: Kernels; info: BackendInfo } {
+  const requested = requestedBackend(options);
+  const skipped: string[] = [];
+  let kernels: Kernels | undefined;
+  if (requested === 'auto') {
+    for (const name of PREFERENCE) {
+      const result = tryLoadBackend(name);
+      if (result.ok) {
+        kernels = result.kernels;
+        break;
+      }
+      skipped.push(`${name}: ${result.reason}`);
+    }
+    if (!kernels) throw new Error(`no densetrain backend could load:\n  ${skipped.join('\n  ')}`);
+  } else {
+    const result = tryLoadBackend(requested);
+    if (!result.ok) throw new Error(`the ${requested} backend was requested but cannot load: ${result.reason}`);
+    kernels = result.kernels;
+  }
+  if (options.threads !== undefined) kernels.setThreads(options.threads);
+  return { kernels, info: { ...kernels.info(), skipped } };
+}
+
+/** The kernels for the options (see selectKernels). */
+export function getKernels(options: KernelsOptions = {}): Kernels {
+  return selectKernels(options).kernels;
+}
+
+/** What backend `getKernels(options)` runs, its ISA and threads, and why preferred ones were skipped. */
+export function backendInfo(options: KernelsOptions = {}): BackendInfo {
+  return selectKernels(options).info;
+}
+
+/** One line for humans: "native (avx512, 2 threads)" or "wasm (simd128, 1 thread); native skipped: ...". */
+export function formatBackendInfo(info: BackendInfo): string {
+  const head = `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+  return info.skipped.length === 0 ? head : `${head}; skipped ${info.skipped.join('; ')}`;
+}

@@ -1,0 +1,185 @@
+/**
+ * The Kernels interface: the only way model code touches numbers.
+ *
+ * Every backend (native C++ addon, AssemblyScript WebAssembly, plain TypeScript reference)
+ * implements exactly this interface, and model code never asks which one it has.
+ *
+ * Conventions shared by every kernel:
+ * - Matrices are row-major float32. A matrix of `rows` x `cols` occupies the first
+ *   rows*cols elements of its tensor; a tensor may be longer (a buffer sized for the
+ *   largest batch serves a smaller last batch).
+ * - Sizes are non-negative integers. Every entry point checks its sizes against the
+ *   tensors' lengths, its tensors' ownership and liveness and its scalars' types before it
+ *   touches memory, and throws a TypeError (wrong type) or RangeError (wrong value) whose
+ *   message names the argument. A bad call never reads or writes out of bounds.
+ * - Results do not depend on the thread count: work is split over outputs, never over a
+ *   reduction dimension.
+ */
+
+export type BackendName = 'native' | 'wasm' | 'reference';
+export type BackendChoice = BackendName | 'auto';
+
+/** Memory owned by a backend. */
+export interface Tensor {
+  /** Number of float32 elements. */
+  readonly length: number;
+  /**
+   * A view of the tensor's memory, valid at the moment it is read. WebAssembly memory can
+   * grow when another tensor is allocated, which detaches old views: read `data` again
+   * after any alloc() instead of keeping the view.
+   */
+  readonly data: Float32Array;
+  /** True once the tensor has been given back with Kernels.free(). */
+  readonly freed: boolean;
+}
+
+export type ActivationName = 'relu' | 'leaky_relu' | 'prelu' | 'sigmoid' | 'tanh' | 'linear';
+
+export const ACTIVATION_NAMES: readonly ActivationName[] = [
+  'relu',
+  'leaky_relu',
+  'prelu',
+  'sigmoid',
+  'tanh',
+  'linear',
+];
+
+/**
+ * An activation as the kernels see it. leaky_relu carries its slope (any finite real,
+ * negative and above 1 included); prelu reads its learned slope from slope.data[0], so the
+ * optimizer can update it in place.
+ */
+export type Activation =
+  | { readonly kind: 'relu' }
+  | { readonly kind: 'leaky_relu'; readonly alpha: number }
+  | { readonly kind: 'prelu'; readonly slope: Tensor }
+  | { readonly kind: 'sigmoid' }
+  | { readonly kind: 'tanh' }
+  | { readonly kind: 'linear' };
+
+/** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */
+export interface KernelsInfo {
+  backend: BackendName;
+  /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' (wasm), 'js' (reference). */
+  isa: string;
+  threads: number;
+}
+
+export interface Kernels {
+  readonly name: BackendName;
+  info(): KernelsInfo;
+
+  /** Threads used by later calls (>= 1). Backends without threads accept only 1. */
+  setThreads(threads: number): void;
+
+  /** A zero-filled tensor of `length` float32 elements (length >= 1). */
+  alloc(length: number): Tensor;
+  /** Gives the memory back. Using a freed tensor in any kernel throws. Freeing twice throws. */
+  free(tensor: Tensor): void;
+  /** Bytes currently held by live tensors of this backend instance (for leak tests). */
+  allocatedBytes(): number;
+
+  /**
+   * C = alpha * op(A) * op(B) + beta * C, sgemm semantics, row-major, no leading dimensions.
+   * op(A) is m x k: A is stored m x k, or k x m when transA. op(B) is k x n: B is stored
+   * k x n, or n x k when transB. C is m x n and must not be A or B. With beta = 0, C is
+   * written without being read (NaN in C does not propagate).
+   */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Tensor,
+    b: Tensor,
+    beta: number,
+    c: Tensor,
+  ): void;
+
+  /**
+   * Fused bias + activation forward over a rows x cols matrix:
+   * z[i,j] += bias[j] (skipped when bias is null), then h[i,j] = act(z[i,j]).
+   * h may be the same tensor as z (then z is overwritten by the activation).
+   */
+  biasActivation(rows: number, cols: number, z: Tensor, bias: Tensor | null, act: Activation, h: Tensor): void;
+
+  /**
+   * Activation backward: dz[i,j] = dh[i,j] * act'(z[i,j]), using h = act(z) where that is
+   * cheaper (sigmoid, tanh). PyTorch's convention at exactly z = 0: relu'(0) = 0,
+   * leaky_relu'(0) = alpha, prelu'(0) = slope. For prelu, dSlope.data[0] is *written* with
+   * sum over z <= 0 of dh * z (the slope gradient); dSlope is required for prelu and ignored
+   * otherwise. dz may be the same tensor as dh.
+   */
+  activationBackward(
+    rows: number,
+    cols: number,
+    act: Activation,
+    z: Tensor,
+    h: Tensor,
+    dh: Tensor,
+    dz: Tensor,
+    dSlope: Tensor | null,
+  ): void;
+
+  /** Bias gradient: db[j] = sum_i dz[i,j] (column sums of a rows x cols matrix), written. */
+  biasGrad(rows: number, cols: number, dz: Tensor, db: Tensor): void;
+
+  /**
+   * Fused, numerically stable softmax + cross-entropy over a rows x cols logit matrix.
+   * labels.data[i] holds the class index of row i (an integer in [0, cols), stored as a
+   * float). Writes probs = softmax(logits) and dlogits = (probs - onehot(labels)) / rows,
+   * and returns the mean cross-entropy (computed in float64). Exact for logits of +-1000:
+   * no overflow, no -Infinity. dlogits may be null when only the loss is wanted.
+   */
+  softmaxCrossEntropy(
+    rows: number,
+    cols: number,
+    logits: Tensor,
+    labels: Tensor,
+    probs: Tensor,
+    dlogits: Tensor | null,
+  ): number;
+
+  /** probs = softmax(logits) row by row (prediction without labels). */
+  softmax(rows: number, cols: number, logits: Tensor, probs: Tensor): void;
+
+  /**
+   * SGD with momentum (PyTorch's formulation) and L2 folded in, over the first n elements:
+   * g = grad + l2 * param; v = momentum * v + g; param -= lr * (nesterov ? g + momentum * v : v).
+   * With momentum = 0 the velocity tensor may be null and param -= lr * g.
+   */
+  sgdStep(
+    n: number,
+    param: Tensor,
+    grad: Tensor,
+    velocity: Tensor | null,
+    lr: number,
+    momentum: number,
+    nesterov: boolean,
+    l2: number,
+  ): void;
+
+  /**
+   * Adam (PyTorch's formulation, amsgrad off) with L2 folded in, step t >= 1:
+   * g = grad + l2 * param; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+   * param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+   */
+  adamStep(
+    n: number,
+    param: Tensor,
+    grad: Tensor,
+    m: Tensor,
+    v: Tensor,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    l2: number,
+    step: number,
+  ): void;
+
+  /** Sum of squares of the first n elements, accumulated in float64 (for the L2 term). */
+  sumSquares(n: number, x: Tensor): number;
+}
