@@ -1,0 +1,105 @@
+/**
+ * The shapes that flow between the trainer, the CLI, checkpoints and reports. metrics.json
+ * in a run folder is a RunRecord.
+ */
+import type { ActivationName, BackendChoice } from '../kernels/types.js';
+import type { BackendInfo } from '../kernels/index.js';
+
+export type InitName = 'auto' | 'kaiming_uniform' | 'kaiming_normal' | 'xavier_uniform' | 'xavier_normal';
+export type OptimizerName = 'sgd' | 'adam';
+export type ScheduleName = 'constant' | 'step' | 'cosine';
+
+/** Everything that defines a training run. The CLI and config files produce exactly this. */
+export interface TrainConfig {
+  /** Dataset name ('mnist-sample', 'fashion-mnist', 'mnist') or a directory / file path. */
+  data: string;
+  /** Layer sizes, input first, classes last: [784, 128, 64, 10]. */
+  layers: number[];
+  /** Activation of every hidden layer (the output layer is linear into softmax). */
+  activation: ActivationName;
+  /** leaky_relu slope (any finite real); for prelu, the initial slope. */
+  alpha: number;
+  init: InitName;
+  optimizer: OptimizerName;
+  lr: number;
+  /** SGD momentum (0 = plain SGD). */
+  momentum: number;
+  nesterov: boolean;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  schedule: ScheduleName;
+  /** step schedule: multiply lr by gamma every stepSize epochs. */
+  stepSize: number;
+  gamma: number;
+  /** L2 coefficient lambda: loss += 0.5 * lambda * sum of squared weights (not biases, not slopes). */
+  l2: number;
+  epochs: number;
+  batchSize: number;
+  /** Fraction of the training set held out for validation (0 = none). */
+  valSplit: number;
+  /** Early stopping: epochs without validation-loss improvement before stopping (0 = off). */
+  patience: number;
+  seed: number;
+  /** Standardise pixels with the training split's mean and std instead of scaling to [0, 1]. */
+  standardize: boolean;
+  backend: BackendChoice;
+  /** Native threads (undefined: DENSETRAIN_THREADS or the CPU count). */
+  threads?: number | undefined;
+}
+
+export interface BatchRecord {
+  epoch: number;
+  batch: number;
+  loss: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  lr: number;
+  seconds: number;
+  samplesPerSecond: number;
+  /** Learned PReLU slope of each hidden layer at the end of the epoch (prelu only). */
+  preluSlopes?: number[];
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  count: number;
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+}
+
+export type StopReason = 'completed' | 'early-stopping' | 'diverged' | 'interrupted';
+
+export interface RunRecord {
+  version: 1;
+  config: TrainConfig;
+  dataset: {
+    name: string;
+    source: string;
+    classNames: string[];
+    trainCount: number;
+    valCount: number;
+    testCount: number;
+    height: number;
+    width: number;
+  };
+  backend: BackendInfo;
+  startedAt: string;
+  finishedAt: string;
+  stopReason: StopReason;
+  /** For 'diverged' and 'interrupted': what happened, where. */
+  stopMessage?: string;
+  /** Epoch (1-based) whose weights were kept as the final model (the best validation loss). */
+  bestEpoch: number;
+  epochs: EpochRecord[];
+  batches: BatchRecord[];
+  test: EvalResult | null;
+  seconds: number;
+}
