@@ -1,0 +1,217 @@
+/**
+ * Classification metrics: pure functions over probabilities, labels and predictions.
+ *
+ * Conventions (test/fixtures/golden/FORMAT.md, "Predict case"):
+ * - probabilities are row-major `count x classes`;
+ * - confusion[true][predicted] holds counts;
+ * - ties break toward the lower index (argmax, top-k, most confident wrong);
+ * - a normalisation over a zero sum gives zeros, never NaN.
+ */
+
+export type Probabilities = Float32Array | Float64Array | ArrayLike<number>;
+
+export interface ClassStats {
+  /** tp / (predicted as this class); 0 when the class is never predicted. */
+  precision: number;
+  /** tp / (true members of this class); 0 when the class has no samples. */
+  recall: number;
+  /** Per-class accuracy: the fraction of this class's samples classified correctly (= recall). */
+  accuracy: number;
+  /** Number of samples whose true label is this class. */
+  support: number;
+}
+
+export interface ScoredSample {
+  /** Sample index, or -1 for padding when a class has fewer than k samples. */
+  index: number;
+  /** probs[index, class]; NaN for padding. */
+  prob: number;
+}
+
+export interface WrongSample {
+  index: number;
+  trueLabel: number;
+  predicted: number;
+  /** Probability given to the (wrong) predicted class. */
+  prob: number;
+  /** Probability given to the true class. */
+  trueProb: number;
+}
+
+function checkShape(probs: Probabilities, count: number, classes: number): void {
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`classes must be a positive integer, got ${classes}`);
+  if (probs.length !== count * classes) {
+    throw new RangeError(`probabilities hold ${probs.length} values, expected count x classes = ${count} x ${classes}`);
+  }
+}
+
+function checkLabels(labels: ArrayLike<number>, count: number, classes: number, what = 'label'): void {
+  if (labels.length !== count) throw new RangeError(`${what}s hold ${labels.length} values, expected ${count}`);
+  for (let i = 0; i < count; i++) {
+    const y = labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= classes) {
+      throw new RangeError(`${what} ${i} is ${y}, outside [0, ${classes})`);
+    }
+  }
+}
+
+/** Descending by score (NaN last), ties toward the lower index. */
+function byScoreDesc(a: { index: number; score: number }, b: { index: number; score: number }): number {
+  const sa = Number.isNaN(a.score) ? -Infinity : a.score;
+  const sb = Number.isNaN(b.score) ? -Infinity : b.score;
+  if (sa !== sb) return sb - sa > 0 ? 1 : -1;
+  return a.index - b.index;
+}
+
+/** Index of the largest value of each row; ties give the lower index; NaN is never chosen over a number. */
+export function argmaxRows(probs: Probabilities, count: number, classes: number): Int32Array {
+  checkShape(probs, count, classes);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const base = i * classes;
+    let best = 0;
+    let bestValue = -Infinity;
+    let found = false;
+    for (let c = 0; c < classes; c++) {
+      const v = probs[base + c]!;
+      if (Number.isNaN(v)) continue;
+      if (!found || v > bestValue) {
+        best = c;
+        bestValue = v;
+        found = true;
+      }
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+/** confusion[true][predicted] counts. */
+export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`classes must be a positive integer, got ${classes}`);
+  checkLabels(labels, labels.length, classes);
+  checkLabels(predictions, labels.length, classes, 'prediction');
+  const m = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < labels.length; i++) m[labels[i]!]![predictions[i]!]! += 1;
+  return m;
+}
+
+/**
+ * 'row': each row divided by its sum (distribution of predictions for each true label).
+ * 'col': each column divided by its sum (distribution of true labels for each prediction).
+ * A zero sum gives zeros.
+ */
+export function normalizeConfusion(m: number[][], by: 'row' | 'col'): number[][] {
+  const n = m.length;
+  for (const row of m) if (row.length !== n) throw new RangeError('confusion matrix must be square');
+  if (by === 'row') {
+    return m.map((row) => {
+      const sum = row.reduce((a, b) => a + b, 0);
+      return row.map((v) => (sum === 0 ? 0 : v / sum));
+    });
+  }
+  const sums = new Array<number>(n).fill(0);
+  for (const row of m) row.forEach((v, c) => (sums[c]! += v));
+  return m.map((row) => row.map((v, c) => (sums[c] === 0 ? 0 : v / sums[c]!)));
+}
+
+/** Precision, recall, per-class accuracy and support of every class, from confusion[true][predicted]. */
+export function perClassStats(confusion: number[][]): ClassStats[] {
+  const n = confusion.length;
+  const colSums = new Array<number>(n).fill(0);
+  for (const row of confusion) {
+    if (row.length !== n) throw new RangeError('confusion matrix must be square');
+    row.forEach((v, c) => (colSums[c]! += v));
+  }
+  return confusion.map((row, c) => {
+    const tp = row[c]!;
+    const support = row.reduce((a, b) => a + b, 0);
+    const predicted = colSums[c]!;
+    const recall = support === 0 ? 0 : tp / support;
+    return { precision: predicted === 0 ? 0 : tp / predicted, recall, accuracy: recall, support };
+  });
+}
+
+/**
+ * Fraction of matching labels: accuracy(labels, predictions), or accuracy(confusion) for the
+ * trace over the total. Empty input gives 0.
+ */
+export function accuracy(labels: ArrayLike<number>, predictions: ArrayLike<number>): number;
+export function accuracy(confusion: number[][]): number;
+export function accuracy(a: ArrayLike<number> | number[][], b?: ArrayLike<number>): number {
+  if (b === undefined) {
+    const m = a as number[][];
+    let correct = 0;
+    let total = 0;
+    m.forEach((row, r) =>
+      row.forEach((v, c) => {
+        total += v;
+        if (r === c) correct += v;
+      }),
+    );
+    return total === 0 ? 0 : correct / total;
+  }
+  const labels = a as ArrayLike<number>;
+  if (labels.length !== b.length) throw new RangeError(`labels (${labels.length}) and predictions (${b.length}) differ in length`);
+  if (labels.length === 0) return 0;
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === b[i]) correct++;
+  return correct / labels.length;
+}
+
+/**
+ * For each class c: the k samples with label c and the highest probs[i, c], descending, ties
+ * toward the lower index; padded with { index: -1, prob: NaN } when the class has fewer than k.
+ */
+export function topKPerClass(
+  probs: Probabilities,
+  labels: ArrayLike<number>,
+  count: number,
+  classes: number,
+  k = 3,
+): ScoredSample[][] {
+  checkShape(probs, count, classes);
+  checkLabels(labels, count, classes);
+  if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a non-negative integer, got ${k}`);
+  const members: { index: number; score: number }[][] = Array.from({ length: classes }, () => []);
+  for (let i = 0; i < count; i++) {
+    const y = labels[i]!;
+    members[y]!.push({ index: i, score: probs[i * classes + y]! });
+  }
+  return members.map((list) => {
+    list.sort(byScoreDesc);
+    const top: ScoredSample[] = list.slice(0, k).map((s) => ({ index: s.index, prob: s.score }));
+    while (top.length < k) top.push({ index: -1, prob: Number.NaN });
+    return top;
+  });
+}
+
+/**
+ * The n misclassified samples whose predicted (argmax) class got the highest probability,
+ * descending, ties toward the lower index. Fewer than n when fewer are wrong.
+ */
+export function mostConfidentWrong(
+  probs: Probabilities,
+  labels: ArrayLike<number>,
+  count: number,
+  classes: number,
+  n: number,
+): WrongSample[] {
+  checkShape(probs, count, classes);
+  checkLabels(labels, count, classes);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
+  const predictions = argmaxRows(probs, count, classes);
+  const wrong: { index: number; score: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    if (predictions[i] !== labels[i]) wrong.push({ index: i, score: probs[i * classes + predictions[i]!]! });
+  }
+  wrong.sort(byScoreDesc);
+  return wrong.slice(0, n).map(({ index, score }) => ({
+    index,
+    trueLabel: labels[index]!,
+    predicted: predictions[index]!,
+    prob: score,
+    trueProb: probs[index * classes + labels[index]!]!,
+  }));
+}
