@@ -26,6 +26,11 @@ export interface Dataset {
   classNames: string[];
   train: ImageSet;
   test: ImageSet;
+  /**
+   * Caveats the user should see (printed by the CLI, kept in reports), e.g. that the test set
+   * was held out of a single CSV file. Absent when there is nothing to say.
+   */
+  notes?: string[];
 }
 
 /** How bytes become floats when a batch is filled. */
