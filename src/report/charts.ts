@@ -1,0 +1,376 @@
+/**
+ * Vega-Lite spec builders for the report, and the small data preparations behind them
+ * (fractional-epoch positions of batches, loss smoothing). Pure: no rendering here.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import type { RunRecord } from '../train/types.js';
+
+export const FONT = 'Helvetica, Arial, sans-serif';
+
+export const PALETTE = {
+  raw: '#9db7d5',
+  smoothed: '#1f5fa8',
+  train: '#e07b39',
+  val: '#2a9d8f',
+  test: '#c0392b',
+  layers: ['#1f5fa8', '#e07b39', '#2a9d8f', '#8e44ad', '#c0392b', '#7f8c8d', '#d4a017', '#16a085'],
+};
+
+const baseConfig = {
+  font: FONT,
+  background: 'white',
+  view: { stroke: '#d9dde3' },
+  axis: {
+    labelColor: '#3c4350',
+    titleColor: '#3c4350',
+    titleFontWeight: 600 as const,
+    titleFontSize: 12,
+    labelFontSize: 11,
+    gridColor: '#eceff3',
+    domainColor: '#9aa3af',
+    tickColor: '#9aa3af',
+  },
+  legend: {
+    labelFontSize: 11,
+    titleFontSize: 11,
+    labelColor: '#3c4350',
+    titleColor: '#3c4350',
+    orient: 'bottom' as const,
+    labelLimit: 400,
+    symbolOpacity: 1,
+    symbolStrokeWidth: 2.5,
+    columnPadding: 24,
+  },
+  title: { fontSize: 14, fontWeight: 600 as const, color: '#1d2330', anchor: 'start' as const, offset: 10 },
+};
+
+export interface XYPoint {
+  x: number;
+  y: number;
+}
+
+/**
+ * Epoch numbering base of a record: 1 when epochs are counted from 1 (the convention of
+ * RunRecord.bestEpoch), 0 if the trainer numbered them from 0.
+ */
+export function epochBase(record: RunRecord): 0 | 1 {
+  const all = [...record.epochs.map((e) => e.epoch), ...record.batches.map((b) => b.epoch)];
+  return all.some((e) => e === 0) ? 0 : 1;
+}
+
+/** x of the end of an epoch, in epochs (the end of the first epoch is 1). */
+export function epochEnd(record: RunRecord, epoch: number): number {
+  return epoch - epochBase(record) + 1;
+}
+
+/**
+ * Training loss of every recorded batch at its fractional-epoch position: the end of batch b of
+ * epoch e is (e - base) + (b + 1 - batchBase) / batchesPerEpoch, with batchesPerEpoch from the
+ * training-split size and batch size (or, when those are unusable, from the batches recorded
+ * for that epoch). Non-finite losses are dropped.
+ */
+export function batchLossPoints(record: RunRecord): XYPoint[] {
+  const base = epochBase(record);
+  const batchBase = record.batches.some((b) => b.batch === 0) ? 0 : 1;
+  const { trainCount } = record.dataset;
+  const { batchSize } = record.config;
+  const fromConfig = trainCount > 0 && batchSize > 0 ? Math.ceil(trainCount / batchSize) : 0;
+  const perEpoch = new Map<number, number>();
+  for (const b of record.batches) perEpoch.set(b.epoch, Math.max(perEpoch.get(b.epoch) ?? 0, b.batch + 1 - batchBase));
+  const out: XYPoint[] = [];
+  for (const b of record.batches) {
+    if (!Number.isFinite(b.loss)) continue;
+    const n = Math.max(fromConfig, perEpoch.get(b.epoch) ?? 1, 1);
+    out.push({ x: b.epoch - base + (b.batch + 1 - batchBase) / n, y: b.loss });
+  }
+  out.sort((a, b) => a.x - b.x);
+  return out;
+}
+
+/**
+ * Debiased exponential moving average (TensorBoard-style): s_t = w s_{t-1} + (1 - w) y_t,
+ * divided by (1 - w^t) so the start is not pulled toward zero. The default weight gives an
+ * effective window of about 2% of the run (at least 1 point, at most ~100 points).
+ */
+export function smoothEma(points: XYPoint[], weight?: number): XYPoint[] {
+  const w = weight ?? Math.min(0.98, Math.max(0, 1 - 50 / Math.max(1, points.length)));
+  let s = 0;
+  let correction = 1;
+  return points.map((p) => {
+    s = w * s + (1 - w) * p.y;
+    correction *= w;
+    return { x: p.x, y: correction === 1 ? p.y : s / (1 - correction) };
+  });
+}
+
+/**
+ * At most `max` points that keep the shape: when there are more, each bucket of consecutive
+ * points becomes its min and its max (in x order), so spikes survive.
+ */
+export function downsample(points: XYPoint[], max = 1500): XYPoint[] {
+  if (points.length <= max) return points;
+  const buckets = Math.floor(max / 2);
+  const size = points.length / buckets;
+  const out: XYPoint[] = [];
+  for (let k = 0; k < buckets; k++) {
+    const slice = points.slice(Math.floor(k * size), Math.floor((k + 1) * size));
+    if (slice.length === 0) continue;
+    let lo = slice[0]!;
+    let hi = slice[0]!;
+    for (const p of slice) {
+      if (p.y < lo.y) lo = p;
+      if (p.y > hi.y) hi = p;
+    }
+    if (lo === hi) out.push(lo);
+    else out.push(...(lo.x <= hi.x ? [lo, hi] : [hi, lo]));
+  }
+  return out;
+}
+
+interface Row {
+  series: string;
+  x: number;
+  y: number;
+}
+
+const finite = (r: Row): boolean => Number.isFinite(r.x) && Number.isFinite(r.y);
+
+/** Training loss per batch (raw, faint, and smoothed), train and validation loss per epoch. */
+export function lossChartSpec(record: RunRecord, width = 1000, height = 300): TopLevelSpec {
+  const raw = batchLossPoints(record);
+  const smooth = smoothEma(raw);
+  const rows: Row[] = [
+    ...downsample(raw).map((p) => ({ series: 'batch loss (raw)', ...p })),
+    ...downsample(smooth, 1000).map((p) => ({ series: 'batch loss (smoothed)', ...p })),
+    ...record.epochs.map((e) => ({ series: 'train loss / epoch', x: epochEnd(record, e.epoch), y: e.trainLoss })),
+    ...record.epochs
+      .filter((e) => e.valLoss !== null)
+      .map((e) => ({ series: 'validation loss / epoch', x: epochEnd(record, e.epoch), y: e.valLoss as number })),
+  ].filter(finite);
+  const domain = ['batch loss (raw)', 'batch loss (smoothed)', 'train loss / epoch', 'validation loss / epoch'];
+  const range = [PALETTE.raw, PALETTE.smoothed, PALETTE.train, PALETTE.val];
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale: { domain, range } };
+  const x = { field: 'x', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0, nice: false } };
+  const y = { field: 'y', type: 'quantitative' as const, title: 'cross-entropy loss', scale: { zero: false } };
+  const best = record.epochs.find((e) => e.epoch === record.bestEpoch);
+  const layers: any[] = [
+    {
+      transform: [{ filter: "datum.series === 'batch loss (raw)'" }],
+      mark: { type: 'line', strokeWidth: 1, opacity: 0.45, interpolate: 'linear' },
+      encoding: { x, y, color },
+    },
+    {
+      transform: [{ filter: "datum.series === 'batch loss (smoothed)'" }],
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: { x, y, color },
+    },
+    {
+      transform: [{ filter: "datum.series === 'train loss / epoch' || datum.series === 'validation loss / epoch'" }],
+      mark: { type: 'line', strokeWidth: 2, point: { size: 40, filled: true } },
+      encoding: { x, y, color },
+    },
+  ];
+  if (best && record.epochs.length > 1) {
+    layers.unshift({
+      data: { values: [{ x: epochEnd(record, best.epoch), label: `best epoch ${best.epoch}` }] },
+      layer: [
+        { mark: { type: 'rule', strokeDash: [4, 4], color: '#9aa3af' }, encoding: { x: { field: 'x', type: 'quantitative' } } },
+        {
+          mark: { type: 'text', align: 'left', baseline: 'top', dx: 4, dy: 2, y: 0, color: '#6b7280', fontSize: 10 },
+          encoding: { x: { field: 'x', type: 'quantitative' }, text: { field: 'label' } },
+        },
+      ],
+    });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Loss',
+    width,
+    height,
+    config: baseConfig,
+    data: { values: rows },
+    layer: layers,
+  } as TopLevelSpec;
+}
+
+/** Train and validation accuracy per epoch; the test accuracy as a marked point at the end. */
+export function accuracyChartSpec(
+  record: RunRecord,
+  testAccuracy: number | null,
+  width = 1000,
+  height = 260,
+): TopLevelSpec {
+  const rows: Row[] = [
+    ...record.epochs.map((e) => ({ series: 'train', x: epochEnd(record, e.epoch), y: e.trainAccuracy })),
+    ...record.epochs
+      .filter((e) => e.valAccuracy !== null)
+      .map((e) => ({ series: 'validation', x: epochEnd(record, e.epoch), y: e.valAccuracy as number })),
+  ].filter(finite);
+  const last = record.epochs.length > 0 ? epochEnd(record, record.epochs[record.epochs.length - 1]!.epoch) : 1;
+  const testRows =
+    testAccuracy !== null && Number.isFinite(testAccuracy)
+      ? [{ series: 'test (final model)', x: last, y: testAccuracy, label: `test ${(testAccuracy * 100).toFixed(2)}%` }]
+      : [];
+  const domain = ['train', 'validation', 'test (final model)'];
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain, range: [PALETTE.train, PALETTE.val, PALETTE.test] },
+  };
+  const x = { field: 'x', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0, nice: false } };
+  const y = { field: 'y', type: 'quantitative' as const, title: 'accuracy', axis: { format: '.0%' }, scale: { zero: false } };
+  const layers: any[] = [
+    { data: { values: rows }, mark: { type: 'line', strokeWidth: 2, point: { size: 40, filled: true } }, encoding: { x, y, color } },
+  ];
+  if (testRows.length > 0) {
+    layers.push(
+      {
+        data: { values: testRows },
+        mark: { type: 'point', shape: 'diamond', size: 160, filled: true, opacity: 1 },
+        encoding: { x, y, color },
+      },
+      {
+        data: { values: testRows },
+        mark: { type: 'text', align: 'right', dx: -10, dy: 14, fontSize: 11, fontWeight: 600, color: PALETTE.test },
+        encoding: { x, y, text: { field: 'label' } },
+      },
+    );
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Accuracy',
+    width,
+    height,
+    config: baseConfig,
+    layer: layers,
+  } as TopLevelSpec;
+}
+
+export type ConfusionMode = 'counts' | 'row' | 'col';
+
+/** Class names made unique (a duplicate gets its index appended), for ordinal axes. */
+export function uniqueNames(classNames: string[], classes: number): string[] {
+  const seen = new Set<string>();
+  return Array.from({ length: classes }, (_, i) => {
+    let name = classNames[i] ?? String(i);
+    if (seen.has(name)) name = `${name} (${i})`;
+    seen.add(name);
+    return name;
+  });
+}
+
+/** A confusion heat map (rows: true label, columns: predicted label) with the value in each cell. */
+export function confusionChartSpec(
+  matrix: number[][],
+  classNames: string[],
+  mode: ConfusionMode,
+  title: string,
+  cell = 30,
+): TopLevelSpec {
+  const n = matrix.length;
+  const names = uniqueNames(classNames, n);
+  const max = Math.max(1e-12, ...matrix.flat());
+  const rows = matrix.flatMap((row, t) =>
+    row.map((v, p) => ({
+      truth: names[t],
+      predicted: names[p],
+      value: v,
+      label: mode === 'counts' ? String(v) : v === 0 ? '' : v >= 0.995 ? '1' : v.toFixed(2).replace(/^0/, ''),
+      dark: v / (mode === 'counts' ? max : 1) > 0.55,
+    })),
+  );
+  const dark = mode === 'counts' ? '#0b3d7a' : mode === 'row' ? '#0f5e3a' : '#4a2a85';
+  const legendTitle = mode === 'counts' ? 'count' : 'fraction';
+  const fontSize = n <= 10 ? 10 : n <= 20 ? 8 : 6;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: cell * n,
+    height: cell * n,
+    config: { ...baseConfig, view: { stroke: null }, axis: { ...baseConfig.axis, grid: false, domain: false } },
+    data: { values: rows },
+    encoding: {
+      x: {
+        field: 'predicted',
+        type: 'ordinal',
+        sort: names,
+        title: 'predicted label',
+        axis: { labelAngle: -45, labelLimit: 90, orient: 'bottom' },
+      },
+      y: { field: 'truth', type: 'ordinal', sort: names, title: 'true label', axis: { labelLimit: 90 } },
+    },
+    layer: [
+      {
+        mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
+        encoding: {
+          color: {
+            field: 'value',
+            type: 'quantitative',
+            title: legendTitle,
+            scale: {
+              range: ['#f2f5f9', dark],
+              interpolate: 'hcl',
+              domainMin: 0,
+              ...(mode === 'counts' ? {} : { domainMax: 1 }),
+            },
+            legend: {
+              orient: 'bottom',
+              direction: 'horizontal',
+              gradientLength: Math.max(80, Math.round(cell * n * 0.7)),
+              gradientThickness: 10,
+              format: mode === 'counts' ? 'd' : '.0%',
+              titleOrient: 'left',
+              titleBaseline: 'middle',
+              tickCount: mode === 'counts' ? 4 : 5,
+            },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', fontSize, baseline: 'middle' },
+        encoding: {
+          text: { field: 'label' },
+          color: {
+            condition: [
+              { test: 'datum.dark', value: 'white' },
+              { test: 'datum.value === 0', value: '#a9b1bd' },
+            ],
+            value: '#1d2330',
+          },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Learned PReLU slope of each hidden layer per epoch (the initial slope at epoch 0). */
+export function preluChartSpec(record: RunRecord, width = 1000, height = 220): TopLevelSpec | null {
+  const withSlopes = record.epochs.filter((e) => Array.isArray(e.preluSlopes) && e.preluSlopes.length > 0);
+  if (withSlopes.length === 0) return null;
+  const layerCount = Math.max(...withSlopes.map((e) => e.preluSlopes!.length));
+  const rows: Row[] = [];
+  for (let l = 0; l < layerCount; l++) {
+    const series = `hidden layer ${l + 1}`;
+    if (record.config.activation === 'prelu' && Number.isFinite(record.config.alpha)) rows.push({ series, x: 0, y: record.config.alpha });
+    for (const e of withSlopes) {
+      const v = e.preluSlopes![l];
+      if (v !== undefined) rows.push({ series, x: epochEnd(record, e.epoch), y: v });
+    }
+  }
+  const domain = Array.from({ length: layerCount }, (_, l) => `hidden layer ${l + 1}`);
+  const range = domain.map((_, l) => PALETTE.layers[l % PALETTE.layers.length]!);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width,
+    height,
+    config: baseConfig,
+    data: { values: rows.filter(finite) },
+    mark: { type: 'line', strokeWidth: 2, point: { size: 40, filled: true } },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: 'epoch', scale: { domainMin: 0, nice: false } },
+      y: { field: 'y', type: 'quantitative', title: 'slope a (negative side)', scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null, scale: { domain, range } },
+    },
+  } as TopLevelSpec;
+}
