@@ -184,7 +184,7 @@ async function readIdx(file: string, kind: IdxKind, options: IdxReadOptions = {}
         if (declared > maxGunzipSize(compressed.length)) {
           throw new DataError(
             file,
-            `header declares ${header.what} (${declared} bytes) but ${compressed.length} compressed bytes cannot hold that much: truncated or corrupt`,
+            `truncated or corrupt: header declares ${header.what} (${declared} bytes) but ${compressed.length} compressed bytes cannot hold that much`,
           );
         }
         data = new Uint8Array(header.dataBytes);
