@@ -193,7 +193,7 @@ async function fetchOne(
   const arm = (): void => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
-      idleReason = `no data for ${Math.round(idleTimeoutMs / 1000)} s`;
+      idleReason = `no data for ${idleTimeoutMs / 1000} s`;
       controller.abort();
     }, idleTimeoutMs);
   };
