@@ -58,11 +58,11 @@ describe.skipIf(skipBrowser())('report in headless chromium', () => {
     await page.evaluate(() => document.fonts.ready.then(() => undefined));
 
     const facts = (await page.evaluate(() => {
-      const charts = [...document.querySelectorAll('figure.chart')].map((fig) => {
+      const charts = Array.from(document.querySelectorAll('figure.chart')).map((fig) => {
         const svg = fig.querySelector('svg')!;
         const box = svg.getBoundingClientRect();
         // Text marks with no text (blank zero cells of the normalised heat maps) draw nothing by design.
-        const marks = ([...svg.querySelectorAll('.role-mark path, .role-mark text, .role-mark line')] as SVGGraphicsElement[]).filter(
+        const marks = (Array.from(svg.querySelectorAll('.role-mark path, .role-mark text, .role-mark line')) as SVGGraphicsElement[]).filter(
           (m) => m.tagName !== 'text' || (m.textContent ?? '') !== '',
         );
         const drawn = marks.filter((m) => {
@@ -71,7 +71,7 @@ describe.skipIf(skipBrowser())('report in headless chromium', () => {
         }).length;
         return { name: fig.getAttribute('data-chart') ?? '?', width: box.width, height: box.height, marks: marks.length, drawn };
       });
-      const images = [...document.images].map((img) => ({
+      const images = Array.from(document.images).map((img) => ({
         complete: img.complete,
         naturalWidth: img.naturalWidth,
         naturalHeight: img.naturalHeight,
@@ -82,7 +82,7 @@ describe.skipIf(skipBrowser())('report in headless chromium', () => {
         images,
         scrollWidth: document.documentElement.scrollWidth,
         clientWidth: document.documentElement.clientWidth,
-        sections: [...document.querySelectorAll('section')].map((s) => s.id),
+        sections: Array.from(document.querySelectorAll('section')).map((s) => s.id),
       };
     })) as PageFacts;
 

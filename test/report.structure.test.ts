@@ -7,7 +7,7 @@ import { batchLossPoints, downsample, smoothEma, uniqueNames } from '../src/repo
 import { configRows, escapeHtml } from '../src/report/html.js';
 import { displayShape, encodeGrayPng, imagePixels } from '../src/report/images.js';
 import { buildReport, writeReport } from '../src/report/index.js';
-import { prefixSvgIds } from '../src/report/render.js';
+import { prefixSvgIds, rasteriseSvg } from '../src/report/render.js';
 import { confusionTable, perClassTable } from '../src/report/terminal.js';
 import { mostConfidentWrong, topKPerClass } from '../src/train/metrics.js';
 import { syntheticRun } from './helpers/report-fixture.js';
@@ -211,6 +211,29 @@ describe('report: escaping and variants', () => {
     expect(html).not.toContain('<section id="confusion">');
     expect(html).toContain('no test-set evaluation');
     expect(count(html, '<svg')).toBe(3);
+  });
+
+  it('a run interrupted in its first epoch still gives a report', async () => {
+    const run = syntheticRun({ stopReason: 'interrupted', stopMessage: 'SIGINT' });
+    const record = { ...run.record, epochs: [], batches: run.record.batches.slice(0, 20), test: null, bestEpoch: 0 };
+    const { html, charts } = await buildReport({ record });
+    expect(html).toContain('data-stop-reason="interrupted"');
+    expect(charts.map((c) => c.name)).toEqual(['loss', 'accuracy']);
+    expect(drawnMarks(chartSvgs(html).get('loss')!, 'line mark')).toBe(2); // raw + smoothed batch loss
+    const empty = await buildReport({ record: { ...record, batches: [] } });
+    expect(count(empty.html, '<svg')).toBe(2);
+  });
+
+  it('optional chart PNGs are valid when a rasteriser is installed, skipped otherwise', async () => {
+    const png = await rasteriseSvg('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10" fill="red"/></svg>');
+    if (png !== null) expect(PNG.sync.read(png).width).toBeGreaterThan(0);
+    const dir = await tempDir();
+    await writeReport(dir, { record: syntheticRun().record });
+    const files = await readdir(join(dir, 'charts'));
+    const pngs = files.filter((f) => f.endsWith('.png'));
+    const svgs = files.filter((f) => f.endsWith('.svg'));
+    expect(svgs.length).toBe(6);
+    expect(pngs.length).toBe(png === null ? 0 : svgs.length);
   });
 
   it('rejects probabilities of the wrong size', async () => {

@@ -9,7 +9,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 /** Renders a Vega-Lite spec to a standalone SVG document string. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const compiled = compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Warn });
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Error });
   try {
     return await view.toSVG();
   } finally {
