@@ -1,0 +1,56 @@
+// Quick GEMM throughput check for the native addon (not a test, no assertions).
+//   node native/bench/gemm-bench.mjs [--threads N] [--isa avx2] [m,n,k ...] [--trans NN|NT|TN|TT]
+// Loads build/Release/densetrain.node, or DENSETRAIN_NATIVE_PATH.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const addonPath = process.env.DENSETRAIN_NATIVE_PATH || join(root, 'build', 'Release', 'densetrain.node');
+const addon = createRequire(import.meta.url)(addonPath);
+
+const args = process.argv.slice(2);
+let threads = 1;
+let trans = ['NN'];
+const shapes = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--threads') threads = Number(args[++i]);
+  else if (args[i] === '--isa') addon.setIsa(args[++i]);
+  else if (args[i] === '--trans') trans = args[++i].split(',');
+  else shapes.push(args[i].split(',').map(Number));
+}
+if (shapes.length === 0) shapes.push([512, 512, 512], [256, 1024, 784]);
+addon.setThreads(threads);
+
+function fill(a) {
+  for (let i = 0; i < a.length; i++) a[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+}
+
+for (const [m, n, k] of shapes) {
+  for (const t of trans) {
+    const ta = t[0] === 'T';
+    const tb = t[1] === 'T';
+    const a = addon.alloc(m * k);
+    const b = addon.alloc(k * n);
+    const c = addon.alloc(m * n);
+    fill(a);
+    fill(b);
+    const flops = 2 * m * n * k;
+    // Warm up, then repeat for ~0.5 s and keep the best of 5 rounds.
+    addon.gemm(ta, tb, m, n, k, 1, a, b, 0, c);
+    const reps = Math.max(1, Math.round(0.1e9 / flops * 100));
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const t0 = process.hrtime.bigint();
+      for (let r = 0; r < reps; r++) addon.gemm(ta, tb, m, n, k, 1, a, b, 0, c);
+      const dt = Number(process.hrtime.bigint() - t0) / 1e9 / reps;
+      best = Math.min(best, dt);
+    }
+    console.log(
+      `gemm ${t} m=${m} n=${n} k=${k} isa=${addon.isa()} threads=${addon.threads()}: ${(flops / best / 1e9).toFixed(1)} GFLOP/s (${(best * 1e3).toFixed(3)} ms)`,
+    );
+    addon.free(a);
+    addon.free(b);
+    addon.free(c);
+  }
+}

@@ -1,0 +1,862 @@
+// The Node-API layer of the densetrain native backend: tensor memory, the thread pool, the
+// choice of kernel table by CPU, and argument checks for every entry point.
+//
+// Built with NAPI_DISABLE_CPP_EXCEPTIONS: nothing throws C++ exceptions; every bad argument
+// becomes a JS TypeError or RangeError naming the argument, raised before any memory is
+// touched. These checks repeat (defence in depth) what src/kernels/checks.ts does for users;
+// they exist for callers that reach the raw addon directly.
+//
+// Tensor memory is allocated here (64-byte aligned) and handed to JS as an external
+// ArrayBuffer. free() detaches that ArrayBuffer first (every JS view of it becomes empty) and
+// then releases the memory, so no view can ever reach freed memory. Memory never given back
+// with free() is released by the ArrayBuffer's finalizer when it is garbage collected.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "kernel_api.h"
+#include "thread_pool.h"
+
+#if defined(DENSETRAIN_X86) && defined(_MSC_VER)
+#include <immintrin.h>
+#include <intrin.h>
+#endif
+
+namespace densetrain {
+namespace {
+
+constexpr int kAbiVersion = 1;
+constexpr int kMaxThreads = 256;
+constexpr int64_t kMaxLength = int64_t{1} << 30;   // elements per tensor (4 GiB)
+constexpr int64_t kMaxSize = 0x7fffffff;           // largest size argument
+constexpr size_t kAlign = 64;
+
+// ---------------------------------------------------------------------------------------
+// CPU features
+// ---------------------------------------------------------------------------------------
+
+struct CpuFeatures {
+  bool avx2_fma = false;
+  bool avx512 = false;  // F + DQ + BW + VL, with OS support for the zmm state
+};
+
+CpuFeatures DetectCpu() {
+  CpuFeatures f;
+#if defined(DENSETRAIN_X86)
+#if defined(__GNUC__) || defined(__clang__)
+  // libgcc / compiler-rt also check XCR0, so these are false if the OS does not save the state.
+  __builtin_cpu_init();
+  f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#elif defined(_MSC_VER)
+  int r[4];
+  __cpuid(r, 0);
+  const int max_leaf = r[0];
+  __cpuid(r, 1);
+  const bool osxsave = (r[2] & (1 << 27)) != 0;
+  const bool fma = (r[2] & (1 << 12)) != 0;
+  const bool avx = (r[2] & (1 << 28)) != 0;
+  if (osxsave && avx && max_leaf >= 7) {
+    const unsigned long long xcr0 = _xgetbv(0);
+    __cpuidex(r, 7, 0);
+    const bool ymm = (xcr0 & 0x6) == 0x6;
+    const bool zmm = (xcr0 & 0xe6) == 0xe6;
+    f.avx2_fma = ymm && fma && (r[1] & (1 << 5)) != 0;
+    f.avx512 = zmm && (r[1] & (1 << 16)) && (r[1] & (1 << 17)) && (r[1] & (1 << 30)) && (r[1] & (1u << 31));
+  }
+#endif
+  // The AVX-512 kernels are only chosen on CPUs that also have AVX2+FMA (all real ones do).
+  f.avx512 = f.avx512 && f.avx2_fma;
+#endif
+  return f;
+}
+
+// Tables this CPU can run, from best to worst.
+std::vector<const KernelTable*> SupportedTables(const CpuFeatures& cpu) {
+  std::vector<const KernelTable*> tables;
+#if defined(DENSETRAIN_X86)
+  if (cpu.avx512) tables.push_back(Avx512Table());
+  if (cpu.avx2_fma) tables.push_back(Avx2Table());
+#else
+  (void)cpu;
+#endif
+  tables.push_back(GenericTable());
+  return tables;
+}
+
+// Every table this build contains (supported or not), for error messages.
+std::string BuiltIsas() {
+#if defined(DENSETRAIN_X86)
+  return "generic, avx2, avx512";
+#else
+  return "generic";
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// Aligned memory
+// ---------------------------------------------------------------------------------------
+
+void* AlignedAlloc(size_t bytes) {
+  const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+#if defined(_MSC_VER)
+  return _aligned_malloc(rounded, kAlign);
+#else
+  void* p = nullptr;
+  if (posix_memalign(&p, kAlign, rounded) != 0) return nullptr;
+  return p;
+#endif
+}
+
+void AlignedFree(void* p) {
+#if defined(_MSC_VER)
+  _aligned_free(p);
+#else
+  free(p);
+#endif
+}
+
+struct AlignedDeleter {
+  void operator()(float* p) const { AlignedFree(p); }
+};
+using AlignedFloats = std::unique_ptr<float, AlignedDeleter>;
+
+// Live tensor memory of one addon instance. Shared with every block's finalizer, so it
+// outlives whichever of the addon and its last ArrayBuffer goes first.
+struct Block;
+struct TensorRegistry {
+  std::unordered_map<const void*, Block*> live;  // by data pointer
+  size_t bytes = 0;
+};
+
+struct Block {
+  void* data = nullptr;
+  size_t bytes = 0;
+  int64_t length = 0;
+  bool external = true;   // memory allocated here (else: a V8-owned ArrayBuffer)
+  bool released = false;  // free() has run: memory gone, registry entry removed
+  std::shared_ptr<TensorRegistry> registry;
+};
+
+// Finalizer of an external ArrayBuffer: runs when it is garbage collected (or at environment
+// teardown), possibly long after free() already released the memory.
+void FinalizeExternal(napi_env /*env*/, void* data, void* hint) {
+  std::unique_ptr<Block> block(static_cast<Block*>(hint));
+  if (!block->released) {
+    block->registry->live.erase(data);
+    block->registry->bytes -= block->bytes;
+    AlignedFree(data);
+    block->released = true;
+  }
+}
+
+// Finalizer attached to a V8-owned ArrayBuffer (fallback when external buffers are refused).
+void FinalizeInternal(napi_env /*env*/, void* /*data*/, void* hint) {
+  std::unique_ptr<Block> block(static_cast<Block*>(hint));
+  if (!block->released) {
+    block->registry->live.erase(block->data);
+    block->registry->bytes -= block->bytes;
+    block->released = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Argument checks
+// ---------------------------------------------------------------------------------------
+
+const char* TypeName(napi_valuetype t) {
+  switch (t) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "a boolean";
+    case napi_number: return "a number";
+    case napi_string: return "a string";
+    case napi_symbol: return "a symbol";
+    case napi_object: return "an object";
+    case napi_function: return "a function";
+    case napi_external: return "an external";
+    case napi_bigint: return "a bigint";
+  }
+  return "an unknown value";
+}
+
+std::string NumberText(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[64];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    snprintf(buf, sizeof buf, "%.17g", v);
+  }
+  return buf;
+}
+
+// Reads the arguments of one call. The first failure throws a JS error and makes every later
+// read return a harmless default; callers check ok() before touching memory.
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* fn) : info_(info), env_(info.Env()), fn_(fn) {}
+
+  bool ok() const { return ok_; }
+  napi_env env() const { return env_; }
+
+  void TypeError(const std::string& msg) { Fail(msg, true); }
+  void RangeError(const std::string& msg) { Fail(msg, false); }
+
+  double Number(size_t i, const char* name) {
+    if (!ok_) return 0;
+    napi_value v = Arg(i);
+    napi_valuetype t;
+    if (napi_typeof(env_, v, &t) != napi_ok || t != napi_number) {
+      TypeError(std::string(name) + " must be a number, got " + TypeNameOf(v));
+      return 0;
+    }
+    double d = 0;
+    napi_get_value_double(env_, v, &d);
+    return d;
+  }
+
+  double Finite(size_t i, const char* name) {
+    const double d = Number(i, name);
+    if (ok_ && !std::isfinite(d)) RangeError(std::string(name) + " must be finite, got " + NumberText(d));
+    return ok_ ? d : 0;
+  }
+
+  int64_t Size(size_t i, const char* name, int64_t lo = 0, int64_t hi = kMaxSize) {
+    const double d = Number(i, name);
+    if (!ok_) return 0;
+    if (!(d == std::floor(d)) || d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
+      RangeError(std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                 "], got " + NumberText(d));
+      return 0;
+    }
+    return static_cast<int64_t>(d);
+  }
+
+  bool Bool(size_t i, const char* name) {
+    if (!ok_) return false;
+    napi_value v = Arg(i);
+    napi_valuetype t;
+    if (napi_typeof(env_, v, &t) != napi_ok || t != napi_boolean) {
+      TypeError(std::string(name) + " must be a boolean, got " + TypeNameOf(v));
+      return false;
+    }
+    bool b = false;
+    napi_get_value_bool(env_, v, &b);
+    return b;
+  }
+
+  bool IsNullish(size_t i) {
+    napi_value v = Arg(i);
+    napi_valuetype t;
+    return napi_typeof(env_, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
+  }
+
+  // A Float32Array holding at least `needed` elements. Returns its data (nullptr on failure,
+  // or when optional and the argument is null/undefined; then *present is false).
+  float* Floats(size_t i, const char* name, int64_t needed, bool optional = false, bool* present = nullptr,
+                int64_t* length_out = nullptr) {
+    if (present != nullptr) *present = false;
+    if (!ok_) return nullptr;
+    if (optional && IsNullish(i)) return nullptr;
+    napi_value v = Arg(i);
+    bool is_ta = false;
+    if (napi_is_typedarray(env_, v, &is_ta) != napi_ok || !is_ta) {
+      TypeError(std::string(name) + " must be a Float32Array, got " + TypeNameOf(v));
+      return nullptr;
+    }
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(env_, v, &type, &length, &data, &buffer, &offset) != napi_ok) {
+      TypeError(std::string(name) + ": cannot read the typed array");
+      return nullptr;
+    }
+    if (type != napi_float32_array) {
+      TypeError(std::string(name) + " must be a Float32Array, got another typed array");
+      return nullptr;
+    }
+    bool detached = false;
+    napi_is_detached_arraybuffer(env_, buffer, &detached);
+    if (detached || data == nullptr) {
+      if (needed > 0 || detached) {
+        RangeError(std::string(name) + " has been freed (its ArrayBuffer is detached)");
+        return nullptr;
+      }
+    }
+    if (static_cast<int64_t>(length) < needed) {
+      RangeError(std::string(name) + " holds " + std::to_string(length) + " elements but the call needs " +
+                 std::to_string(needed));
+      return nullptr;
+    }
+    if (present != nullptr) *present = true;
+    if (length_out != nullptr) *length_out = static_cast<int64_t>(length);
+    return static_cast<float*>(data);
+  }
+
+  // Product of two sizes, refusing results above what any tensor can hold.
+  int64_t Product(const char* names, int64_t a, int64_t b) {
+    if (!ok_) return 0;
+    const int64_t p = a * b;  // both <= 2^31-1: no overflow in 64 bits
+    if (p > kMaxSize) {
+      RangeError(std::string(names) + " = " + std::to_string(p) + " elements is larger than any tensor can be");
+      return 0;
+    }
+    return p;
+  }
+
+ private:
+  napi_value Arg(size_t i) const { return i < info_.Length() ? static_cast<napi_value>(info_[i]) : env_.Undefined(); }
+
+  std::string TypeNameOf(napi_value v) {
+    napi_valuetype t;
+    if (napi_typeof(env_, v, &t) != napi_ok) return "an unknown value";
+    if (t == napi_number) {
+      double d = 0;
+      napi_get_value_double(env_, v, &d);
+      return "the number " + NumberText(d);
+    }
+    if (t == napi_object) {
+      bool b = false;
+      if (napi_is_typedarray(env_, v, &b) == napi_ok && b) return "a typed array";
+      if (napi_is_array(env_, v, &b) == napi_ok && b) return "an array";
+    }
+    return TypeName(t);
+  }
+
+  void Fail(const std::string& msg, bool type_error) {
+    if (!ok_) return;
+    ok_ = false;
+    const std::string full = std::string(fn_) + ": " + msg;
+    if (type_error) {
+      Napi::TypeError::New(env_, full).ThrowAsJavaScriptException();
+    } else {
+      Napi::RangeError::New(env_, full).ThrowAsJavaScriptException();
+    }
+  }
+
+  const Napi::CallbackInfo& info_;
+  Napi::Env env_;
+  const char* fn_;
+  bool ok_ = true;
+};
+
+// True if [a, a+an) and [b, b+bn) (in floats) overlap. Empty ranges overlap nothing.
+bool Overlaps(const float* a, int64_t an, const float* b, int64_t bn) {
+  if (a == nullptr || b == nullptr || an <= 0 || bn <= 0) return false;
+  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), a1 = a0 + static_cast<uintptr_t>(an) * 4;
+  const uintptr_t b0 = reinterpret_cast<uintptr_t>(b), b1 = b0 + static_cast<uintptr_t>(bn) * 4;
+  return a0 < b1 && b0 < a1;
+}
+
+bool ParseIsa(const std::string& name, const std::vector<const KernelTable*>& supported, const KernelTable** out,
+              std::string* error) {
+  if (name == "auto" || name.empty()) {
+    *out = supported.front();
+    return true;
+  }
+  if (name != "generic" && name != "avx2" && name != "avx512") {
+    *error = "unknown ISA \"" + name + "\" (expected auto, generic, avx2 or avx512)";
+    return false;
+  }
+  for (const KernelTable* t : supported) {
+    if (name == t->name) {
+      *out = t;
+      return true;
+    }
+  }
+  std::string list;
+  for (const KernelTable* t : supported) list += (list.empty() ? "" : ", ") + std::string(t->name);
+  *error = "ISA \"" + name + "\" is not available on this CPU or build (built: " + BuiltIsas() +
+           "; usable here: " + list + ")";
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+// The addon
+// ---------------------------------------------------------------------------------------
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) : env_(env) {
+    registry_ = std::make_shared<TensorRegistry>();
+    cpu_ = DetectCpu();
+    supported_ = SupportedTables(cpu_);
+    table_ = supported_.front();
+
+    const char* isa_env = std::getenv("DENSETRAIN_ISA");
+    if (isa_env != nullptr && *isa_env != '\0') {
+      std::string error;
+      if (!ParseIsa(isa_env, supported_, &table_, &error)) {
+        Napi::Error::New(env, "DENSETRAIN_ISA: " + error).ThrowAsJavaScriptException();
+        return;
+      }
+    }
+    int threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (threads < 1) threads = 1;
+    if (threads > kMaxThreads) threads = kMaxThreads;
+    const char* threads_env = std::getenv("DENSETRAIN_THREADS");
+    if (threads_env != nullptr && *threads_env != '\0') {
+      char* end = nullptr;
+      const long v = std::strtol(threads_env, &end, 10);
+      if (end == threads_env || *end != '\0' || v < 1 || v > kMaxThreads) {
+        Napi::RangeError::New(env, std::string("DENSETRAIN_THREADS must be an integer from 1 to ") +
+                                       std::to_string(kMaxThreads) + ", got \"" + threads_env + "\"")
+            .ThrowAsJavaScriptException();
+        return;
+      }
+      threads = static_cast<int>(v);
+    }
+    pool_ = std::make_unique<ThreadPool>(threads);
+    napi_add_env_cleanup_hook(env, &Addon::CleanupHook, this);
+    hook_registered_ = true;
+
+    DefineAddon(exports, {
+        InstanceValue("abiVersion", Napi::Number::New(env, kAbiVersion), napi_enumerable),
+        InstanceValue("maxThreads", Napi::Number::New(env, kMaxThreads), napi_enumerable),
+        InstanceValue("maxLength", Napi::Number::New(env, static_cast<double>(kMaxLength)), napi_enumerable),
+        InstanceMethod("isa", &Addon::Isa),
+        InstanceMethod("supportedIsas", &Addon::SupportedIsas),
+        InstanceMethod("setIsa", &Addon::SetIsa),
+        InstanceMethod("threads", &Addon::Threads),
+        InstanceMethod("setThreads", &Addon::SetThreads),
+        InstanceMethod("blocking", &Addon::Blocking),
+        InstanceMethod("alloc", &Addon::Alloc),
+        InstanceMethod("free", &Addon::Free),
+        InstanceMethod("isAllocated", &Addon::IsAllocated),
+        InstanceMethod("allocatedBytes", &Addon::AllocatedBytes),
+        InstanceMethod("gemm", &Addon::Gemm),
+        InstanceMethod("biasActivation", &Addon::BiasActivation),
+        InstanceMethod("activationBackward", &Addon::ActivationBackward),
+        InstanceMethod("biasGrad", &Addon::BiasGrad),
+        InstanceMethod("softmaxCrossEntropy", &Addon::SoftmaxCrossEntropy),
+        InstanceMethod("softmax", &Addon::Softmax),
+        InstanceMethod("sgdStep", &Addon::SgdStep),
+        InstanceMethod("adamStep", &Addon::AdamStep),
+        InstanceMethod("sumSquares", &Addon::SumSquares),
+    });
+  }
+
+  ~Addon() {
+    if (hook_registered_) napi_remove_env_cleanup_hook(env_, &Addon::CleanupHook, this);
+    if (pool_) pool_->Shutdown();
+  }
+
+ private:
+  // Environment teardown (process exit, worker thread end): stop the workers before anything
+  // else goes away.
+  static void CleanupHook(void* arg) {
+    Addon* self = static_cast<Addon*>(arg);
+    self->hook_registered_ = false;
+    if (self->pool_) self->pool_->Shutdown();
+  }
+
+  Exec MakeExec(bool for_gemm) {
+    if (for_gemm) EnsureWorkspace();
+    Exec e;
+    e.parallel = &ThreadPool::RunThunk;
+    e.pool = pool_.get();
+    e.threads = pool_->size();
+    e.workspace = workspace_ptrs_.empty() ? nullptr : workspace_ptrs_.data();
+    return e;
+  }
+
+  // One GEMM workspace per worker, sized for the largest supported table (so setIsa never
+  // needs to grow it), allocated on the first GEMM.
+  void EnsureWorkspace() {
+    const size_t threads = static_cast<size_t>(pool_->size());
+    size_t floats = 0;
+    for (const KernelTable* t : supported_) floats = t->workspace_floats > floats ? t->workspace_floats : floats;
+    if (workspace_.size() == threads && workspace_floats_ >= floats) return;
+    workspace_.clear();
+    workspace_ptrs_.clear();
+    for (size_t w = 0; w < threads; ++w) {
+      float* p = static_cast<float*>(AlignedAlloc(floats * sizeof(float)));
+      workspace_.emplace_back(p);
+      workspace_ptrs_.push_back(p);
+    }
+    workspace_floats_ = floats;
+  }
+
+  bool WorkspaceOk(Args& args) {
+    for (float* p : workspace_ptrs_) {
+      if (p == nullptr) {
+        workspace_.clear();
+        workspace_ptrs_.clear();
+        args.RangeError("cannot allocate the GEMM packing workspace");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), table_->name); }
+
+  Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
+    Napi::Array out = Napi::Array::New(info.Env(), supported_.size());
+    for (size_t i = 0; i < supported_.size(); ++i) out.Set(static_cast<uint32_t>(i), supported_[i]->name);
+    return out;
+  }
+
+  Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      Napi::TypeError::New(env, "setIsa: name must be a string").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string error;
+    const KernelTable* table = nullptr;
+    if (!ParseIsa(info[0].As<Napi::String>().Utf8Value(), supported_, &table, &error)) {
+      Napi::RangeError::New(env, "setIsa: " + error).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    table_ = table;
+    return Napi::String::New(env, table_->name);
+  }
+
+  Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_->size()); }
+
+  Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+    Args args(info, "setThreads");
+    const int64_t n = args.Size(0, "threads", 1, kMaxThreads);
+    if (!args.ok()) return info.Env().Undefined();
+    if (n != pool_->size()) {
+      pool_.reset();  // joins the old workers
+      pool_ = std::make_unique<ThreadPool>(static_cast<int>(n));
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Blocking(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("mr", table_->mr);
+    o.Set("nr", table_->nr);
+    o.Set("mc", table_->mc);
+    o.Set("kc", table_->kc);
+    o.Set("nc", table_->nc);
+    return o;
+  }
+
+  Napi::Value Alloc(const Napi::CallbackInfo& info) {
+    Args args(info, "alloc");
+    napi_env env = info.Env();
+    const int64_t length = args.Size(0, "length", 1, kMaxLength);
+    if (!args.ok()) return info.Env().Undefined();
+    const size_t bytes = static_cast<size_t>(length) * sizeof(float);
+
+    auto block = std::make_unique<Block>();
+    block->bytes = bytes;
+    block->length = length;
+    block->registry = registry_;
+    Block* raw = block.get();
+    napi_value ab = nullptr;
+    void* data = AlignedAlloc(bytes);
+    if (data == nullptr) {
+      args.RangeError("cannot allocate " + std::to_string(bytes) + " bytes");
+      return info.Env().Undefined();
+    }
+    std::memset(data, 0, bytes);
+    block->data = data;
+    if (napi_create_external_arraybuffer(env, data, bytes, &FinalizeExternal, raw, &ab) == napi_ok) {
+      block.release();  // owned by the ArrayBuffer's finalizer from now on
+    } else {
+      // Runtimes that refuse external buffers (e.g. a V8 sandbox): fall back to V8-owned,
+      // zero-filled memory, still detached by free() and tracked by a finalizer.
+      AlignedFree(data);
+      ClearPendingException(env);
+      void* vdata = nullptr;
+      if (napi_create_arraybuffer(env, bytes, &vdata, &ab) != napi_ok || vdata == nullptr) {
+        ClearPendingException(env);
+        args.RangeError("cannot allocate " + std::to_string(bytes) + " bytes");
+        return info.Env().Undefined();
+      }
+      block->external = false;
+      block->data = vdata;
+      if (napi_add_finalizer(env, ab, nullptr, &FinalizeInternal, raw, nullptr) != napi_ok) {
+        ClearPendingException(env);
+        args.RangeError("cannot attach a finalizer to the tensor's memory");
+        return info.Env().Undefined();
+      }
+      block.release();  // owned by the finalizer
+    }
+    // Registered as soon as a finalizer owns the block, so the finalizer's bookkeeping matches.
+    registry_->live[raw->data] = raw;
+    registry_->bytes += bytes;
+    napi_value view;
+    if (napi_create_typedarray(env, napi_float32_array, static_cast<size_t>(length), ab, 0, &view) != napi_ok) {
+      ClearPendingException(env);
+      args.RangeError("cannot create the Float32Array view");
+      return info.Env().Undefined();
+    }
+    return Napi::Value(env, view);
+  }
+
+  static void ClearPendingException(napi_env env) {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+
+  // The live block of a whole tensor view allocated here, or null (nothing thrown).
+  Block* Find(napi_env env, napi_value v, napi_value* buffer_out, bool* detached_out) {
+    *detached_out = false;
+    bool is_ta = false;
+    if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return nullptr;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, buffer_out, &offset) != napi_ok) return nullptr;
+    if (type != napi_float32_array) return nullptr;
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, *buffer_out, &detached);
+    if (detached || data == nullptr) {
+      *detached_out = true;
+      return nullptr;
+    }
+    auto it = registry_->live.find(data);
+    if (it == registry_->live.end() || offset != 0 || it->second->length != static_cast<int64_t>(length)) return nullptr;
+    return it->second;
+  }
+
+  Napi::Value Free(const Napi::CallbackInfo& info) {
+    Args args(info, "free");
+    napi_env env = info.Env();
+    napi_value buffer = nullptr;
+    bool detached = false;
+    Block* block = info.Length() >= 1 ? Find(env, info[0], &buffer, &detached) : nullptr;
+    if (block == nullptr) {
+      if (detached) {
+        args.RangeError("tensor has already been freed");
+      } else {
+        args.TypeError("tensor must be a whole Float32Array returned by alloc() of this addon");
+      }
+      return info.Env().Undefined();
+    }
+    // Detach first: every JS view of this memory becomes empty, then the memory can go.
+    if (napi_detach_arraybuffer(env, buffer) != napi_ok) {
+      ClearPendingException(env);
+      args.RangeError("cannot detach the tensor's ArrayBuffer");
+      return info.Env().Undefined();
+    }
+    registry_->live.erase(block->data);
+    registry_->bytes -= block->bytes;
+    if (block->external) AlignedFree(block->data);
+    block->released = true;  // the finalizer, when it runs, only deletes the Block
+    return info.Env().Undefined();
+  }
+
+  Napi::Value IsAllocated(const Napi::CallbackInfo& info) {
+    napi_value buffer = nullptr;
+    bool detached = false;
+    const bool live = info.Length() >= 1 && Find(info.Env(), info[0], &buffer, &detached) != nullptr;
+    return Napi::Boolean::New(info.Env(), live);
+  }
+
+  Napi::Value AllocatedBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(registry_->bytes));
+  }
+
+  Napi::Value Gemm(const Napi::CallbackInfo& info) {
+    Args args(info, "gemm");
+    const bool ta = args.Bool(0, "transA");
+    const bool tb = args.Bool(1, "transB");
+    const int64_t m = args.Size(2, "m");
+    const int64_t n = args.Size(3, "n");
+    const int64_t k = args.Size(4, "k");
+    const double alpha = args.Finite(5, "alpha");
+    const int64_t mk = args.Product("m*k", m, k);
+    const int64_t kn = args.Product("k*n", k, n);
+    const int64_t mn = args.Product("m*n", m, n);
+    const float* a = args.Floats(6, "a", mk);
+    const float* b = args.Floats(7, "b", kn);
+    const double beta = args.Finite(8, "beta");
+    float* c = args.Floats(9, "c", mn);
+    if (args.ok() && (Overlaps(c, mn, a, mk) || Overlaps(c, mn, b, kn))) {
+      args.RangeError("c must not share memory with a or b");
+    }
+    if (!args.ok()) return info.Env().Undefined();
+    Exec exec = MakeExec(true);
+    if (!WorkspaceOk(args)) return info.Env().Undefined();
+    table_->gemm(ta, tb, m, n, k, static_cast<float>(alpha), a, b, static_cast<float>(beta), c, exec);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
+    Args args(info, "biasActivation");
+    const int64_t rows = args.Size(0, "rows");
+    const int64_t cols = args.Size(1, "cols");
+    const int64_t size = args.Product("rows*cols", rows, cols);
+    float* z = args.Floats(2, "z", size);
+    const float* bias = args.Floats(3, "bias", cols, /*optional=*/true);
+    const int64_t kind = args.Size(4, "kind", 0, kActCount - 1);
+    const double alpha = args.Number(5, "alpha");
+    float* h = args.Floats(6, "h", size);
+    if (!args.ok()) return info.Env().Undefined();
+    table_->bias_activation(rows, cols, z, bias, static_cast<int>(kind), alpha, h, MakeExec(false));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
+    Args args(info, "activationBackward");
+    const int64_t rows = args.Size(0, "rows");
+    const int64_t cols = args.Size(1, "cols");
+    const int64_t size = args.Product("rows*cols", rows, cols);
+    const int64_t kind = args.Size(2, "kind", 0, kActCount - 1);
+    const double alpha = args.Number(3, "alpha");
+    const float* z = args.Floats(4, "z", size);
+    const float* h = args.Floats(5, "h", size);
+    const float* dh = args.Floats(6, "dh", size);
+    float* dz = args.Floats(7, "dz", size);
+    if (!args.ok()) return info.Env().Undefined();
+    const double slope = table_->activation_backward(rows, cols, static_cast<int>(kind), alpha, z, h, dh, dz,
+                                                     MakeExec(false));
+    return Napi::Number::New(info.Env(), slope);
+  }
+
+  Napi::Value BiasGrad(const Napi::CallbackInfo& info) {
+    Args args(info, "biasGrad");
+    const int64_t rows = args.Size(0, "rows");
+    const int64_t cols = args.Size(1, "cols");
+    const int64_t size = args.Product("rows*cols", rows, cols);
+    const float* dz = args.Floats(2, "dz", size);
+    float* db = args.Floats(3, "db", cols);
+    if (args.ok() && Overlaps(db, cols, dz, size)) args.RangeError("db must not share memory with dz");
+    if (!args.ok()) return info.Env().Undefined();
+    table_->bias_grad(rows, cols, dz, db, MakeExec(false));
+    return info.Env().Undefined();
+  }
+
+  // Shared by softmaxCrossEntropy (labels != null) and softmax.
+  Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
+    Args args(info, "softmaxCrossEntropy");
+    const int64_t rows = args.Size(0, "rows", 1);
+    const int64_t cols = args.Size(1, "cols", 1);
+    const int64_t size = args.Product("rows*cols", rows, cols);
+    const float* logits = args.Floats(2, "logits", size);
+    const float* labels = args.Floats(3, "labels", rows);
+    float* probs = args.Floats(4, "probs", size);
+    float* dlogits = args.Floats(5, "dlogits", size, /*optional=*/true);
+    if (!args.ok()) return info.Env().Undefined();
+    for (int64_t i = 0; i < rows; ++i) {
+      const float y = labels[i];
+      if (!(y >= 0.0f) || !(y < static_cast<float>(cols)) || y != std::floor(y) ||
+          static_cast<int64_t>(y) >= cols) {
+        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " +
+                        std::to_string(cols) + ")");
+        return info.Env().Undefined();
+      }
+    }
+    if (Overlaps(probs, size, labels, rows) || Overlaps(dlogits, size, labels, rows)) {
+      args.RangeError("probs and dlogits must not share memory with labels");
+      return info.Env().Undefined();
+    }
+    const double loss = table_->softmax_xent(rows, cols, logits, labels, probs, dlogits, MakeExec(false));
+    return Napi::Number::New(info.Env(), loss);
+  }
+
+  Napi::Value Softmax(const Napi::CallbackInfo& info) {
+    Args args(info, "softmax");
+    const int64_t rows = args.Size(0, "rows");
+    const int64_t cols = args.Size(1, "cols");
+    const int64_t size = args.Product("rows*cols", rows, cols);
+    const float* logits = args.Floats(2, "logits", size);
+    float* probs = args.Floats(3, "probs", size);
+    if (!args.ok()) return info.Env().Undefined();
+    table_->softmax(rows, cols, logits, probs, MakeExec(false));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+    Args args(info, "sgdStep");
+    const int64_t n = args.Size(0, "n");
+    float* param = args.Floats(1, "param", n);
+    const float* grad = args.Floats(2, "grad", n);
+    bool has_velocity = false;
+    float* velocity = args.Floats(3, "velocity", n, /*optional=*/true, &has_velocity);
+    const double lr = args.Finite(4, "lr");
+    const double momentum = args.Finite(5, "momentum");
+    const bool nesterov = args.Bool(6, "nesterov");
+    const double l2 = args.Finite(7, "l2");
+    if (args.ok() && momentum != 0.0 && !has_velocity) args.TypeError("velocity is required when momentum != 0");
+    if (args.ok() && (Overlaps(param, n, grad, n) || Overlaps(param, n, velocity, n) || Overlaps(grad, n, velocity, n))) {
+      args.RangeError("param, grad and velocity must not share memory");
+    }
+    if (!args.ok()) return info.Env().Undefined();
+    table_->sgd(n, param, grad, momentum != 0.0 ? velocity : nullptr, lr, momentum, nesterov, l2, MakeExec(false));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+    Args args(info, "adamStep");
+    const int64_t n = args.Size(0, "n");
+    float* param = args.Floats(1, "param", n);
+    const float* grad = args.Floats(2, "grad", n);
+    float* m = args.Floats(3, "m", n);
+    float* v = args.Floats(4, "v", n);
+    const double lr = args.Finite(5, "lr");
+    const double beta1 = args.Finite(6, "beta1");
+    const double beta2 = args.Finite(7, "beta2");
+    const double eps = args.Finite(8, "eps");
+    const double l2 = args.Finite(9, "l2");
+    const int64_t step = args.Size(10, "step", 1);
+    if (args.ok() && !(beta1 >= 0.0 && beta1 < 1.0)) args.RangeError("beta1 must be in [0, 1), got " + NumberText(beta1));
+    if (args.ok() && !(beta2 >= 0.0 && beta2 < 1.0)) args.RangeError("beta2 must be in [0, 1), got " + NumberText(beta2));
+    if (args.ok()) {
+      const float* ptrs[4] = {param, grad, m, v};
+      for (int i = 0; i < 4; ++i) {
+        for (int j = i + 1; j < 4; ++j) {
+          if (Overlaps(ptrs[i], n, ptrs[j], n)) {
+            args.RangeError("param, grad, m and v must not share memory");
+            i = j = 4;
+          }
+        }
+      }
+    }
+    if (!args.ok()) return info.Env().Undefined();
+    table_->adam(n, param, grad, m, v, lr, beta1, beta2, eps, l2, static_cast<double>(step), MakeExec(false));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+    Args args(info, "sumSquares");
+    const int64_t n = args.Size(0, "n");
+    const float* x = args.Floats(1, "x", n);
+    if (!args.ok()) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), table_->sum_squares(n, x, MakeExec(false)));
+  }
+
+  napi_env env_;
+  std::shared_ptr<TensorRegistry> registry_;
+  CpuFeatures cpu_;
+  std::vector<const KernelTable*> supported_;
+  const KernelTable* table_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;
+  bool hook_registered_ = false;
+  std::vector<AlignedFloats> workspace_;
+  std::vector<float*> workspace_ptrs_;
+  size_t workspace_floats_ = 0;
+};
+
+}  // namespace
+}  // namespace densetrain
+
+#ifndef NODE_GYP_MODULE_NAME
+#define NODE_GYP_MODULE_NAME densetrain
+#endif
+using DensetrainAddon = densetrain::Addon;
+NODE_API_ADDON(DensetrainAddon)

@@ -1,0 +1,47 @@
+// AVX-512 kernels (F, DQ, BW, VL). Compiled with the AVX-512 flags; used only when the CPU
+// and OS report all four (see cpu.cc).
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernel_api.h"
+
+#if !defined(__AVX512F__) || !defined(__AVX512DQ__) || !defined(__AVX512BW__) || !defined(__AVX512VL__)
+#error "isa_avx512.cc must be compiled with -mavx512f -mavx512dq -mavx512bw -mavx512vl"
+#endif
+
+namespace densetrain {
+namespace {
+
+// 32 zmm registers: a 12x32 tile is 24 accumulators + 2 B vectors + 1 broadcast.
+struct Isa {
+  using V = __m512;
+  static constexpr int kW = 16;
+  static constexpr int kMR = 12;
+  static constexpr int kNV = 2;
+  static constexpr int64_t kMC = 240;   // 240x256 A block: 240 KiB, in L2
+  static constexpr int64_t kKC = 256;   // 256x32 B micro-panel: 32 KiB, in L1
+  static constexpr int64_t kNC = 2048;  // 256x2048 B block: 2 MiB, in L3
+  static inline V Zero() { return _mm512_setzero_ps(); }
+  static inline V Load(const float* p) { return _mm512_load_ps(p); }
+  static inline V LoadU(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void Store(float* p, V v) { _mm512_store_ps(p, v); }
+  static inline void StoreU(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static inline V Bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static inline V Set1(float x) { return _mm512_set1_ps(x); }
+  static inline V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static inline void Prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+};
+
+}  // namespace
+}  // namespace densetrain
+
+#include "kernels_impl.h"
+
+DENSETRAIN_DEFINE_TABLE(kAvx512Table, "avx512", Isa)
+
+namespace densetrain {
+const KernelTable* Avx512Table() { return &kAvx512Table; }
+}  // namespace densetrain

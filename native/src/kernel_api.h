@@ -1,0 +1,79 @@
+// The contract between the addon layer (addon.cc, compiled for the baseline ISA) and the
+// kernel translation units (isa_generic.cc, isa_avx2.cc, isa_avx512.cc), each compiled with
+// its own instruction-set flags.
+//
+// This header is deliberately plain: no standard-library templates, only function pointers
+// and POD structs. Anything inline that appears in two translation units compiled with
+// different -m flags could be merged by the linker into the "wrong" copy (an AVX-512 body
+// called on a CPU without AVX-512), so the kernel TUs keep all of their code in an
+// anonymous namespace and export exactly one function each: the one returning their table.
+#ifndef DENSETRAIN_KERNEL_API_H_
+#define DENSETRAIN_KERNEL_API_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace densetrain {
+
+// Runs fn(ctx, task, worker) for every task in [0, ntasks), spread over the pool's workers,
+// and returns when all have finished. `worker` is in [0, Exec::threads) and identifies the
+// thread (for its workspace). Tasks must not depend on which worker runs them.
+using TaskFn = void (*)(void* ctx, int task, int worker);
+using ParallelFn = void (*)(void* pool, int ntasks, TaskFn fn, void* ctx);
+
+struct Exec {
+  ParallelFn parallel;
+  void* pool;
+  int threads;               // >= 1
+  float* const* workspace;   // workspace[worker]: >= KernelTable::workspace_floats floats, 64-byte aligned
+};
+
+enum ActKind : int {
+  kActRelu = 0,
+  kActLeakyRelu = 1,
+  kActPrelu = 2,
+  kActSigmoid = 3,
+  kActTanh = 4,
+  kActLinear = 5,
+  kActCount = 6,
+};
+
+// All sizes are element counts; callers have checked every size against buffer lengths.
+struct KernelTable {
+  const char* name;            // "generic" | "avx2" | "avx512"
+  size_t workspace_floats;     // per worker, needed by gemm (packing buffers)
+  int mr, nr, mc, kc, nc;      // GEMM blocking, for information and tests
+
+  // C = alpha * op(A) * op(B) + beta * C; beta == 0 writes C without reading it.
+  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, const float* b, float beta, float* c, const Exec& exec);
+  // z += bias (bias may be null); h = act(z). h may equal z.
+  // alpha: leaky_relu's slope, or prelu's slope value (read by the caller); unused otherwise.
+  void (*bias_activation)(int64_t rows, int64_t cols, float* z, const float* bias, int kind,
+                          double alpha, float* h, const Exec& exec);
+  // dz = dh * act'(z, h); returns sum over z <= 0 of dh * z when kind == prelu (else 0).
+  double (*activation_backward)(int64_t rows, int64_t cols, int kind, double alpha, const float* z,
+                                const float* h, const float* dh, float* dz, const Exec& exec);
+  // db[j] = sum_i dz[i, j]
+  void (*bias_grad)(int64_t rows, int64_t cols, const float* dz, float* db, const Exec& exec);
+  // Returns the mean cross-entropy; labels are valid class indices (checked by the caller).
+  double (*softmax_xent)(int64_t rows, int64_t cols, const float* logits, const float* labels,
+                         float* probs, float* dlogits, const Exec& exec);
+  void (*softmax)(int64_t rows, int64_t cols, const float* logits, float* probs, const Exec& exec);
+  void (*sgd)(int64_t n, float* param, const float* grad, float* velocity, double lr,
+              double momentum, bool nesterov, double l2, const Exec& exec);
+  void (*adam)(int64_t n, float* param, const float* grad, float* m, float* v, double lr,
+               double beta1, double beta2, double eps, double l2, double step, const Exec& exec);
+  double (*sum_squares)(int64_t n, const float* x, const Exec& exec);
+};
+
+// Each defined in its own translation unit. The x86 ones exist only when DENSETRAIN_X86 is set.
+const KernelTable* GenericTable();
+#if defined(DENSETRAIN_X86)
+const KernelTable* Avx2Table();
+const KernelTable* Avx512Table();
+#endif
+
+}  // namespace densetrain
+
+#endif  // DENSETRAIN_KERNEL_API_H_

@@ -1,0 +1,766 @@
+// The kernels, written once as templates over an ISA description and instantiated by each
+// kernel translation unit (isa_generic.cc, isa_avx2.cc, isa_avx512.cc) with its own
+// compiler flags. Include this only from those files, after defining `struct Isa` (below)
+// inside `namespace densetrain { namespace { ... } }`.
+//
+// Everything here lives in an anonymous namespace (internal linkage, one private copy per
+// TU) and uses no standard-library templates, so no function compiled for one ISA can be
+// shared with another by the linker. Only C library math (exp, log, tanh, sqrt) is called.
+//
+// An ISA description provides:
+//   using V;                         a SIMD vector of kW floats
+//   kW, kMR, kNV                     GEMM micro-tile: kMR rows x (kNV * kW) columns
+//   kMC, kKC, kNC                    cache blocking (kMC % kMR == 0, kNC % (kNV*kW) == 0)
+//   Zero, Load (64-byte aligned), LoadU, StoreU, Bcast (from memory), Set1, Fma(a, b, c) = a*b+c,
+//   Mul, Prefetch
+//
+// GEMM follows BLIS: for each NC-wide column block and KC-deep slice of k, pack op(B) into
+// KC x NR micro-panels; for each MC-tall row block pack op(A) into MR x KC micro-panels; a
+// register-blocked micro-kernel computes each MR x NR tile of C. Transposes are absorbed by
+// the packing routines. Parallelism splits C into rectangles whose edges fall on the MR/NR
+// tile grid, and the KC slicing depends on k only, so each element of C sees the same
+// sequence of floating-point operations at any thread count.
+#ifndef DENSETRAIN_KERNELS_IMPL_H_
+#define DENSETRAIN_KERNELS_IMPL_H_
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define DT_INLINE __forceinline
+#define DT_RESTRICT __restrict
+#define DT_UNROLL
+#else
+#define DT_INLINE inline __attribute__((always_inline))
+#define DT_RESTRICT __restrict__
+#define DT_UNROLL _Pragma("GCC unroll 32")
+#endif
+
+namespace densetrain {
+namespace {
+
+DT_INLINE constexpr int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
+DT_INLINE constexpr int64_t Max64(int64_t a, int64_t b) { return a > b ? a : b; }
+DT_INLINE constexpr int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+DT_INLINE constexpr int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+// Runs fn over [0, ntasks), on the pool when there is more than one task and more than one thread.
+inline void ForTasks(const Exec& exec, int ntasks, TaskFn fn, void* ctx) {
+  if (ntasks <= 0) return;
+  if (ntasks == 1 || exec.threads <= 1 || exec.parallel == nullptr) {
+    for (int t = 0; t < ntasks; ++t) fn(ctx, t, 0);
+  } else {
+    exec.parallel(exec.pool, ntasks, fn, ctx);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// GEMM
+// ---------------------------------------------------------------------------------------
+
+// Below this many multiply-adds (m*n*k) a GEMM runs on the calling thread.
+constexpr int64_t kGemmParallelMacs = int64_t{128} * 128 * 128;
+// Relative cost of packing one element versus one multiply-add in the task-grid model.
+constexpr int64_t kPackCost = 16;
+
+template <class I>
+struct GemmImpl {
+  using V = typename I::V;
+  static constexpr int W = I::kW;
+  static constexpr int MR = I::kMR;
+  static constexpr int NV = I::kNV;
+  static constexpr int NR = NV * W;
+  static constexpr int64_t MC = I::kMC;
+  static constexpr int64_t KC = I::kKC;
+  static constexpr int64_t NC = I::kNC;
+  static_assert(MC % MR == 0, "MC must be a multiple of MR");
+  static_assert(NC % NR == 0, "NC must be a multiple of NR");
+
+  // Workspace per worker: packed A block, then packed B block (both 64-byte aligned).
+  static constexpr size_t kApFloats = static_cast<size_t>(RoundUp(MC * KC + 16, 16));
+  static constexpr size_t kBpFloats = static_cast<size_t>(RoundUp(KC * NC + 16, 16));
+  static constexpr size_t kWorkspaceFloats = kApFloats + kBpFloats;
+
+  // c[r*ldc + j] = alpha * sum_p a[p*MR + r] * b[p*NR + j] (+ beta * c[r*ldc + j] unless beta == 0)
+  static DT_INLINE void Micro(int64_t kc, const float* DT_RESTRICT a, const float* DT_RESTRICT b,
+                              float* c, int64_t ldc, float alpha, float beta) {
+    V acc[MR][NV];
+    DT_UNROLL
+    for (int r = 0; r < MR; ++r) {
+      DT_UNROLL
+      for (int v = 0; v < NV; ++v) acc[r][v] = I::Zero();
+    }
+    DT_UNROLL
+    for (int r = 0; r < MR; ++r) I::Prefetch(c + r * ldc);
+    for (int64_t p = 0; p < kc; ++p) {
+      V bv[NV];
+      DT_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = I::Load(b + v * W);
+      DT_UNROLL
+      for (int r = 0; r < MR; ++r) {
+        const V av = I::Bcast(a + r);
+        DT_UNROLL
+        for (int v = 0; v < NV; ++v) acc[r][v] = I::Fma(av, bv[v], acc[r][v]);
+      }
+      a += MR;
+      b += NR;
+    }
+    const V va = I::Set1(alpha);
+    if (beta == 0.0f) {
+      DT_UNROLL
+      for (int r = 0; r < MR; ++r) {
+        DT_UNROLL
+        for (int v = 0; v < NV; ++v) I::StoreU(c + r * ldc + v * W, I::Mul(va, acc[r][v]));
+      }
+    } else {
+      const V vb = I::Set1(beta);
+      DT_UNROLL
+      for (int r = 0; r < MR; ++r) {
+        DT_UNROLL
+        for (int v = 0; v < NV; ++v) {
+          float* cp = c + r * ldc + v * W;
+          I::StoreU(cp, I::Fma(vb, I::LoadU(cp), I::Mul(va, acc[r][v])));
+        }
+      }
+    }
+  }
+
+  // Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row micro-panels:
+  // ap[ir*kc + p*MR + r] = op(A)[i0+ir+r, p0+p], zero-padded past mc.
+  static void PackA(bool trans, const float* DT_RESTRICT a, int64_t m, int64_t k, int64_t i0,
+                    int64_t mc, int64_t p0, int64_t kc, float* DT_RESTRICT ap) {
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int64_t mr = Min64(MR, mc - ir);
+      float* DT_RESTRICT d = ap + ir * kc;
+      if (!trans) {
+        // A is m x k, row-major: row i is contiguous in p.
+        if (mr == MR) {
+          const float* rows[MR];
+          DT_UNROLL
+          for (int r = 0; r < MR; ++r) rows[r] = a + (i0 + ir + r) * k + p0;
+          for (int64_t p = 0; p < kc; ++p) {
+            DT_UNROLL
+            for (int r = 0; r < MR; ++r) d[p * MR + r] = rows[r][p];
+          }
+        } else {
+          for (int64_t p = 0; p < kc; ++p) {
+            for (int64_t r = 0; r < mr; ++r) d[p * MR + r] = a[(i0 + ir + r) * k + p0 + p];
+            for (int64_t r = mr; r < MR; ++r) d[p * MR + r] = 0.0f;
+          }
+        }
+      } else {
+        // A is stored k x m: op(A)[i, p] = a[p*m + i], contiguous in i.
+        for (int64_t p = 0; p < kc; ++p) {
+          const float* s = a + (p0 + p) * m + i0 + ir;
+          if (mr == MR) {
+            DT_UNROLL
+            for (int r = 0; r < MR; ++r) d[p * MR + r] = s[r];
+          } else {
+            for (int64_t r = 0; r < mr; ++r) d[p * MR + r] = s[r];
+            for (int64_t r = mr; r < MR; ++r) d[p * MR + r] = 0.0f;
+          }
+        }
+      }
+    }
+  }
+
+  // Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column micro-panels:
+  // bp[jr*kc + p*NR + j] = op(B)[p0+p, j0+jr+j], zero-padded past nc.
+  static void PackB(bool trans, const float* DT_RESTRICT b, int64_t k, int64_t n, int64_t p0,
+                    int64_t kc, int64_t j0, int64_t nc, float* DT_RESTRICT bp) {
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+      const int64_t nr = Min64(NR, nc - jr);
+      float* DT_RESTRICT d = bp + jr * kc;
+      if (!trans) {
+        // B is k x n, row-major: contiguous in j.
+        for (int64_t p = 0; p < kc; ++p) {
+          const float* s = b + (p0 + p) * n + j0 + jr;
+          if (nr == NR) {
+            DT_UNROLL
+            for (int v = 0; v < NV; ++v) I::Store(d + p * NR + v * W, I::LoadU(s + v * W));
+          } else {
+            for (int64_t j = 0; j < nr; ++j) d[p * NR + j] = s[j];
+            for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = 0.0f;
+          }
+        }
+      } else {
+        // B is stored n x k: op(B)[p, j] = b[j*k + p], contiguous in p.
+        for (int64_t j = 0; j < nr; ++j) {
+          const float* s = b + (j0 + jr + j) * k + p0;
+          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p];
+        }
+        for (int64_t j = nr; j < NR; ++j) {
+          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0.0f;
+        }
+      }
+    }
+  }
+
+  // C block (mc x nc at c, row stride ldc) from packed panels.
+  static void Macro(int64_t mc, int64_t nc, int64_t kc, const float* ap, const float* bp, float* c,
+                    int64_t ldc, float alpha, float beta) {
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+      const int64_t nr = Min64(NR, nc - jr);
+      const float* b = bp + jr * kc;
+      for (int64_t ir = 0; ir < mc; ir += MR) {
+        const int64_t mr = Min64(MR, mc - ir);
+        const float* a = ap + ir * kc;
+        float* cij = c + ir * ldc + jr;
+        if (mr == MR && nr == NR) {
+          Micro(kc, a, b, cij, ldc, alpha, beta);
+        } else {
+          alignas(64) float tile[MR * NR];
+          Micro(kc, a, b, tile, NR, 1.0f, 0.0f);
+          for (int64_t r = 0; r < mr; ++r) {
+            float* crow = cij + r * ldc;
+            const float* trow = tile + r * NR;
+            if (beta == 0.0f) {
+              for (int64_t j = 0; j < nr; ++j) crow[j] = alpha * trow[j];
+            } else {
+              for (int64_t j = 0; j < nr; ++j) crow[j] = alpha * trow[j] + beta * crow[j];
+            }
+          }
+        }
+      }
+    }
+  }
+
+  struct Ctx {
+    bool ta, tb;
+    int64_t m, n, k, kcb;
+    float alpha, beta;
+    const float* a;
+    const float* b;
+    float* c;
+    int64_t pm, pn;  // MR-row panels, NR-column panels
+    int tm, tn;      // task grid
+    const Exec* exec;
+  };
+
+  // Computes the C rectangle [i0, i1) x [j0, j1) over all of k.
+  static void Rect(const Ctx& x, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* ws) {
+    float* ap = ws;
+    float* bp = ws + kApFloats;
+    const int64_t rows = i1 - i0;
+    const int64_t cols = j1 - j0;
+    const int64_t mcb = RoundUp(CeilDiv(rows, CeilDiv(rows, MC)), MR);
+    const int64_t ncb = RoundUp(CeilDiv(cols, CeilDiv(cols, NC)), NR);
+    for (int64_t jc = j0; jc < j1; jc += ncb) {
+      const int64_t nc = Min64(ncb, j1 - jc);
+      for (int64_t pc = 0; pc < x.k; pc += x.kcb) {
+        const int64_t kc = Min64(x.kcb, x.k - pc);
+        PackB(x.tb, x.b, x.k, x.n, pc, kc, jc, nc, bp);
+        const float beta = pc == 0 ? x.beta : 1.0f;
+        for (int64_t ic = i0; ic < i1; ic += mcb) {
+          const int64_t mc = Min64(mcb, i1 - ic);
+          PackA(x.ta, x.a, x.m, x.k, ic, mc, pc, kc, ap);
+          Macro(mc, nc, kc, ap, bp, x.c + ic * x.n + jc, x.n, x.alpha, beta);
+        }
+      }
+    }
+  }
+
+  static void Task(void* vctx, int task, int worker) {
+    const Ctx& x = *static_cast<const Ctx*>(vctx);
+    const int ti = task / x.tn;
+    const int tj = task % x.tn;
+    const int64_t i0 = (x.pm * ti / x.tm) * MR;
+    const int64_t i1 = Min64((x.pm * (ti + 1) / x.tm) * MR, x.m);
+    const int64_t j0 = (x.pn * tj / x.tn) * NR;
+    const int64_t j1 = Min64((x.pn * (tj + 1) / x.tn) * NR, x.n);
+    if (i0 >= i1 || j0 >= j1) return;
+    Rect(x, i0, i1, j0, j1, x.exec->workspace[worker]);
+  }
+
+  static void Run(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  const float* b, float beta, float* c, const Exec& exec) {
+    if (m <= 0 || n <= 0) return;
+    const int64_t mn = m * n;
+    if (k <= 0) {
+      // Empty sum: C = alpha * 0 + beta * C, and beta == 0 does not read C.
+      if (beta == 0.0f) {
+        for (int64_t i = 0; i < mn; ++i) c[i] = 0.0f;
+      } else {
+        for (int64_t i = 0; i < mn; ++i) c[i] = beta * c[i];
+      }
+      return;
+    }
+    Ctx x;
+    x.ta = ta;
+    x.tb = tb;
+    x.m = m;
+    x.n = n;
+    x.k = k;
+    x.kcb = CeilDiv(k, CeilDiv(k, KC));  // depends on k only: the per-element sum order
+    x.alpha = alpha;
+    x.beta = beta;
+    x.a = a;
+    x.b = b;
+    x.c = c;
+    x.pm = CeilDiv(m, MR);
+    x.pn = CeilDiv(n, NR);
+    x.tm = 1;
+    x.tn = 1;
+    x.exec = &exec;
+    const int threads = exec.threads;
+    if (threads > 1 && exec.parallel != nullptr && m * n * k >= kGemmParallelMacs) {
+      // Pick the task grid with the smallest per-task cost (compute plus packing).
+      int64_t best = -1;
+      for (int tm = 1; tm <= threads && tm <= x.pm; ++tm) {
+        for (int tn = 1; tm * tn <= threads && tn <= x.pn; ++tn) {
+          const int64_t rm = CeilDiv(x.pm, tm) * MR;
+          const int64_t rn = CeilDiv(x.pn, tn) * NR;
+          const int64_t cost = rm * rn * k + kPackCost * (rm + rn) * k;
+          if (best < 0 || cost < best) {
+            best = cost;
+            x.tm = tm;
+            x.tn = tn;
+          }
+        }
+      }
+    }
+    const int tasks = x.tm * x.tn;
+    if (tasks == 1) {
+      Rect(x, 0, m, 0, n, exec.workspace[0]);
+    } else {
+      exec.parallel(exec.pool, tasks, &Task, &x);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Element-wise kernels. Arithmetic follows the reference backend (src/kernels/reference.ts):
+// values are widened to double where the reference computes in JS numbers and rounded to
+// float once, where the reference stores. Work is split in chunks whose size depends only on
+// the problem, and reductions add the chunk results in order, so results never depend on
+// the thread count.
+// ---------------------------------------------------------------------------------------
+
+constexpr int64_t kChunk = int64_t{1} << 15;  // elements per parallel task
+constexpr int kMaxChunks = 4096;              // bounds the per-call array of partial sums
+
+// Elements per chunk for n elements: at least kChunk, and few enough chunks to fit kMaxChunks.
+DT_INLINE int64_t ChunkFor(int64_t n) { return Max64(kChunk, CeilDiv(n, kMaxChunks)); }
+// Rows per chunk for a rows x cols matrix.
+DT_INLINE int64_t RowChunkFor(int64_t rows, int64_t cols) {
+  const int64_t by_size = Max64(1, kChunk / Max64(cols, 1));
+  return Max64(by_size, CeilDiv(rows, kMaxChunks));
+}
+
+DT_INLINE float ActivateF(int kind, double alpha, float z) {
+  switch (kind) {
+    case kActRelu:
+      return z > 0.0f ? z : 0.0f;
+    case kActLeakyRelu:
+    case kActPrelu:
+      return z > 0.0f ? z : static_cast<float>(alpha * static_cast<double>(z));
+    case kActSigmoid:
+      return static_cast<float>(1.0 / (1.0 + ::exp(-static_cast<double>(z))));
+    case kActTanh:
+      return static_cast<float>(::tanh(static_cast<double>(z)));
+    default:
+      return z;
+  }
+}
+
+struct BiasActCtx {
+  int64_t rows, cols, chunk;
+  float* z;
+  const float* bias;
+  int kind;
+  double alpha;
+  float* h;
+};
+
+template <int kKind>
+DT_INLINE void BiasActRows(const BiasActCtx& x, int64_t r0, int64_t r1) {
+  const int64_t cols = x.cols;
+  for (int64_t i = r0; i < r1; ++i) {
+    float* z = x.z + i * cols;
+    float* h = x.h + i * cols;
+    if (x.bias != nullptr) {
+      const float* bias = x.bias;
+      for (int64_t j = 0; j < cols; ++j) z[j] = z[j] + bias[j];
+    }
+    switch (kKind) {
+      case kActRelu:
+        for (int64_t j = 0; j < cols; ++j) h[j] = z[j] > 0.0f ? z[j] : 0.0f;
+        break;
+      case kActLeakyRelu: {
+        const double alpha = x.alpha;
+        for (int64_t j = 0; j < cols; ++j) {
+          const float zj = z[j];
+          const float neg = static_cast<float>(alpha * static_cast<double>(zj));
+          h[j] = zj > 0.0f ? zj : neg;
+        }
+        break;
+      }
+      case kActLinear:
+        if (h != z) {
+          for (int64_t j = 0; j < cols; ++j) h[j] = z[j];
+        }
+        break;
+      default:
+        for (int64_t j = 0; j < cols; ++j) h[j] = ActivateF(kKind, x.alpha, z[j]);
+        break;
+    }
+  }
+}
+
+void BiasActTask(void* vctx, int task, int /*worker*/) {
+  const BiasActCtx& x = *static_cast<const BiasActCtx*>(vctx);
+  const int64_t r0 = task * x.chunk;
+  const int64_t r1 = Min64(r0 + x.chunk, x.rows);
+  switch (x.kind) {
+    case kActRelu:
+      BiasActRows<kActRelu>(x, r0, r1);
+      break;
+    case kActLeakyRelu:
+    case kActPrelu:
+      BiasActRows<kActLeakyRelu>(x, r0, r1);
+      break;
+    case kActSigmoid:
+      BiasActRows<kActSigmoid>(x, r0, r1);
+      break;
+    case kActTanh:
+      BiasActRows<kActTanh>(x, r0, r1);
+      break;
+    default:
+      BiasActRows<kActLinear>(x, r0, r1);
+      break;
+  }
+}
+
+void BiasActivation(int64_t rows, int64_t cols, float* z, const float* bias, int kind, double alpha,
+                    float* h, const Exec& exec) {
+  if (rows <= 0 || cols <= 0) return;
+  BiasActCtx x{rows, cols, 0, z, bias, kind, alpha, h};
+  // Transcendental activations cost ~20x more per element: split them finer.
+  const bool heavy = kind == kActSigmoid || kind == kActTanh;
+  const int64_t per_task = heavy ? kChunk / 16 : kChunk;
+  x.chunk = Max64(Max64(1, per_task / cols), CeilDiv(rows, kMaxChunks));
+  ForTasks(exec, static_cast<int>(CeilDiv(rows, x.chunk)), &BiasActTask, &x);
+}
+
+struct ActBackCtx {
+  int64_t n, chunk;
+  int kind;
+  double alpha;
+  const float* z;
+  const float* h;
+  const float* dh;
+  float* dz;
+  double* partial;  // prelu slope gradient per chunk
+};
+
+void ActBackTask(void* vctx, int task, int /*worker*/) {
+  const ActBackCtx& x = *static_cast<const ActBackCtx*>(vctx);
+  const int64_t i0 = task * x.chunk;
+  const int64_t i1 = Min64(i0 + x.chunk, x.n);
+  const float* DT_RESTRICT z = x.z;
+  const float* DT_RESTRICT h = x.h;
+  const float* dh = x.dh;  // may alias dz
+  float* dz = x.dz;
+  switch (x.kind) {
+    case kActRelu:
+      for (int64_t i = i0; i < i1; ++i) dz[i] = dh[i] * (z[i] > 0.0f ? 1.0f : 0.0f);
+      break;
+    case kActLeakyRelu:
+    case kActPrelu: {
+      const double alpha = x.alpha;
+      double slope = 0.0;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float zi = z[i];
+        const float g = dh[i];
+        if (x.kind == kActPrelu && zi <= 0.0f) slope += static_cast<double>(g) * static_cast<double>(zi);
+        dz[i] = zi > 0.0f ? g : static_cast<float>(static_cast<double>(g) * alpha);
+      }
+      if (x.partial != nullptr) x.partial[task] = slope;
+      break;
+    }
+    case kActSigmoid:
+      for (int64_t i = i0; i < i1; ++i) {
+        const double hi = h[i];
+        dz[i] = static_cast<float>(static_cast<double>(dh[i]) * (hi * (1.0 - hi)));
+      }
+      break;
+    case kActTanh:
+      for (int64_t i = i0; i < i1; ++i) {
+        const double hi = h[i];
+        dz[i] = static_cast<float>(static_cast<double>(dh[i]) * (1.0 - hi * hi));
+      }
+      break;
+    default:
+      if (dz != dh) {
+        for (int64_t i = i0; i < i1; ++i) dz[i] = dh[i];
+      }
+      break;
+  }
+}
+
+double ActivationBackward(int64_t rows, int64_t cols, int kind, double alpha, const float* z,
+                          const float* h, const float* dh, float* dz, const Exec& exec) {
+  const int64_t n = rows * cols;
+  if (n <= 0) return 0.0;
+  double partial[kMaxChunks];
+  ActBackCtx x{n, ChunkFor(n), kind, alpha, z, h, dh, dz, kind == kActPrelu ? partial : nullptr};
+  const int chunks = static_cast<int>(CeilDiv(n, x.chunk));
+  ForTasks(exec, chunks, &ActBackTask, &x);
+  double slope = 0.0;
+  if (kind == kActPrelu) {
+    for (int t = 0; t < chunks; ++t) slope += partial[t];
+  }
+  return slope;
+}
+
+struct BiasGradCtx {
+  int64_t rows, cols, chunk;
+  const float* dz;
+  float* db;
+};
+
+void BiasGradTask(void* vctx, int task, int /*worker*/) {
+  const BiasGradCtx& x = *static_cast<const BiasGradCtx*>(vctx);
+  const int64_t j0 = task * x.chunk;
+  const int64_t j1 = Min64(j0 + x.chunk, x.cols);
+  constexpr int64_t kBlock = 256;
+  double acc[kBlock];
+  for (int64_t jb = j0; jb < j1; jb += kBlock) {
+    const int64_t w = Min64(kBlock, j1 - jb);
+    for (int64_t j = 0; j < w; ++j) acc[j] = 0.0;
+    for (int64_t i = 0; i < x.rows; ++i) {
+      const float* row = x.dz + i * x.cols + jb;
+      for (int64_t j = 0; j < w; ++j) acc[j] += static_cast<double>(row[j]);
+    }
+    for (int64_t j = 0; j < w; ++j) x.db[jb + j] = static_cast<float>(acc[j]);
+  }
+}
+
+void BiasGrad(int64_t rows, int64_t cols, const float* dz, float* db, const Exec& exec) {
+  if (cols <= 0) return;
+  BiasGradCtx x{rows, cols, 0, dz, db};
+  // Split over columns (outputs) only; each column is summed over rows in order.
+  const int64_t per_task = Max64(64, CeilDiv(kChunk, Max64(rows, 1)));
+  x.chunk = Max64(RoundUp(per_task, 64), CeilDiv(cols, kMaxChunks));
+  ForTasks(exec, static_cast<int>(CeilDiv(cols, x.chunk)), &BiasGradTask, &x);
+}
+
+struct SoftmaxCtx {
+  int64_t rows, cols, chunk;
+  const float* logits;
+  const float* labels;  // null: softmax only
+  float* probs;
+  float* dlogits;       // may be null; may alias logits
+  double* partial;      // per-chunk loss sums
+};
+
+void SoftmaxTask(void* vctx, int task, int /*worker*/) {
+  const SoftmaxCtx& x = *static_cast<const SoftmaxCtx*>(vctx);
+  const int64_t r0 = task * x.chunk;
+  const int64_t r1 = Min64(r0 + x.chunk, x.rows);
+  const int64_t cols = x.cols;
+  const double inv_rows = static_cast<double>(x.rows);
+  double loss = 0.0;
+  for (int64_t i = r0; i < r1; ++i) {
+    const float* l = x.logits + i * cols;
+    float* p = x.probs + i * cols;
+    double mx = -HUGE_VAL;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double v = l[j];
+      mx = v > mx ? v : mx;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < cols; ++j) sum += ::exp(static_cast<double>(l[j]) - mx);
+    const double lse = mx + ::log(sum);
+    if (x.labels == nullptr) {
+      for (int64_t j = 0; j < cols; ++j) p[j] = static_cast<float>(::exp(static_cast<double>(l[j]) - lse));
+      continue;
+    }
+    const int64_t y = static_cast<int64_t>(x.labels[i]);
+    loss += lse - static_cast<double>(l[y]);
+    float* d = x.dlogits != nullptr ? x.dlogits + i * cols : nullptr;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double pj = ::exp(static_cast<double>(l[j]) - lse);  // read l[j] before d[j] (may alias)
+      p[j] = static_cast<float>(pj);
+      if (d != nullptr) d[j] = static_cast<float>((pj - (j == y ? 1.0 : 0.0)) / inv_rows);
+    }
+  }
+  if (x.partial != nullptr) x.partial[task] = loss;
+}
+
+double SoftmaxXent(int64_t rows, int64_t cols, const float* logits, const float* labels, float* probs,
+                   float* dlogits, const Exec& exec) {
+  if (rows <= 0 || cols <= 0) return 0.0;
+  double partial[kMaxChunks];
+  SoftmaxCtx x{rows, cols, RowChunkFor(rows, cols), logits, labels, probs, dlogits, partial};
+  const int chunks = static_cast<int>(CeilDiv(rows, x.chunk));
+  ForTasks(exec, chunks, &SoftmaxTask, &x);
+  double total = 0.0;
+  for (int t = 0; t < chunks; ++t) total += partial[t];
+  return total / static_cast<double>(rows);
+}
+
+void Softmax(int64_t rows, int64_t cols, const float* logits, float* probs, const Exec& exec) {
+  if (rows <= 0 || cols <= 0) return;
+  SoftmaxCtx x{rows, cols, RowChunkFor(rows, cols), logits, nullptr, probs, nullptr, nullptr};
+  ForTasks(exec, static_cast<int>(CeilDiv(rows, x.chunk)), &SoftmaxTask, &x);
+}
+
+struct SgdCtx {
+  int64_t n, chunk;
+  float* param;
+  const float* grad;
+  float* velocity;
+  double lr, momentum, l2;
+  bool nesterov;
+};
+
+void SgdTask(void* vctx, int task, int /*worker*/) {
+  const SgdCtx& x = *static_cast<const SgdCtx*>(vctx);
+  const int64_t i0 = task * x.chunk;
+  const int64_t i1 = Min64(i0 + x.chunk, x.n);
+  float* DT_RESTRICT p = x.param;
+  const float* DT_RESTRICT g = x.grad;
+  float* DT_RESTRICT v = x.velocity;
+  const double lr = x.lr, mu = x.momentum, l2 = x.l2;
+  if (mu != 0.0 && v != nullptr) {
+    if (x.nesterov) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const double gi = static_cast<double>(g[i]) + l2 * static_cast<double>(p[i]);
+        const float vi = static_cast<float>(mu * static_cast<double>(v[i]) + gi);
+        v[i] = vi;
+        p[i] = static_cast<float>(static_cast<double>(p[i]) - lr * (gi + mu * static_cast<double>(vi)));
+      }
+    } else {
+      for (int64_t i = i0; i < i1; ++i) {
+        const double gi = static_cast<double>(g[i]) + l2 * static_cast<double>(p[i]);
+        const float vi = static_cast<float>(mu * static_cast<double>(v[i]) + gi);
+        v[i] = vi;
+        p[i] = static_cast<float>(static_cast<double>(p[i]) - lr * static_cast<double>(vi));
+      }
+    }
+  } else {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double gi = static_cast<double>(g[i]) + l2 * static_cast<double>(p[i]);
+      p[i] = static_cast<float>(static_cast<double>(p[i]) - lr * gi);
+    }
+  }
+}
+
+void Sgd(int64_t n, float* param, const float* grad, float* velocity, double lr, double momentum,
+         bool nesterov, double l2, const Exec& exec) {
+  if (n <= 0) return;
+  SgdCtx x{n, ChunkFor(n), param, grad, velocity, lr, momentum, l2, nesterov};
+  ForTasks(exec, static_cast<int>(CeilDiv(n, x.chunk)), &SgdTask, &x);
+}
+
+struct AdamCtx {
+  int64_t n, chunk;
+  float* param;
+  const float* grad;
+  float* m;
+  float* v;
+  double b1, b2, eps, l2, step_size, sqrt_bias2;
+};
+
+void AdamTask(void* vctx, int task, int /*worker*/) {
+  const AdamCtx& x = *static_cast<const AdamCtx*>(vctx);
+  const int64_t i0 = task * x.chunk;
+  const int64_t i1 = Min64(i0 + x.chunk, x.n);
+  float* DT_RESTRICT p = x.param;
+  const float* DT_RESTRICT g = x.grad;
+  float* DT_RESTRICT m = x.m;
+  float* DT_RESTRICT v = x.v;
+  const double b1 = x.b1, b2 = x.b2, c1 = 1.0 - x.b1, c2 = 1.0 - x.b2;
+  const double eps = x.eps, l2 = x.l2, step_size = x.step_size, sqrt_bias2 = x.sqrt_bias2;
+  for (int64_t i = i0; i < i1; ++i) {
+    const double gi = static_cast<double>(g[i]) + l2 * static_cast<double>(p[i]);
+    const float mi = static_cast<float>(b1 * static_cast<double>(m[i]) + c1 * gi);
+    const float vi = static_cast<float>(b2 * static_cast<double>(v[i]) + c2 * gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    const double denom = ::sqrt(static_cast<double>(vi)) / sqrt_bias2 + eps;
+    p[i] = static_cast<float>(static_cast<double>(p[i]) - (step_size * static_cast<double>(mi)) / denom);
+  }
+}
+
+void Adam(int64_t n, float* param, const float* grad, float* m, float* v, double lr, double beta1,
+          double beta2, double eps, double l2, double step, const Exec& exec) {
+  if (n <= 0) return;
+  AdamCtx x{n, ChunkFor(n), param, grad, m, v, beta1, beta2, eps, l2, 0.0, 0.0};
+  x.step_size = lr / (1.0 - ::pow(beta1, step));
+  x.sqrt_bias2 = ::sqrt(1.0 - ::pow(beta2, step));
+  ForTasks(exec, static_cast<int>(CeilDiv(n, x.chunk)), &AdamTask, &x);
+}
+
+struct SumSqCtx {
+  int64_t n, chunk;
+  const float* x;
+  double* partial;
+};
+
+void SumSqTask(void* vctx, int task, int /*worker*/) {
+  const SumSqCtx& c = *static_cast<const SumSqCtx*>(vctx);
+  const int64_t i0 = task * c.chunk;
+  const int64_t i1 = Min64(i0 + c.chunk, c.n);
+  const float* x = c.x;
+  // Eight interleaved double accumulators (a fixed order, so the result is reproducible).
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    DT_UNROLL
+    for (int l = 0; l < 8; ++l) {
+      const double v = x[i + l];
+      acc[l] += v * v;
+    }
+  }
+  for (int l = 0; i < i1; ++i, ++l) {
+    const double v = x[i];
+    acc[l] += v * v;
+  }
+  c.partial[task] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+double SumSquares(int64_t n, const float* x, const Exec& exec) {
+  if (n <= 0) return 0.0;
+  double partial[kMaxChunks];
+  SumSqCtx c{n, ChunkFor(n), x, partial};
+  const int chunks = static_cast<int>(CeilDiv(n, c.chunk));
+  ForTasks(exec, chunks, &SumSqTask, &c);
+  double total = 0.0;
+  for (int t = 0; t < chunks; ++t) total += partial[t];
+  return total;
+}
+
+template <class I>
+void GemmEntry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               const float* b, float beta, float* c, const Exec& exec) {
+  GemmImpl<I>::Run(ta, tb, m, n, k, alpha, a, b, beta, c, exec);
+}
+
+}  // namespace
+}  // namespace densetrain
+
+// Defines the TU's table. `name` is a string literal, `Isa` the ISA description.
+#define DENSETRAIN_DEFINE_TABLE(table_var, name, Isa)                                      \
+  namespace densetrain {                                                                   \
+  namespace {                                                                              \
+  const KernelTable table_var = {                                                         \
+      name,                                                                                \
+      GemmImpl<Isa>::kWorkspaceFloats,                                                     \
+      Isa::kMR,                                                                            \
+      Isa::kNV * Isa::kW,                                                                  \
+      static_cast<int>(Isa::kMC),                                                          \
+      static_cast<int>(Isa::kKC),                                                          \
+      static_cast<int>(Isa::kNC),                                                          \
+      &GemmEntry<Isa>,                                                                     \
+      &BiasActivation,                                                                     \
+      &ActivationBackward,                                                                 \
+      &BiasGrad,                                                                           \
+      &SoftmaxXent,                                                                        \
+      &Softmax,                                                                            \
+      &Sgd,                                                                                \
+      &Adam,                                                                               \
+      &SumSquares,                                                                         \
+  };                                                                                       \
+  }                                                                                        \
+  }
+
+#endif  // DENSETRAIN_KERNELS_IMPL_H_
