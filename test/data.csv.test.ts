@@ -128,6 +128,15 @@ describe('CSV reader: errors name file, line and column', () => {
     await expect(readCsvFile(f)).rejects.toThrow(/cut\.csv\.gz: gzip data cut short/);
   });
 
+  it('size caps: a gzip bomb stops at the cap, a raw file over the cap is refused', async () => {
+    const bomb = writeText(dir, 'bomb.csv.gz', gz(Buffer.alloc(4 * 1024 * 1024, '0,')));
+    await expect(readCsvFile(bomb, { maxBytes: 100_000 })).rejects.toThrow(
+      /bomb\.csv\.gz: decompresses to more than 100000 bytes, the limit; refusing to go on/,
+    );
+    const big = writeText(dir, 'big.csv', csvText(syntheticSet(100, 4, 4)));
+    await expect(readCsvFile(big, { maxBytes: 1000 })).rejects.toThrow(/big\.csv: too large: \d+ bytes, the limit is 1000/);
+  });
+
   it('missing file', async () => {
     await expect(readCsvFile(`${dir}/nope.csv`)).rejects.toThrow(/nope\.csv: cannot open: no such file/);
   });

@@ -188,6 +188,13 @@ describe('paths: directories and files', () => {
     expect(ds.train).toMatchObject({ count: 30, height: 2, width: 3 });
   });
 
+  it("a quoted '~/dir' is expanded against the home directory", async () => {
+    const home = join(root, 'tilde-home');
+    writeIdxDataset(join(home, 'data', 'x'), train, test);
+    const ds = await loadDataset('~/data/x', isolated('t', { homeDir: home }));
+    expect(ds.source).toBe(join(home, 'data', 'x'));
+  });
+
   it('a directory missing one of the four IDX files names it', async () => {
     const d = join(root, 'missing-one');
     writeIdxDataset(d, train, test, { omit: 'trainLabels', gzip: true });

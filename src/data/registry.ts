@@ -310,7 +310,8 @@ export async function loadDataset(spec: string = DEFAULT_DATASET, options: LoadO
     return loadIdxDir(found, spec, 10, spec === 'fashion-mnist');
   }
 
-  const path = resolve(spec);
+  // A quoted '~/...' reaches us unexpanded: expand it like the shell would.
+  const path = resolve(spec === '~' || spec.startsWith('~/') ? join(options.homeDir ?? homedir(), spec.slice(1)) : spec);
   let st;
   try {
     st = await stat(path);
