@@ -515,7 +515,8 @@ export function adamStep(
   // Largest possible |update| (Cauchy-Schwarz on m_t = (1-b1) Σ b1^(t-i) g_i against
   // v_t = (1-b2) Σ b2^(t-i) g_i²):  |m_t|/sqrt(v_t) <= (1-b1)/sqrt(1-b2) * sqrt(Σ_{j<t} (b1²/b2)^j).
   let geo = 0;
-  for (let j = 0; j < t; j++) geo += (b1 * b1 / b2) ** j;
+  const ratio = b2 > 0 ? (b1 * b1) / b2 : b1 === 0 ? 0 : Infinity;
+  for (let j = 0; j < t; j++) geo += j === 0 ? 1 : ratio ** j;
   const maxUpd = Math.abs(stepSize) * c2 * ((1 - b1) / Math.sqrt(1 - b2)) * Math.sqrt(geo);
   for (let i = 0; i < p.v.length; i++) {
     const gv = gi.v[i]!;
