@@ -1,0 +1,98 @@
+/** `densetrain eval --model FILE --data SPEC`: test loss, accuracy, confusion, optional per-sample predictions. */
+import { writeFile } from 'node:fs/promises';
+import Table from 'cli-table3';
+import { formatBackendInfo, selectKernels } from '../../kernels/index.js';
+import type { ActivationName } from '../../kernels/types.js';
+import { confusionTable, perClassTable } from '../../report/terminal.js';
+import { loadModel } from '../../train/checkpoint.js';
+import { parseConfigPart } from '../../train/schema.js';
+import { loadData } from '../deps.js';
+import { UsageError } from '../errors.js';
+import { formatCount, formatLoss, formatPercent } from '../io.js';
+import type { RegisterCommand } from '../main.js';
+import { numberOrText } from '../options.js';
+import { evaluateProbabilities, predictImageSet } from '../predict.js';
+
+interface EvalOptions {
+  model: string;
+  data: string;
+  predictions?: string;
+  activation?: string;
+  alpha?: string;
+  backend?: string;
+  threads?: string;
+  verbose?: boolean;
+}
+
+export const registerEvalCommand: RegisterCommand = (program, { io }) => {
+  program
+    .command('eval')
+    .description("evaluate a saved model on a dataset's test set")
+    .requiredOption('--model <file>', 'model.safetensors (or a run folder), or a PyTorch-style safetensors state dict')
+    .requiredOption('--data <spec>', 'dataset: mnist-sample, mnist, fashion-mnist, or a directory / file path')
+    .option('--predictions <file>', 'write per-sample predictions as JSON: [{index, label, predicted, probs}]')
+    .option('--activation <name>', 'hidden activation (needed for files without densetrain metadata)')
+    .option('--alpha <x>', 'leaky_relu slope for files without densetrain metadata')
+    .option('--backend <name>', 'kernels: auto, native, wasm, reference')
+    .option('--threads <n>', 'native backend threads')
+    .option('--verbose', 'print stack traces on errors')
+    .action(async (options: EvalOptions) => {
+      // The same checks (and messages) as train's options.
+      const checked = parseConfigPart(
+        {
+          ...(options.activation !== undefined ? { activation: options.activation } : {}),
+          ...(options.alpha !== undefined ? { alpha: numberOrText(options.alpha) } : {}),
+          ...(options.backend !== undefined ? { backend: options.backend } : {}),
+          ...(options.threads !== undefined ? { threads: numberOrText(options.threads) } : {}),
+        },
+        { kind: 'cli' },
+      );
+      const { kernels, info } = selectKernels({ backend: checked.backend, threads: checked.threads });
+      io.out(`backend: ${formatBackendInfo(info)}`);
+
+      const model = await loadModel(options.model, {
+        kernels,
+        ...(checked.activation !== undefined ? { activation: checked.activation as ActivationName } : {}),
+        ...(checked.alpha !== undefined ? { alpha: checked.alpha } : {}),
+      });
+      try {
+        const dataset = await (await loadData()).loadDataset(options.data);
+        const test = dataset.test;
+        if (model.inputSize !== test.features) {
+          throw new UsageError(
+            `--model takes ${model.inputSize} inputs but --data ${options.data} has ${test.features} pixels per image (${test.height}x${test.width})`,
+          );
+        }
+        if (model.classes !== dataset.classes) {
+          throw new UsageError(`--model has ${model.classes} classes but --data ${options.data} has ${dataset.classes}`);
+        }
+        const probs = predictImageSet(model, test, model.scaling);
+        const result = evaluateProbabilities(probs, test.labels, model.classes);
+
+        const table = new Table({ style: { head: [], border: [] } });
+        table.push(
+          { model: options.model },
+          { data: `${dataset.name} (test set, ${formatCount(result.count)} images)` },
+          { 'test loss': formatLoss(result.loss) },
+          { 'test accuracy': formatPercent(result.accuracy) },
+        );
+        io.out(table.toString());
+        const classNames = model.classNames ?? dataset.classNames;
+        io.out('confusion matrix (rows: true class, columns: predicted)');
+        io.out(confusionTable(result.confusion, classNames));
+        io.out(perClassTable(result.confusion, classNames));
+
+        if (options.predictions !== undefined) {
+          const lines: string[] = [];
+          for (let i = 0; i < result.count; i++) {
+            const p = Array.from(probs.subarray(i * model.classes, (i + 1) * model.classes));
+            lines.push(JSON.stringify({ index: i, label: test.labels[i], predicted: result.predictions[i], probs: p }));
+          }
+          await writeFile(options.predictions, `[\n${lines.join(',\n')}\n]\n`);
+          io.out(`predictions: ${options.predictions}`);
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+};

@@ -1,0 +1,251 @@
+/**
+ * `densetrain train`: resolves the config (defaults <- --config file <- flags), picks the
+ * kernels, loads and checks the data, trains with a progress display, and leaves a run folder
+ * with metrics.json, model.safetensors and report.html.
+ *
+ * Ctrl-C once: the trainer stops after the current batch and writes its checkpoint; the report
+ * so far is written and the command exits 130. Ctrl-C twice: exit 130 at once.
+ */
+import { join, resolve } from 'node:path';
+import Table from 'cli-table3';
+import type { Dataset } from '../../data/types.js';
+import { heldOutCount } from '../../data/split.js';
+import { formatBackendInfo, selectKernels, type BackendInfo } from '../../kernels/index.js';
+import { CHECKPOINT_FILE, readCheckpoint } from '../../train/checkpoint.js';
+import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../../train/schema.js';
+import type { EpochRecord, RunRecord, TrainConfig } from '../../train/types.js';
+import { loadData, loadTrainer, type BatchEvent } from '../deps.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExitRequest } from '../errors.js';
+import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from '../io.js';
+import type { CliContext, RegisterCommand } from '../main.js';
+import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
+import { evaluateProbabilities, predictImageSet, type Predictor } from '../predict.js';
+import { createTrainProgress } from '../progress.js';
+import { checkRunDir, defaultRunDir, markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from '../run-folder.js';
+
+interface TrainCommandOptions extends Record<string, unknown> {
+  out?: string;
+  resume?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export const registerTrainCommand: RegisterCommand = (program, context) => {
+  const command = program
+    .command('train')
+    .description('train an MLP; writes a run folder with metrics.json, model.safetensors and report.html');
+  addTrainConfigOptions(command, context.defaults);
+  command
+    .option('--out <dir>', 'run folder (default: runs/<timestamp>)')
+    .option('--resume <dir>', "continue the run in <dir> from its checkpoint (flags given override its config)")
+    .option('--quiet', 'no progress bar: one line per epoch')
+    .option('--verbose', 'show the resolved config, and stack traces on errors')
+    .action(async (options: TrainCommandOptions) => {
+      const code = await trainCommand(options, context);
+      if (code !== EXIT_OK) throw new ExitRequest(code);
+    });
+};
+
+/** Ctrl-C handling: the first aborts (the trainer stops cleanly), the second exits at once. */
+function interruptHandler(io: Io, onFirst: () => void): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  let count = 0;
+  const handler = () => {
+    count++;
+    if (count === 1) {
+      onFirst();
+      io.err('densetrain: interrupted; stopping after the current batch and saving a checkpoint (Ctrl-C again to quit now)');
+      controller.abort();
+    } else {
+      io.err('densetrain: interrupted again; exiting now');
+      process.exit(EXIT_INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', handler);
+  return { controller, dispose: () => void process.off('SIGINT', handler) };
+}
+
+async function resolveForTrain(options: TrainCommandOptions, context: CliContext): Promise<ResolvedConfig> {
+  let base = context.defaults;
+  if (options.resume !== undefined) {
+    // Resuming: the checkpoint's config is the base; flags and --config override it.
+    const checkpoint = await readCheckpoint(options.resume);
+    base = { ...context.defaults, ...checkpoint.config };
+  }
+  return resolveTrainOptions(options, base);
+}
+
+/** The training split's size for the configured validation fraction, the way the trainer splits. */
+function trainSplitCount(dataset: Dataset, config: TrainConfig, resolved: ResolvedConfig): number {
+  try {
+    return dataset.train.count - heldOutCount(dataset.train.count, config.valSplit);
+  } catch (error) {
+    throw new ConfigError([`${describeKey('valSplit', resolved.sources.valSplit)} ${config.valSplit}: ${(error as Error).message}`]);
+  }
+}
+
+export async function trainCommand(options: TrainCommandOptions, context: CliContext): Promise<number> {
+  const { io } = context;
+  let progress: ReturnType<typeof createTrainProgress> | undefined;
+  const interrupt = interruptHandler(io, () => progress?.stop());
+  try {
+    const resolved = await resolveForTrain(options, context);
+    const { config } = resolved;
+    const { kernels, info } = selectKernels({ backend: config.backend, threads: config.threads });
+    io.out(`backend: ${formatBackendInfo(info)}`);
+    if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
+
+    const outDir = options.out ?? options.resume ?? defaultRunDir();
+    const outFlag = options.out !== undefined ? '--out' : '--resume';
+    await checkRunDir(outDir, outFlag, options.resume !== undefined);
+
+    const dataset = await (await loadData()).loadDataset(config.data, { seed: config.seed });
+    const trainCount = trainSplitCount(dataset, config, resolved);
+    checkConfigAgainstData(
+      config,
+      { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount },
+      resolved.sources,
+    );
+    io.out(
+      `data: ${dataset.name}: ${formatCount(trainCount)} train, ${formatCount(dataset.train.count - trainCount)} validation, ` +
+        `${formatCount(dataset.test.count)} test images, ${dataset.train.height}x${dataset.train.width}, ${dataset.classes} classes`,
+    );
+    if (interrupt.controller.signal.aborted) return EXIT_INTERRUPTED;
+
+    await prepareRunDir(outDir, outFlag, options.resume !== undefined);
+    await markIncomplete(outDir, `training started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
+    io.out(`run folder: ${outDir}`);
+
+    const bars = io.tty && !options.quiet;
+    progress = createTrainProgress(io, { bars, epochNumber: (r) => r.epoch });
+    const batchesPerEpoch = Math.ceil(trainCount / config.batchSize);
+    const trainer = await loadTrainer();
+    let record: RunRecord;
+    let model: unknown;
+    try {
+      ({ record, model } = await trainer.train(config, {
+        outDir,
+        dataset,
+        kernels,
+        signal: interrupt.controller.signal,
+        ...(options.resume !== undefined ? { resumeFrom: options.resume } : {}),
+        onBatch: (event: BatchEvent) => {
+          const batches = event.batches ?? batchesPerEpoch;
+          const inEpoch = event.batch;
+          const samples = typeof event['size'] === 'number' ? event['size'] : config.batchSize;
+          progress?.batch(event.epoch, inEpoch, batches, event.loss, samples);
+        },
+        onEpoch: (epoch: EpochRecord) => progress?.epoch(epoch, config.epochs),
+      }));
+    } catch (error) {
+      progress.stop();
+      const aborted = interrupt.controller.signal.aborted;
+      await markIncomplete(outDir, aborted ? 'interrupted before a record was written' : `failed: ${(error as Error).message}`).catch(() => {});
+      if (aborted && (error as Error).name === 'AbortError') {
+        io.err(`densetrain: interrupted; run folder: ${outDir}`);
+        return EXIT_INTERRUPTED;
+      }
+      throw error;
+    }
+    progress.stop();
+    return await finishRun({ io, outDir, record, model, dataset, info, verbose: options.verbose ?? false });
+  } finally {
+    progress?.stop();
+    interrupt.dispose();
+  }
+}
+
+interface FinishInput {
+  io: Io;
+  outDir: string;
+  record: RunRecord;
+  model: unknown;
+  dataset: Dataset;
+  info: BackendInfo;
+  verbose: boolean;
+}
+
+function isPredictor(model: unknown): model is Predictor & { scaling: import('../../data/types.js').PixelScaling | null; dispose?: () => void } {
+  return typeof model === 'object' && model !== null && typeof (model as Predictor).predict === 'function';
+}
+
+async function finishRun({ io, outDir, record, model, dataset, info }: FinishInput): Promise<number> {
+  const interrupted = record.stopReason === 'interrupted';
+  let probs: Float32Array | undefined;
+  try {
+    if (!interrupted && isPredictor(model)) probs = predictImageSet(model, dataset.test, model.scaling);
+  } finally {
+    if (isPredictor(model)) model.dispose?.();
+  }
+  const test = record.test ?? (probs ? evaluateProbabilities(probs, dataset.test.labels, dataset.classes) : null);
+  // metrics.json is the RunRecord; INCOMPLETE (kept unless everything below succeeds) says if it is final.
+  await writeJsonAtomic(join(outDir, 'metrics.json'), record);
+
+  let reportPath: string | undefined;
+  let reportError: string | undefined;
+  try {
+    const report = await import('../../report/index.js');
+    reportPath = await report.writeReport(outDir, { record, ...(probs ? { test: { images: dataset.test, probs } } : {}) });
+  } catch (error) {
+    reportError = (error as Error).message.split('\n')[0];
+  }
+
+  io.out(summaryTable(record, test, info));
+  if (test && !interrupted) {
+    const { confusionTable, perClassTable } = await import('../../report/terminal.js');
+    io.out('confusion matrix on the test set (rows: true class, columns: predicted)');
+    io.out(confusionTable(test.confusion, record.dataset.classNames));
+    io.out(perClassTable(test.confusion, record.dataset.classNames));
+  }
+
+  const where = resolve(outDir);
+  if (interrupted) {
+    await markIncomplete(outDir, `interrupted (${record.stopMessage ?? 'Ctrl-C'}); continue with: densetrain train --resume ${outDir}`);
+    io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
+    if (reportPath) io.out(`report so far: ${resolve(reportPath)}`);
+    io.out(`continue with: densetrain train --resume ${outDir}`);
+    return EXIT_INTERRUPTED;
+  }
+  if (reportError !== undefined) {
+    await markIncomplete(outDir, `report.html could not be written: ${reportError}`);
+    io.err(`densetrain: could not write the report: ${reportError}`);
+    io.out(`run folder: ${where}`);
+    return EXIT_FAILURE;
+  }
+  await markComplete(outDir);
+  io.out(`run folder: ${where}`);
+  if (reportPath) io.out(`report: ${resolve(reportPath)}`);
+  if (record.stopReason === 'diverged') {
+    io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
+}
+
+function summaryTable(record: RunRecord, test: { loss: number; accuracy: number } | null, info: BackendInfo): string {
+  const epochs = record.epochs;
+  const kept = epochs.find((e) => e.epoch === record.bestEpoch) ?? epochs[epochs.length - 1];
+  const table = new Table({
+    head: ['', 'loss', 'accuracy'],
+    style: { head: [], border: [] },
+    colAligns: ['left', 'right', 'right'],
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+  const keptNote = kept && epochs.length > 1 ? ` (epoch ${kept.epoch})` : '';
+  table.push(
+    [`train${keptNote}`, formatLoss(kept?.trainLoss), formatPercent(kept?.trainAccuracy)],
+    [`validation${keptNote}`, formatLoss(kept?.valLoss), formatPercent(kept?.valAccuracy)],
+    ['test', formatLoss(test?.loss), formatPercent(test?.accuracy)],
+  );
+  const mean = (f: (e: EpochRecord) => number) => (epochs.length ? epochs.reduce((a, e) => a + f(e), 0) / epochs.length : Number.NaN);
+  const span = (content: string) => ({ colSpan: 2, content, hAlign: 'right' as const });
+  table.push(
+    ['seconds per epoch', span(formatSeconds(mean((e) => e.seconds)))],
+    ['samples/s', span(epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-')],
+    ['epochs run', span(String(epochs.length))],
+    ['backend', span(`${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`)],
+    ['stop reason', span(record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason)],
+  );
+  return table.toString();
+}
+

@@ -1,0 +1,68 @@
+/**
+ * How the command ends: exit codes and the one-line error messages.
+ *
+ *   0   success
+ *   1   runtime failure (an unexpected error, a backend that cannot load, a disk error)
+ *   2   usage: a bad option, config file or dataset (the user can fix the command line)
+ *   130 interrupted with Ctrl-C (SIGINT)
+ */
+import { CommanderError } from 'commander';
+import { ConfigError } from '../train/schema.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 130;
+
+/** A mistake in how the command was called (exit 2). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Ends the command with a code after its output is written (no message). */
+export class ExitRequest extends Error {
+  override readonly name = 'ExitRequest';
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+function isNamed(error: unknown, name: string): boolean {
+  return error instanceof Error && error.name === name;
+}
+
+/** Errors the user can fix by changing the command line, the config file or the data. */
+export function isUsageError(error: unknown): boolean {
+  return (
+    error instanceof UsageError ||
+    error instanceof ConfigError ||
+    error instanceof RangeError ||
+    isNamed(error, 'DataError') ||
+    // A --model / --resume file that is missing, not safetensors, or not ours.
+    isNamed(error, 'CheckpointError') ||
+    (error instanceof CommanderError && !isCommanderExit(error))
+  );
+}
+
+/** Commander's normal exits: --help, --version. */
+export function isCommanderExit(error: CommanderError): boolean {
+  return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help';
+}
+
+/** Commander's messages in one line, without its 'error: ' prefix. */
+export function commanderMessage(error: CommanderError): string {
+  return error.message
+    .replace(/^error:\s*/i, '')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .join(' ');
+}
+
+/** The one line printed for an error (without the 'densetrain: ' prefix). */
+export function errorLine(error: unknown): string {
+  if (error instanceof CommanderError) return commanderMessage(error);
+  const text = error instanceof Error ? error.message : String(error);
+  const first = text.split('\n').map((s) => s.trim()).filter((s) => s !== '');
+  return first.length <= 1 ? (first[0] ?? String(error)) : first.join('; ');
+}

@@ -1,0 +1,81 @@
+/**
+ * The densetrain command: builds the commander program from one module per command
+ * (src/cli/commands/*), runs it, and turns whatever happened into one exit code:
+ * 0 ok, 1 runtime failure, 2 usage (bad option, config file or data), 130 interrupted.
+ */
+import { Command, CommanderError } from 'commander';
+import { optionFlag, suggestKey } from '../train/schema.js';
+import type { TrainConfig } from '../train/types.js';
+import { registerDataCommand } from './commands/data.js';
+import { registerEvalCommand } from './commands/eval.js';
+import { registerInfoCommand } from './commands/info.js';
+import { registerTrainCommand } from './commands/train.js';
+import { loadDefaults } from './deps.js';
+import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
+import { processIo, type Io } from './io.js';
+import { packageVersion } from './version.js';
+
+/** What every command module gets. */
+export interface CliContext {
+  io: Io;
+  /** DEFAULT_CONFIG (shown in --help, under every config file and flag). */
+  defaults: TrainConfig;
+}
+
+/** A command module: adds its command (and subcommands) to the program. */
+export type RegisterCommand = (program: Command, context: CliContext) => void;
+
+const COMMANDS: RegisterCommand[] = [registerTrainCommand, registerEvalCommand, registerInfoCommand, registerDataCommand];
+
+export function buildProgram(context: CliContext): Command {
+  const program = new Command('densetrain')
+    .description('Train and evaluate multi-layer perceptrons on MNIST-style image data')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void process.stdout.write(s),
+      writeErr: (s) => void process.stderr.write(s),
+      // main() prints commander's errors itself, in one line.
+      outputError: () => {},
+    })
+    .showSuggestionAfterError(true);
+  // .command() copies these settings (exitOverride, output) to every subcommand.
+  for (const register of COMMANDS) register(program, context);
+  return program;
+}
+
+/** Runs the CLI on user arguments (process.argv.slice(2)) and returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2), io: Io = processIo()): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    const defaults = await loadDefaults();
+    const program = buildProgram({ io, defaults });
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (error) {
+    return reportError(error, io, verbose, argv);
+  }
+}
+
+/** For train's options, commander's suggestion misses typos like --lrate; the config keys know better. */
+function optionHint(error: CommanderError, argv: string[]): string {
+  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || argv[0] !== 'train') return '';
+  const flag = /'--([^'=]+)/.exec(error.message)?.[1];
+  const key = flag === undefined ? undefined : suggestKey(flag);
+  return key === undefined ? '' : ` (did you mean ${optionFlag(key)}?)`;
+}
+
+export function reportError(error: unknown, io: Io, verbose: boolean, argv: string[] = []): number {
+  if (error instanceof ExitRequest) return error.code;
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) return EXIT_OK; // --help, --version
+    // Help shown because a command is missing: the help text was the message.
+    if (error.code !== 'commander.help') io.err(`densetrain: ${errorLine(error)}${optionHint(error, argv)}`);
+    return EXIT_USAGE;
+  }
+  const usage = isUsageError(error);
+  io.err(`densetrain: ${errorLine(error)}`);
+  if (verbose && error instanceof Error && error.stack) io.err(error.stack);
+  else if (!usage) io.err('run with --verbose for the stack');
+  return usage ? EXIT_USAGE : EXIT_FAILURE;
+}

@@ -1,0 +1,136 @@
+/**
+ * Training options on the command line: declared once (train, and later compare / sweep reuse
+ * them), turned from strings into typed values, checked by the same schema as config files.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { ACTIVATION_NAMES } from '../kernels/types.js';
+import {
+  BACKEND_CHOICES,
+  INIT_NAMES,
+  OPTIMIZER_NAMES,
+  parseConfigPart,
+  resolveConfig,
+  SCHEDULE_NAMES,
+  type ConfigKey,
+  type ResolvedConfig,
+} from '../train/schema.js';
+import type { TrainConfig } from '../train/types.js';
+import { UsageError } from './errors.js';
+
+type Kind = 'number' | 'layers' | 'string' | 'boolean';
+
+interface TrainOptionSpec {
+  key: ConfigKey;
+  flags: string;
+  kind: Kind;
+  help: string;
+  /** Also declare --no-<flag> (booleans a config file may have turned on). */
+  negatable?: boolean;
+}
+
+const TRAIN_OPTIONS: TrainOptionSpec[] = [
+  { key: 'data', flags: '--data <spec>', kind: 'string', help: 'dataset: mnist-sample, mnist, fashion-mnist, or a directory / file path' },
+  { key: 'layers', flags: '--layers <sizes>', kind: 'layers', help: 'layer sizes, inputs first, classes last, e.g. 784,128,64,10' },
+  { key: 'activation', flags: '--activation <name>', kind: 'string', help: `hidden activation: ${ACTIVATION_NAMES.join(', ')}` },
+  { key: 'alpha', flags: '--alpha <x>', kind: 'number', help: 'leaky_relu slope / initial prelu slope (any finite number)' },
+  { key: 'init', flags: '--init <name>', kind: 'string', help: `weight initialisation: ${INIT_NAMES.join(', ')}` },
+  { key: 'optimizer', flags: '--optimizer <name>', kind: 'string', help: `optimizer: ${OPTIMIZER_NAMES.join(', ')}` },
+  { key: 'lr', flags: '--lr <x>', kind: 'number', help: 'learning rate (> 0)' },
+  { key: 'momentum', flags: '--momentum <x>', kind: 'number', help: 'SGD momentum in [0, 1)' },
+  { key: 'nesterov', flags: '--nesterov', kind: 'boolean', help: 'Nesterov momentum (SGD)', negatable: true },
+  { key: 'beta1', flags: '--beta1 <x>', kind: 'number', help: 'Adam beta1 in [0, 1)' },
+  { key: 'beta2', flags: '--beta2 <x>', kind: 'number', help: 'Adam beta2 in [0, 1)' },
+  { key: 'eps', flags: '--eps <x>', kind: 'number', help: 'Adam epsilon (> 0)' },
+  { key: 'schedule', flags: '--schedule <name>', kind: 'string', help: `learning-rate schedule: ${SCHEDULE_NAMES.join(', ')}` },
+  { key: 'stepSize', flags: '--step-size <n>', kind: 'number', help: 'step schedule: epochs between lr drops' },
+  { key: 'gamma', flags: '--gamma <x>', kind: 'number', help: 'step schedule: lr multiplier at each drop (> 0)' },
+  { key: 'l2', flags: '--l2 <x>', kind: 'number', help: 'L2 weight penalty (>= 0)' },
+  { key: 'epochs', flags: '--epochs <n>', kind: 'number', help: 'epochs (>= 1)' },
+  { key: 'batchSize', flags: '--batch-size <n>', kind: 'number', help: 'mini-batch size (>= 1)' },
+  { key: 'valSplit', flags: '--val-split <x>', kind: 'number', help: 'fraction of training data held out for validation, in [0, 1)' },
+  { key: 'patience', flags: '--patience <n>', kind: 'number', help: 'early stopping after n epochs without validation improvement (0 = off)' },
+  { key: 'seed', flags: '--seed <n>', kind: 'number', help: 'random seed (integer)' },
+  { key: 'standardize', flags: '--standardize', kind: 'boolean', help: 'standardise pixels with the training mean/std', negatable: true },
+  { key: 'backend', flags: '--backend <name>', kind: 'string', help: `kernels: ${BACKEND_CHOICES.join(', ')}` },
+  { key: 'threads', flags: '--threads <n>', kind: 'number', help: 'native backend threads (>= 1)' },
+];
+
+function formatDefault(value: unknown): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/** Declares every TrainConfig option, and --config, on a command. Defaults show in --help only. */
+export function addTrainConfigOptions(command: Command, defaults: TrainConfig): Command {
+  for (const spec of TRAIN_OPTIONS) {
+    const value = defaults[spec.key];
+    const help = value === undefined || spec.kind === 'boolean' ? spec.help : `${spec.help} (default: ${formatDefault(value)})`;
+    command.addOption(new Option(spec.flags, help));
+    if (spec.negatable) command.addOption(new Option(`--no-${spec.flags.slice(2)}`, `turn off ${spec.flags}`).hideHelp());
+  }
+  command.option('--config <file>', 'JSON file with training options (keys as in TrainConfig); flags override it');
+  return command;
+}
+
+/** A number if the text is one, else the text itself (so the schema reports "must be a number, got "abc""). */
+export function numberOrText(raw: string): number | string {
+  const text = raw.trim();
+  if (text === '') return raw;
+  if (text === 'NaN') return Number.NaN;
+  const n = Number(text);
+  return Number.isNaN(n) ? raw : n;
+}
+
+/** "784,128,10" -> [784, 128, 10]; a malformed list is a UsageError naming --layers. */
+export function parseLayers(raw: string): number[] {
+  const parts = raw.split(',').map((s) => s.trim());
+  const values = parts.map(numberOrText);
+  if (parts.some((p) => p === '') || values.some((v) => typeof v !== 'number')) {
+    throw new UsageError(`--layers must be comma-separated layer sizes like 784,128,10, got ${JSON.stringify(raw)}`);
+  }
+  return values as number[];
+}
+
+/** The TrainConfig values given as flags, typed and checked (a ConfigError names the flag). */
+export function configFromFlags(options: Record<string, unknown>): Partial<TrainConfig> {
+  const values: Record<string, unknown> = {};
+  for (const spec of TRAIN_OPTIONS) {
+    const raw = options[spec.key];
+    if (raw === undefined) continue;
+    if (spec.kind === 'boolean') values[spec.key] = raw;
+    else if (spec.kind === 'layers') values[spec.key] = parseLayers(String(raw));
+    else if (spec.kind === 'number') values[spec.key] = numberOrText(String(raw));
+    else values[spec.key] = raw;
+  }
+  return parseConfigPart(values, { kind: 'cli' });
+}
+
+/** Reads and checks a --config file; every problem names the file and key. */
+export async function configFromFile(path: string): Promise<Partial<TrainConfig>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
+    throw new UsageError(`--config ${path}: ${why}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+  return parseConfigPart(json, { kind: 'file', path });
+}
+
+/** defaults <- --config file <- flags, checked; the sources name options in later messages. */
+export async function resolveTrainOptions(options: Record<string, unknown>, defaults: TrainConfig): Promise<ResolvedConfig> {
+  const fromFlags = configFromFlags(options);
+  const layers: Parameters<typeof resolveConfig>[1] = [];
+  if (typeof options['config'] === 'string') {
+    layers.push({ values: await configFromFile(options['config']), source: { kind: 'file', path: options['config'] } });
+  }
+  layers.push({ values: fromFlags, source: { kind: 'cli' } });
+  return resolveConfig(defaults, layers);
+}
