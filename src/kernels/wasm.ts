@@ -1,5 +1,258 @@
-// Placeholder until the wasm loader lands (issue 2).
-import type { Kernels } from './types.js';
+/**
+ * The WebAssembly backend: AssemblyScript kernels (assembly/, SIMD128) compiled to
+ * build/wasm/densetrain.wasm, loaded synchronously. Tensors live in the module's linear memory,
+ * handed out by its allocator (assembly/heap.ts); kernels get byte offsets, so nothing is copied
+ * per call. Memory growth detaches old views, so a tensor's `data` re-derives its view whenever
+ * the memory's buffer has changed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withChecks, type RawKernels } from './checks.js';
+import { packageRoot } from './paths.js';
+import type { Activation, Kernels, Tensor } from './types.js';
+
+/** The module's exports (see assembly/index.ts). Pointers are byte offsets (u32, read back signed). */
+export interface WasmExports {
+  readonly memory: WebAssembly.Memory;
+  alloc(bytes: number): number;
+  free(ptr: number): void;
+  heapUsed(): number;
+  heapBlocks(): number;
+  heapExtent(): number;
+  heapCheck(): number;
+  gemmInit(): number;
+  gemm(
+    transA: number,
+    transB: number,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: number,
+    b: number,
+    beta: number,
+    c: number,
+  ): number;
+  biasActivation(rows: number, cols: number, z: number, bias: number, kind: number, alpha: number, slope: number, h: number): void;
+  activationBackward(
+    rows: number,
+    cols: number,
+    kind: number,
+    alpha: number,
+    slope: number,
+    z: number,
+    h: number,
+    dh: number,
+    dz: number,
+  ): number;
+  biasGrad(rows: number, cols: number, dz: number, db: number): void;
+  softmaxCrossEntropy(rows: number, cols: number, logits: number, labels: number, probs: number, dlogits: number): number;
+  softmax(rows: number, cols: number, logits: number, probs: number): void;
+  sgdStep(n: number, param: number, grad: number, velocity: number, lr: number, momentum: number, nesterov: number, l2: number): void;
+  adamStep(
+    n: number,
+    param: number,
+    grad: number,
+    m: number,
+    v: number,
+    stepSize: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    l2: number,
+    sqrtBias2: number,
+  ): void;
+  sumSquares(n: number, x: number): number;
+}
+
+const ACT_KIND = { relu: 0, leaky_relu: 1, prelu: 2, sigmoid: 3, tanh: 4, linear: 5 } as const;
+
+/** Where the built module is expected. */
+export function wasmModulePath(): string {
+  return join(packageRoot(), 'build', 'wasm', 'densetrain.wasm');
+}
+
+const compiled = new Map<string, WebAssembly.Module>();
+
+function compileModule(path: string): WebAssembly.Module {
+  const cached = compiled.get(path);
+  if (cached) return cached;
+  if (!existsSync(path)) throw new Error(`wasm module not built: ${path} missing; run npm run build:wasm`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new Error(`wasm module unreadable: ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(bytes);
+  } catch (error) {
+    throw new Error(
+      `wasm module failed to compile (${path}; needs WebAssembly SIMD128, Node >= 16.4): ${error instanceof Error ? error.message : String(error)}; run npm run build:wasm`,
+    );
+  }
+  compiled.set(path, module);
+  return module;
+}
+
+/** A fresh instance of the module at `path` (own memory and heap). Exposed for tests. */
+export function instantiateWasm(path: string = wasmModulePath()): WasmExports {
+  const instance = new WebAssembly.Instance(compileModule(path), {});
+  const exports = instance.exports as unknown as WasmExports;
+  if (!(exports.memory instanceof WebAssembly.Memory) || typeof exports.gemm !== 'function') {
+    throw new Error(`wasm module ${path} does not export densetrain's kernels; run npm run build:wasm`);
+  }
+  return exports;
+}
+
+const u32 = (x: number): number => x >>> 0;
+
+/** A tensor in the module's linear memory. */
+export class WasmTensor implements Tensor {
+  readonly length: number;
+  readonly #memory: WebAssembly.Memory;
+  #ptr: number;
+  #view: Float32Array;
+
+  constructor(memory: WebAssembly.Memory, ptr: number, length: number) {
+    this.#memory = memory;
+    this.#ptr = ptr;
+    this.length = length;
+    this.#view = new Float32Array(memory.buffer, ptr, length);
+  }
+
+  /** Byte offset in the module's memory (0 once freed). */
+  get ptr(): number {
+    return this.#ptr;
+  }
+
+  get freed(): boolean {
+    return this.#ptr === 0;
+  }
+
+  get data(): Float32Array {
+    if (this.#ptr === 0) throw new RangeError('tensor has been freed');
+    const buffer = this.#memory.buffer;
+    // Growth replaces the buffer and detaches every view of the old one.
+    if (this.#view.buffer !== buffer) this.#view = new Float32Array(buffer, this.#ptr, this.length);
+    return this.#view;
+  }
+
+  /** @internal Marks the tensor freed and returns its pointer. */
+  release(): number {
+    const ptr = this.#ptr;
+    this.#ptr = 0;
+    this.#view = new Float32Array(0);
+    return ptr;
+  }
+}
+
+/** Largest tensor: 2^28 float32 elements (1 GiB), within the 4 GiB memory. */
+const MAX_LENGTH = 2 ** 28;
+
+export interface WasmBackend {
+  kernels: Kernels;
+  exports: WasmExports;
+}
+
+/** A wasm backend with its own module instance (tests use this to observe memory). */
+export function createWasmBackend(path: string = wasmModulePath()): WasmBackend {
+  const wasm = instantiateWasm(path);
+  const memory = wasm.memory;
+  const all = new WeakSet<WasmTensor>();
+  let bytes = 0;
+
+  if (!wasm.gemmInit()) throw new Error('wasm backend: cannot allocate GEMM scratch memory');
+
+  const ptr = (t: Tensor): number => (t as WasmTensor).ptr;
+  const optPtr = (t: Tensor | null): number => (t === null ? 0 : (t as WasmTensor).ptr);
+  const actArgs = (act: Activation): [kind: number, alpha: number, slope: number] => {
+    switch (act.kind) {
+      case 'leaky_relu':
+        return [ACT_KIND.leaky_relu, act.alpha, 0];
+      case 'prelu':
+        return [ACT_KIND.prelu, 0, ptr(act.slope)];
+      default:
+        return [ACT_KIND[act.kind], 0, 0];
+    }
+  };
+
+  const raw: RawKernels = {
+    name: 'wasm',
+    maxThreads: 1,
+    maxLength: MAX_LENGTH,
+    info: () => ({ backend: 'wasm', isa: 'simd128', threads: 1 }),
+    setThreads: () => undefined,
+    owns: (t: unknown): t is Tensor => t instanceof WasmTensor && all.has(t),
+
+    alloc(length) {
+      const p = u32(wasm.alloc(length * 4));
+      if (p === 0) {
+        throw new RangeError(
+          `wasm backend out of memory: cannot allocate ${length} elements (${memory.buffer.byteLength} bytes of wasm memory in use, 4 GiB maximum)`,
+        );
+      }
+      const t = new WasmTensor(memory, p, length);
+      all.add(t);
+      bytes += length * 4;
+      return t;
+    },
+    free(t) {
+      const tensor = t as WasmTensor;
+      wasm.free(tensor.release());
+      bytes -= tensor.length * 4;
+    },
+    allocatedBytes: () => bytes,
+
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c) {
+      if (!wasm.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ptr(a), ptr(b), beta, ptr(c))) {
+        throw new RangeError('wasm backend out of memory for GEMM scratch');
+      }
+    },
+
+    biasActivation(rows, cols, z, bias, act, h) {
+      const [kind, alpha, slope] = actArgs(act);
+      wasm.biasActivation(rows, cols, ptr(z), optPtr(bias), kind, alpha, slope, ptr(h));
+    },
+
+    activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
+      const [kind, alpha, slope] = actArgs(act);
+      const slopeGrad = wasm.activationBackward(rows, cols, kind, alpha, slope, ptr(z), ptr(h), ptr(dh), ptr(dz));
+      if (act.kind === 'prelu' && dSlope) dSlope.data[0] = slopeGrad;
+    },
+
+    biasGrad(rows, cols, dz, db) {
+      wasm.biasGrad(rows, cols, ptr(dz), ptr(db));
+    },
+
+    softmaxCrossEntropy(rows, cols, logits, labels, probs, dlogits) {
+      return wasm.softmaxCrossEntropy(rows, cols, ptr(logits), ptr(labels), ptr(probs), optPtr(dlogits));
+    },
+
+    softmax(rows, cols, logits, probs) {
+      wasm.softmax(rows, cols, ptr(logits), ptr(probs));
+    },
+
+    sgdStep(n, param, grad, velocity, lr, momentum, nesterov, l2) {
+      wasm.sgdStep(n, ptr(param), ptr(grad), optPtr(velocity), lr, momentum, nesterov ? 1 : 0, l2);
+    },
+
+    adamStep(n, param, grad, m, v, lr, beta1, beta2, eps, l2, step) {
+      // The bias corrections exactly as the reference computes them (float64).
+      const stepSize = lr / (1 - beta1 ** step);
+      const sqrtBias2 = Math.sqrt(1 - beta2 ** step);
+      wasm.adamStep(n, ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, beta1, beta2, eps, l2, sqrtBias2);
+    },
+
+    sumSquares(n, x) {
+      return wasm.sumSquares(n, ptr(x));
+    },
+  };
+  return { kernels: withChecks(raw), exports: wasm };
+}
+
+/** The wasm backend (index.ts loads it once per process). Throws, first line saying why, if it cannot load. */
 export function loadWasmKernels(): Kernels {
-  throw new Error('wasm module not built yet');
+  return createWasmBackend().kernels;
 }

@@ -1,0 +1,373 @@
+// SGEMM, BLIS style: C = alpha * op(A) * op(B) + beta * C, row-major, f32.
+//
+// Loop nest (jc, pc, ic, jr, ir): op(B) is packed per (jc, pc) block into micro-panels of
+// KC x NR, op(A) per (ic, pc) block into micro-panels of MC x KC; the micro-kernel multiplies
+// one A micro-panel by one B micro-panel into an MR x NR register tile. Transposes are absorbed
+// by packing (they only change the strides the packers read with).
+//
+// The micro-kernel is 4 x 8 with plain SIMD128 (f32x4.mul + f32x4.add; no FMA in SIMD128):
+// eight v128 accumulators. V8 schedules a block's loads before its arithmetic, so a kernel whose
+// loads do not fit in registers next to the accumulators spills; 4 x 8 needs 8 accumulators +
+// 6 loaded vectors + 1 temporary = 15 of the 15 xmm registers V8 allocates. To keep the loads
+// cheap (pure load-port uops, no shuffles) A is packed pre-broadcast: every element of A is
+// stored as four copies (one v128), so the kernel needs only v128.load. The k loop is unrolled
+// four times with an exit test between steps; the tests split the body into basic blocks so
+// that only one step's loads are in flight at a time.
+import { alloc } from './heap';
+
+// @ts-ignore: decorator
+@inline export const MR: i32 = 4;
+// @ts-ignore: decorator
+@inline export const NR: i32 = 8;
+/** Depth of a packed block (k direction). */
+// @ts-ignore: decorator
+@inline export const KC: i32 = 256;
+/** Rows of op(A) packed at a time (a multiple of MR). */
+// @ts-ignore: decorator
+@inline export const MC: i32 = 64;
+/** Columns of op(B) packed at a time (a multiple of NR). */
+// @ts-ignore: decorator
+@inline export const NC: i32 = 512;
+
+// Bytes per k step of a packed micro-panel.
+// @ts-ignore: decorator
+@inline const SA: usize = <usize>MR * 16;
+// @ts-ignore: decorator
+@inline const SB: usize = <usize>NR * 4;
+
+let packA: usize = 0;
+let packB: usize = 0;
+let tile: usize = 0;
+
+/** Allocates the packing scratch (once). Returns false when memory cannot grow. */
+export function gemmInit(): bool {
+  if (packA != 0) return true;
+  const a = alloc(<usize>MC * <usize>KC * 16);
+  if (a == 0) return false;
+  const b = alloc(<usize>KC * <usize>NC * 4);
+  if (b == 0) return false;
+  const t = alloc(<usize>MR * <usize>NR * 4);
+  if (t == 0) return false;
+  packA = a;
+  packB = b;
+  tile = t;
+  return true;
+}
+
+/**
+ * Packs rows [0, mc) x depth [0, kc) of op(A) (element (i, p) at src + i*rs + p*cs) into
+ * pre-broadcast micro-panels: panel r holds, for each p, MR v128s splat(A(r*MR + ii, p)); rows
+ * past mc are zero.
+ */
+function packPanelsA(mc: i32, kc: i32, src: usize, rs: usize, cs: usize): void {
+  let dst = packA;
+  const zero = f32x4.splat(0);
+  for (let i = 0; i < mc; i += MR) {
+    const rows = min(MR, mc - i);
+    const r0 = src + <usize>i * rs;
+    if (rows == MR) {
+      const r1 = r0 + rs;
+      const r2 = r1 + rs;
+      const r3 = r2 + rs;
+      let off: usize = 0;
+      for (let p = 0; p < kc; p++) {
+        v128.store(dst, v128.load32_splat(r0 + off), 0);
+        v128.store(dst, v128.load32_splat(r1 + off), 16);
+        v128.store(dst, v128.load32_splat(r2 + off), 32);
+        v128.store(dst, v128.load32_splat(r3 + off), 48);
+        dst += SA;
+        off += cs;
+      }
+    } else {
+      let off: usize = 0;
+      for (let p = 0; p < kc; p++) {
+        for (let ii = 0; ii < MR; ii++) {
+          v128.store(dst + (<usize>ii << 4), ii < rows ? v128.load32_splat(r0 + <usize>ii * rs + off) : zero);
+        }
+        dst += SA;
+        off += cs;
+      }
+    }
+  }
+}
+
+/**
+ * Packs depth [0, kc) x columns [0, nc) of op(B) (element (p, j) at src + p*rs + j*cs) into
+ * micro-panels of kc x NR (row p of a panel: NR consecutive floats); columns past nc are zero.
+ */
+function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
+  let dst = packB;
+  for (let j = 0; j < nc; j += NR) {
+    const cols = min(NR, nc - j);
+    const col0 = src + <usize>j * cs;
+    if (cols == NR && cs == 4) {
+      // op(B) rows are contiguous: copy 8 floats per k step.
+      let s = col0;
+      for (let p = 0; p < kc; p++) {
+        v128.store(dst, v128.load(s), 0);
+        v128.store(dst, v128.load(s, 16), 16);
+        dst += SB;
+        s += rs;
+      }
+    } else if (cols == NR && rs == 4) {
+      // op(B) = B^T: each column of op(B) is a contiguous row of B. Transpose 4x4 blocks.
+      const c0 = col0;
+      const c1 = c0 + cs;
+      const c2 = c1 + cs;
+      const c3 = c2 + cs;
+      const c4 = c3 + cs;
+      const c5 = c4 + cs;
+      const c6 = c5 + cs;
+      const c7 = c6 + cs;
+      let p = 0;
+      let off: usize = 0;
+      for (; p + 4 <= kc; p += 4) {
+        transpose4(dst, c0 + off, c1 + off, c2 + off, c3 + off);
+        transpose4(dst + 16, c4 + off, c5 + off, c6 + off, c7 + off);
+        dst += SB * 4;
+        off += 16;
+      }
+      for (; p < kc; p++) {
+        store<f32>(dst, load<f32>(c0 + off), 0);
+        store<f32>(dst, load<f32>(c1 + off), 4);
+        store<f32>(dst, load<f32>(c2 + off), 8);
+        store<f32>(dst, load<f32>(c3 + off), 12);
+        store<f32>(dst, load<f32>(c4 + off), 16);
+        store<f32>(dst, load<f32>(c5 + off), 20);
+        store<f32>(dst, load<f32>(c6 + off), 24);
+        store<f32>(dst, load<f32>(c7 + off), 28);
+        dst += SB;
+        off += 4;
+      }
+    } else {
+      let s = col0;
+      for (let p = 0; p < kc; p++) {
+        for (let jj = 0; jj < NR; jj++) {
+          store<f32>(dst + (<usize>jj << 2), jj < cols ? load<f32>(s + <usize>jj * cs) : 0);
+        }
+        dst += SB;
+        s += rs;
+      }
+    }
+  }
+}
+
+/**
+ * Reads 4 consecutive floats from each of 4 rows and writes them as 4 columns: dst row q
+ * (stride SB bytes) receives [r0[q], r1[q], r2[q], r3[q]].
+ */
+// @ts-ignore: decorator
+@inline function transpose4(dst: usize, r0: usize, r1: usize, r2: usize, r3: usize): void {
+  const x0 = v128.load(r0);
+  const x1 = v128.load(r1);
+  const x2 = v128.load(r2);
+  const x3 = v128.load(r3);
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5); // a0 b0 a1 b1
+  const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5); // c0 d0 c1 d1
+  const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7); // a2 b2 a3 b3
+  const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7); // c2 d2 c3 d3
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), 0);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), SB);
+  v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), SB * 2);
+  v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), SB * 3);
+}
+
+/**
+ * The micro-kernel: the 4 x 8 tile at c (row stride ldc bytes) becomes
+ * alpha * (A panel * B panel) + beta * tile; with beta = 0 the tile is not read. kc >= 1.
+ */
+function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32, beta: f32): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const aEnd = a + <usize>kc * SA;
+  // Exit points after steps 1, 2 and 3 of an unrolled iteration (the a pointer is not advanced
+  // inside an iteration, so "this step was the last" is a compare against a constant).
+  const e1 = aEnd - SA;
+  const e2 = aEnd - SA * 2;
+  const e3 = aEnd - SA * 3;
+  while (true) {
+    {
+      const b0 = v128.load(b, 0);
+      const b1 = v128.load(b, 16);
+      const a0 = v128.load(a, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load(a, 16);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load(a, 32);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load(a, 48);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    if (a == e1) break;
+    {
+      const b0 = v128.load(b, 32);
+      const b1 = v128.load(b, 48);
+      const a0 = v128.load(a, 64);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load(a, 80);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load(a, 96);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load(a, 112);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    if (a == e2) break;
+    {
+      const b0 = v128.load(b, 64);
+      const b1 = v128.load(b, 80);
+      const a0 = v128.load(a, 128);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load(a, 144);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load(a, 160);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load(a, 176);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    if (a == e3) break;
+    {
+      const b0 = v128.load(b, 96);
+      const b1 = v128.load(b, 112);
+      const a0 = v128.load(a, 192);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load(a, 208);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load(a, 224);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load(a, 240);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    a += SA * 4;
+    b += SB * 4;
+    if (a >= aEnd) break;
+  }
+  const va = f32x4.splat(alpha);
+  const c1 = c + ldc;
+  const c2 = c1 + ldc;
+  const c3 = c2 + ldc;
+  if (beta == 0) {
+    v128.store(c, f32x4.mul(va, c00), 0);
+    v128.store(c, f32x4.mul(va, c01), 16);
+    v128.store(c1, f32x4.mul(va, c10), 0);
+    v128.store(c1, f32x4.mul(va, c11), 16);
+    v128.store(c2, f32x4.mul(va, c20), 0);
+    v128.store(c2, f32x4.mul(va, c21), 16);
+    v128.store(c3, f32x4.mul(va, c30), 0);
+    v128.store(c3, f32x4.mul(va, c31), 16);
+  } else {
+    const vb = f32x4.splat(beta);
+    v128.store(c, f32x4.add(f32x4.mul(va, c00), f32x4.mul(vb, v128.load(c, 0))), 0);
+    v128.store(c, f32x4.add(f32x4.mul(va, c01), f32x4.mul(vb, v128.load(c, 16))), 16);
+    v128.store(c1, f32x4.add(f32x4.mul(va, c10), f32x4.mul(vb, v128.load(c1, 0))), 0);
+    v128.store(c1, f32x4.add(f32x4.mul(va, c11), f32x4.mul(vb, v128.load(c1, 16))), 16);
+    v128.store(c2, f32x4.add(f32x4.mul(va, c20), f32x4.mul(vb, v128.load(c2, 0))), 0);
+    v128.store(c2, f32x4.add(f32x4.mul(va, c21), f32x4.mul(vb, v128.load(c2, 16))), 16);
+    v128.store(c3, f32x4.add(f32x4.mul(va, c30), f32x4.mul(vb, v128.load(c3, 0))), 0);
+    v128.store(c3, f32x4.add(f32x4.mul(va, c31), f32x4.mul(vb, v128.load(c3, 16))), 16);
+  }
+}
+
+/** Multiplies the packed mc x kc block of A by the packed kc x nc block of B into C. */
+function macroKernel(mc: i32, nc: i32, kc: i32, c: usize, ldc: usize, alpha: f32, beta: f32): void {
+  const panelA = <usize>kc * SA;
+  const panelB = <usize>kc * SB;
+  let pb = packB;
+  for (let j = 0; j < nc; j += NR) {
+    const cols = min(NR, nc - j);
+    let pa = packA;
+    for (let i = 0; i < mc; i += MR) {
+      const rows = min(MR, mc - i);
+      const ct = c + <usize>i * ldc + (<usize>j << 2);
+      if (rows == MR && cols == NR) {
+        kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
+      } else {
+        kernel4x8(kc, pa, pb, tile, SB, 1, 0);
+        for (let ii = 0; ii < rows; ii++) {
+          const crow = ct + <usize>ii * ldc;
+          const trow = tile + <usize>ii * SB;
+          for (let jj = 0; jj < cols; jj++) {
+            const off = <usize>jj << 2;
+            const v = alpha * load<f32>(trow + off);
+            store<f32>(crow + off, beta == 0 ? v : v + beta * load<f32>(crow + off));
+          }
+        }
+      }
+      pa += panelA;
+    }
+    pb += panelB;
+  }
+}
+
+/**
+ * C (m x n) = alpha * op(A) * op(B) + beta * C. transA: A is stored k x m; transB: B is stored
+ * n x k. Pointers are byte offsets. Returns false if the packing scratch cannot be allocated.
+ */
+export function gemm(
+  transA: bool,
+  transB: bool,
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f32,
+  a: usize,
+  b: usize,
+  beta: f32,
+  c: usize,
+): bool {
+  if (m <= 0 || n <= 0) return true;
+  const ldc = <usize>n << 2;
+  if (k <= 0) {
+    // op(A) * op(B) is a zero matrix.
+    const zero = alpha * 0;
+    for (let i = 0; i < m; i++) {
+      const row = c + <usize>i * ldc;
+      for (let j = 0; j < n; j++) {
+        const off = <usize>j << 2;
+        store<f32>(row + off, beta == 0 ? zero : zero + beta * load<f32>(row + off));
+      }
+    }
+    return true;
+  }
+  if (!gemmInit()) return false;
+  // Strides in bytes of op(A) (i, p) and op(B) (p, j).
+  const ars: usize = transA ? 4 : <usize>k << 2;
+  const acs: usize = transA ? <usize>m << 2 : 4;
+  const brs: usize = transB ? 4 : <usize>n << 2;
+  const bcs: usize = transB ? <usize>k << 2 : 4;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      packPanelsB(kc, nc, b + <usize>pc * brs + <usize>jc * bcs, brs, bcs);
+      const betaBlock: f32 = pc == 0 ? beta : 1;
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        packPanelsA(mc, kc, a + <usize>ic * ars + <usize>pc * acs, ars, acs);
+        macroKernel(mc, nc, kc, c + <usize>ic * ldc + (<usize>jc << 2), ldc, alpha, betaBlock);
+      }
+    }
+  }
+  return true;
+}

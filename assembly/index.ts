@@ -1,0 +1,15 @@
+// densetrain's WebAssembly kernels (AssemblyScript, SIMD128, no GC runtime). The JS side
+// (src/kernels/wasm.ts) checks every argument before it calls in; these functions trust theirs.
+// Pointers are byte offsets into the exported memory.
+export { alloc, free, heapUsed, heapBlocks, heapExtent, heapCheck } from './heap';
+export { gemm, gemmInit } from './gemm';
+export {
+  biasActivation,
+  activationBackward,
+  biasGrad,
+  softmaxCrossEntropy,
+  softmax,
+  sgdStep,
+  adamStep,
+  sumSquares,
+} from './elementwise';

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// Builds the WebAssembly kernels: assembly/ (AssemblyScript) -> build/wasm/densetrain.wasm.
+//
+//   node scripts/build-wasm.mjs               release build (what ships)
+//   node scripts/build-wasm.mjs --wat         also writes build/wasm/densetrain.wat (for reading; not shipped)
+//   node scripts/build-wasm.mjs --out <file>  writes elsewhere (tests); the .wat goes next to it
+//   node scripts/build-wasm.mjs --entry <ts>  compiles another entry file (tests of the failure path)
+//
+// Uses the assemblyscript devDependency's compiler API (no network). Compiler options live in
+// asconfig.json. Exits non-zero with one clear line (plus the compiler's diagnostics) on failure.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function option(name) {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return undefined;
+  const value = process.argv[i + 1];
+  if (value === undefined || value.startsWith('--')) fail(`${name} needs a value`);
+  return resolve(value);
+}
+
+const outFile = option('--out') ?? join(root, 'build', 'wasm', 'densetrain.wasm');
+const watFile = outFile.replace(/\.wasm$/, '') + '.wat';
+const entry = option('--entry') ?? join(root, 'assembly', 'index.ts');
+const wantWat = process.argv.includes('--wat');
+// Written under a temporary name and renamed, so a process loading the module never sees half a file.
+const tmpFile = `${outFile}.${process.pid}.tmp`;
+
+function fail(message, detail) {
+  process.stderr.write(`build-wasm: ${message}\n`);
+  if (detail) process.stderr.write(`${detail.trimEnd()}\n`);
+  process.exit(1);
+}
+
+let asc;
+try {
+  asc = await import('assemblyscript/asc');
+} catch (error) {
+  fail(
+    'the AssemblyScript compiler (devDependency "assemblyscript") is not installed; run npm install',
+    error instanceof Error ? error.message : String(error),
+  );
+}
+
+mkdirSync(dirname(outFile), { recursive: true });
+const args = [
+  relative(root, entry),
+  '--config',
+  join(root, 'asconfig.json'),
+  '--target',
+  'release',
+  '--baseDir',
+  root,
+  '--outFile',
+  relative(root, tmpFile),
+];
+if (wantWat) args.push('--textFile', relative(root, watFile));
+
+let stderrText = '';
+const stderr = {
+  write(chunk) {
+    stderrText += typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk);
+    return true;
+  },
+};
+const started = Date.now();
+let result;
+try {
+  result = await asc.main(args, { stdout: process.stdout, stderr });
+} catch (error) {
+  fail('the AssemblyScript compiler crashed', error instanceof Error ? (error.stack ?? error.message) : String(error));
+}
+if (result.error) {
+  rmSync(tmpFile, { force: true });
+  fail(`compiling ${relative(root, entry)} failed: ${result.error.message}`, stderrText);
+}
+if (!existsSync(tmpFile)) fail(`the compiler reported success but wrote no ${relative(root, tmpFile)}`, stderrText);
+
+// Validate what was written: it must compile and export the kernels the loader expects.
+const bytes = readFileSync(tmpFile);
+try {
+  const module = new WebAssembly.Module(bytes);
+  const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  for (const name of ['memory', 'alloc', 'free', 'gemm', 'biasActivation', 'softmaxCrossEntropy', 'adamStep']) {
+    if (!exports.has(name)) throw new Error(`missing export ${name}`);
+  }
+  if (WebAssembly.Module.imports(module).length !== 0) throw new Error('the module must not import anything');
+} catch (error) {
+  rmSync(tmpFile, { force: true });
+  fail(`${relative(root, outFile)} is not a valid densetrain module`, error instanceof Error ? error.message : String(error));
+}
+renameSync(tmpFile, outFile);
+if (stderrText.trim() !== '') process.stderr.write(stderrText);
+const size = statSync(outFile).size;
+process.stdout.write(`build-wasm: wrote ${relative(root, outFile)} (${size} bytes) in ${Date.now() - started} ms\n`);
