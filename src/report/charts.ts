@@ -296,9 +296,9 @@ export function confusionChartSpec(
         type: 'ordinal',
         sort: names,
         title: 'predicted label',
-        axis: { labelAngle: -45, labelLimit: 90, orient: 'bottom' },
+        axis: { labelAngle: -45, labelLimit: 100, orient: 'bottom' },
       },
-      y: { field: 'truth', type: 'ordinal', sort: names, title: 'true label', axis: { labelLimit: 90 } },
+      y: { field: 'truth', type: 'ordinal', sort: names, title: 'true label', axis: { labelLimit: 100 } },
     },
     layer: [
       {

@@ -252,8 +252,9 @@ figure{margin:0}
 figure.chart{margin:6px 0 18px;overflow-x:auto}
 figure.chart svg{display:block;max-width:100%;height:auto}
 figure.chart figcaption,.note{color:var(--muted);font-size:12.5px;margin-top:4px}
-.heatmaps{display:flex;flex-wrap:wrap;gap:12px 28px;align-items:flex-start}
-.heatmaps figure.chart{margin:0}
+.heatmaps{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px 20px;align-items:start}
+.heatmaps figure.chart{margin:0;overflow:visible}
+.heatmaps figure.chart svg{margin:0 auto}
 details.epochs summary{cursor:pointer;color:var(--accent);font-weight:600;margin:6px 0}
 .top3{display:grid;grid-template-columns:repeat(auto-fill,minmax(100px,1fr));gap:10px}
 .class-card{border:1px solid var(--line);border-radius:8px;padding:8px 6px 10px;background:#fafbfc}

@@ -119,7 +119,9 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
 
   const confusionBlocks: ChartBlock[] = [];
   if (confusion) {
-    const cell = classes <= 10 ? 30 : classes <= 20 ? 20 : 12;
+    // Long class names take room beside the grid: smaller cells keep three maps in a row.
+    const longNames = Math.max(...classNames.map((n) => n.length)) > 4;
+    const cell = classes <= 10 ? (longNames ? 24 : 30) : classes <= 20 ? 20 : 12;
     confusionBlocks.push(
       await block('confusion-counts', 'Confusion (counts)', confusionChartSpec(confusion, classNames, 'counts', 'Counts', cell)),
       await block(
