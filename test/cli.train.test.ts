@@ -1,0 +1,133 @@
+/**
+ * The real command end to end: info, data list, train on a tiny generated dataset, eval of the
+ * model it wrote, and Ctrl-C (SIGINT) during a long run followed by --resume.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunRecord } from '../src/train/types.js';
+import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
+
+let tmp: string;
+let data: TinyDataset;
+
+beforeAll(() => {
+  ensureBuilt();
+  tmp = mkdtempSync(join(tmpdir(), 'densetrain-cli-train-'));
+  data = writeTinyDataset(join(tmp, 'tiny'));
+});
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const readRecord = (dir: string): RunRecord => JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as RunRecord;
+
+describe.concurrent('densetrain', () => {
+  it('info lists every backend, the one auto picks, versions and data', async () => {
+    const result = await runCli(['info']);
+    expect(result.code, result.stderr).toBe(0);
+    for (const name of ['native', 'wasm', 'reference']) expect(result.stdout).toMatch(new RegExp(`^  ${name} +(available  .+|unavailable: .+)$`, 'm'));
+    expect(result.stdout).toMatch(/^  reference +available/m);
+    expect(result.stdout).toMatch(/^auto picks: (native|wasm|reference) \(/m);
+    expect(result.stdout).toContain(`Node ${process.version}`);
+    expect(result.stdout).toMatch(/^densetrain \d+\.\d+\.\d+/);
+    expect(result.stdout).toMatch(/^  mnist-sample +available/m);
+    const json = await runCli(['info', '--json']);
+    const parsed = JSON.parse(json.stdout) as { backends: { name: string; available: boolean }[] };
+    expect(parsed.backends.map((b) => b.name)).toEqual(['native', 'wasm', 'reference']);
+  });
+
+  it('data list shows the named datasets', async () => {
+    const result = await runCli(['data', 'list']);
+    expect(result.code, result.stderr).toBe(0);
+    for (const name of ['mnist-sample', 'mnist', 'fashion-mnist']) expect(result.stdout).toMatch(new RegExp(`^${name} +(available|not found)`, 'm'));
+  });
+
+  it('train writes a complete run folder; eval reproduces its test accuracy', async () => {
+    const out = join(tmp, 'run');
+    const config = join(tmp, 'config.json');
+    // The file's epochs (5) is overridden by the flag (2); its lr is kept.
+    writeFileSync(config, JSON.stringify({ epochs: 5, lr: 0.01, optimizer: 'adam' }));
+    const result = await runCli(
+      ['train', '--data', data.dir, '--layers', '64,16,10', '--config', config, '--epochs', '2', '--batch-size', '16', '--out', out],
+      { cwd: tmp },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.split('\n')[0]).toMatch(/^backend: (native|wasm|reference) \(/);
+    expect(result.stderr).toMatch(/^epoch 1\/2 +loss \d/m);
+    expect(result.stderr).toMatch(/^epoch 2\/2 +loss \d/m);
+    for (const f of ['metrics.json', 'model.safetensors', 'report.html']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(existsSync(join(out, 'INCOMPLETE')), 'a finished run is not marked incomplete').toBe(false);
+    const record = readRecord(out);
+    expect(record.stopReason).toBe('completed');
+    expect(record.epochs).toHaveLength(2);
+    expect(record.config.epochs).toBe(2);
+    expect(record.config.lr).toBe(0.01);
+    expect(record.config.layers).toEqual([64, 16, 10]);
+    expect(record.test?.count).toBe(data.test);
+    const testPct = `${((record.test?.accuracy ?? NaN) * 100).toFixed(2)}%`;
+    expect(result.stdout).toMatch(new RegExp(`test +│ +${record.test!.loss.toFixed(4)} +│ +${testPct.replace('.', '\\.')}`));
+    expect(result.stdout).toMatch(/stop reason +│ +completed/);
+    expect(result.stdout).toContain('true \\ predicted');
+    expect(result.stdout).toContain(`run folder: ${out}`);
+
+    const predictions = join(tmp, 'predictions.json');
+    const evaluated = await runCli(['eval', '--model', join(out, 'model.safetensors'), '--data', data.dir, '--predictions', predictions]);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(evaluated.stdout).toMatch(new RegExp(`test accuracy +│ +${testPct.replace('.', '\\.')}`));
+    expect(evaluated.stdout).toContain('true \\ predicted');
+    const rows = JSON.parse(readFileSync(predictions, 'utf8')) as { index: number; label: number; predicted: number; probs: number[] }[];
+    expect(rows).toHaveLength(data.test);
+    let correct = 0;
+    rows.forEach((row, i) => {
+      expect(row.index).toBe(i);
+      expect(row.label).toBe(i % data.classes); // the fixture's labels
+      expect(row.probs).toHaveLength(data.classes);
+      expect(row.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(row.predicted).toBe(row.probs.indexOf(Math.max(...row.probs)));
+      if (row.predicted === row.label) correct++;
+    });
+    expect(correct / rows.length).toBeCloseTo(record.test!.accuracy, 10);
+
+    // The same model on data of another shape is a usage error naming both sizes.
+    const other = writeTinyDataset(join(tmp, 'six'), { side: 6, train: 20, test: 10 });
+    const mismatch = await runCli(['eval', '--model', out, '--data', other.dir]);
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.stderr.trim()).toMatch(/^densetrain: --model takes 64 inputs but --data .* has 36 pixels per image \(6x6\)$/);
+  });
+
+  it('Ctrl-C stops after the batch, keeps a checkpoint, exits 130; --resume finishes the run', async () => {
+    const out = join(tmp, 'interrupted');
+    const child = spawnCli(
+      ['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', '100000', '--patience', '0', '--batch-size', '4', '--out', out],
+      { cwd: tmp },
+    );
+    let sent = false;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (!sent && /epoch +2\/100000/.test(chunk.toString())) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const result = await collect(child);
+    expect(sent, `never saw epoch 2: ${result.stderr}`).toBe(true);
+    expect(result.code, result.stderr).toBe(130);
+    expect(result.stderr).toContain('interrupted');
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'INCOMPLETE')), 'an interrupted run is marked incomplete').toBe(true);
+    const record = readRecord(out);
+    expect(record.stopReason).toBe('interrupted');
+    expect(result.stdout).toContain(`densetrain train --resume ${out}`);
+
+    const target = record.epochs.length + 1;
+    const resumed = await runCli(['train', '--resume', out, '--epochs', String(target)], { cwd: tmp });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const finished = readRecord(out);
+    expect(finished.stopReason).toBe('completed');
+    expect(finished.epochs).toHaveLength(target);
+    expect(existsSync(join(out, 'INCOMPLETE'))).toBe(false);
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+  });
+});
