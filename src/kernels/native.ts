@@ -151,16 +151,16 @@ function firstLine(error: unknown): string {
   return (text.split('\n')[0] ?? text).trim();
 }
 
-let cachedAddon: NativeAddon | undefined;
-let cachedKernels: Kernels | undefined;
+let cachedAddon: { path: string; addon: NativeAddon } | undefined;
+let cachedKernels: { addon: NativeAddon; kernels: Kernels } | undefined;
 
 /**
  * Loads the raw addon (once per process). Throws an Error whose first line says why it is
  * unavailable, e.g. "native addon not built: no C++ compiler found; see native-build.log".
  */
 export function loadNativeAddon(): NativeAddon {
-  if (cachedAddon) return cachedAddon;
   const path = nativeAddonPath();
+  if (cachedAddon?.path === path) return cachedAddon.addon;
   const fromEnv = process.env['DENSETRAIN_NATIVE_PATH'];
   if (!existsSync(path)) {
     if (fromEnv !== undefined && fromEnv !== '') {
@@ -183,7 +183,7 @@ export function loadNativeAddon(): NativeAddon {
       `native addon is out of date (ABI ${String(addon.abiVersion)}, expected ${NATIVE_ABI_VERSION}); run "npm run build:native"`,
     );
   }
-  cachedAddon = addon;
+  cachedAddon = { path, addon };
   return addon;
 }
 
@@ -276,6 +276,7 @@ function createRaw(addon: NativeAddon): RawKernels {
  * are process-wide). Throws an Error whose first line says why when the addon is unavailable.
  */
 export function loadNativeKernels(): Kernels {
-  if (!cachedKernels) cachedKernels = withChecks(createRaw(loadNativeAddon()));
-  return cachedKernels;
+  const addon = loadNativeAddon();
+  if (cachedKernels?.addon !== addon) cachedKernels = { addon, kernels: withChecks(createRaw(addon)) };
+  return cachedKernels.kernels;
 }
