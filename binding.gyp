@@ -1,8 +1,8 @@
 # densetrain native addon: the install-time build. `npm install` runs scripts/install-native.mjs,
 # which runs npm's own node-gyp on this file. native/CMakeLists.txt (cmake-js) is the developer
 # build; test/native-build.test.ts checks that both compile the same sources with the same
-# per-ISA flags. Kernel translation units each get their own instruction-set flags (never
-# -march=native): the ISA is chosen at run time from CPUID.
+# per-ISA flags. Kernel translation units each get their own instruction-set flags (never tuned to the
+# build machine's CPU): the ISA is chosen at run time from CPUID.
 {
   "variables": {
     "dt_cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-fno-exceptions", "-fno-rtti", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter"],
