@@ -121,6 +121,11 @@ describe.concurrent('densetrain', () => {
     expect(record.stopReason).toBe('interrupted');
     expect(result.stdout).toContain(`densetrain train --resume ${out}`);
 
+    // Only some options may change on resume; the refusal names the flag.
+    const refused = await runCli(['train', '--resume', out, '--lr', '0.5'], { cwd: tmp });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^densetrain: --lr 0\.5 differs from the run being resumed/);
+
     const target = record.epochs.length + 1;
     const resumed = await runCli(['train', '--resume', out, '--epochs', String(target)], { cwd: tmp });
     expect(resumed.code, resumed.stderr).toBe(0);

@@ -140,6 +140,18 @@ describe('other commands (in-process main)', () => {
   });
 });
 
+describe('runtime failures (in-process main)', () => {
+  it('exit 1 with one line and the --verbose hint, for an error that is not the user\'s options', async () => {
+    // The data and options are fine; the run folder cannot be created (a name longer than any file system allows).
+    const result = await runInProcess(['train', '--data', data.dir, '--layers', '64,10', '--epochs', '1', '--out', join(tmp, 'x'.repeat(300))]);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^densetrain: .*ENAMETOOLONG/);
+    expect(lines[1]).toBe('run with --verbose for the stack');
+  });
+});
+
 describe('no command, help (child process)', () => {
   it('no command prints help and exits 2; --help exits 0', async () => {
     const [none, help] = await Promise.all([runCli([]), runCli(['train', '--help'])]);

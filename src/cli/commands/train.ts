@@ -12,7 +12,15 @@ import type { Dataset } from '../../data/types.js';
 import { heldOutCount } from '../../data/split.js';
 import { formatBackendInfo, selectKernels, type BackendInfo } from '../../kernels/index.js';
 import { CHECKPOINT_FILE, readCheckpoint } from '../../train/checkpoint.js';
-import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../../train/schema.js';
+import {
+  checkConfigAgainstData,
+  CONFIG_KEYS,
+  ConfigError,
+  describeKey,
+  optionFlag,
+  type ConfigKey,
+  type ResolvedConfig,
+} from '../../train/schema.js';
 import type { EpochRecord, RunRecord, TrainConfig } from '../../train/types.js';
 import { loadData, loadTrainer, type BatchEvent } from '../deps.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExitRequest } from '../errors.js';
@@ -65,14 +73,35 @@ function interruptHandler(io: Io, onFirst: () => void): { controller: AbortContr
   return { controller, dispose: () => void process.off('SIGINT', handler) };
 }
 
+/**
+ * What may differ from the checkpoint's config when resuming (the trainer refuses the rest;
+ * checked here first so the message names the flag or config key the user wrote).
+ */
+const RESUME_OVERRIDABLE: readonly ConfigKey[] = ['epochs', 'patience', 'backend', 'threads', 'data'];
+
 async function resolveForTrain(options: TrainCommandOptions, context: CliContext): Promise<ResolvedConfig> {
-  let base = context.defaults;
-  if (options.resume !== undefined) {
-    // Resuming: the checkpoint's config is the base; flags and --config override it.
-    const checkpoint = await readCheckpoint(options.resume);
-    base = { ...context.defaults, ...checkpoint.config };
+  if (options.resume === undefined) return resolveTrainOptions(options, context.defaults);
+  // Resuming: the checkpoint's config is the base; flags and --config may change only some keys.
+  const checkpoint = await readCheckpoint(options.resume);
+  const saved: TrainConfig = { ...context.defaults, ...checkpoint.config };
+  const resolved = await resolveTrainOptions(options, saved);
+  const conflicts: string[] = [];
+  for (const key of CONFIG_KEYS) {
+    const source = resolved.sources[key];
+    if (source.kind === 'default' || RESUME_OVERRIDABLE.includes(key)) continue;
+    if (JSON.stringify(resolved.config[key]) !== JSON.stringify(saved[key])) {
+      conflicts.push(
+        `${describeKey(key, source)} ${JSON.stringify(resolved.config[key])} differs from the run being resumed (${JSON.stringify(saved[key])} in ${checkpoint.file})`,
+      );
+    }
   }
-  return resolveTrainOptions(options, base);
+  if (conflicts.length > 0) {
+    throw new ConfigError([
+      ...conflicts,
+      `only ${RESUME_OVERRIDABLE.map((k) => optionFlag(k)).join(', ')} can change when resuming`,
+    ]);
+  }
+  return resolved;
 }
 
 /** The training split's size for the configured validation fraction, the way the trainer splits. */
@@ -97,7 +126,8 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
 
     const outDir = options.out ?? options.resume ?? defaultRunDir();
     const outFlag = options.out !== undefined ? '--out' : '--resume';
-    await checkRunDir(outDir, outFlag, options.resume !== undefined);
+    const resumingHere = options.resume !== undefined && resolve(outDir) === resolve(options.resume);
+    await checkRunDir(outDir, outFlag, resumingHere);
 
     const dataset = await (await loadData()).loadDataset(config.data, { seed: config.seed });
     const trainCount = trainSplitCount(dataset, config, resolved);
@@ -110,9 +140,12 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
       `data: ${dataset.name}: ${formatCount(trainCount)} train, ${formatCount(dataset.train.count - trainCount)} validation, ` +
         `${formatCount(dataset.test.count)} test images, ${dataset.train.height}x${dataset.train.width}, ${dataset.classes} classes`,
     );
-    if (interrupt.controller.signal.aborted) return EXIT_INTERRUPTED;
+    if (interrupt.controller.signal.aborted) {
+      io.err('densetrain: interrupted before training started; nothing was written');
+      return EXIT_INTERRUPTED;
+    }
 
-    await prepareRunDir(outDir, outFlag, options.resume !== undefined);
+    await prepareRunDir(outDir, outFlag, resumingHere);
     await markIncomplete(outDir, `training started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
     io.out(`run folder: ${outDir}`);
 
@@ -222,30 +255,32 @@ async function finishRun({ io, outDir, record, model, dataset, info }: FinishInp
   return EXIT_OK;
 }
 
+const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+
+/** Loss and accuracy of the kept model (train, validation, test), then how the run went. */
 function summaryTable(record: RunRecord, test: { loss: number; accuracy: number } | null, info: BackendInfo): string {
   const epochs = record.epochs;
   const kept = epochs.find((e) => e.epoch === record.bestEpoch) ?? epochs[epochs.length - 1];
-  const table = new Table({
+  const scores = new Table({
     head: ['', 'loss', 'accuracy'],
     style: { head: [], border: [] },
     colAligns: ['left', 'right', 'right'],
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    chars: COMPACT,
   });
   const keptNote = kept && epochs.length > 1 ? ` (epoch ${kept.epoch})` : '';
-  table.push(
+  scores.push(
     [`train${keptNote}`, formatLoss(kept?.trainLoss), formatPercent(kept?.trainAccuracy)],
     [`validation${keptNote}`, formatLoss(kept?.valLoss), formatPercent(kept?.valAccuracy)],
     ['test', formatLoss(test?.loss), formatPercent(test?.accuracy)],
   );
   const mean = (f: (e: EpochRecord) => number) => (epochs.length ? epochs.reduce((a, e) => a + f(e), 0) / epochs.length : Number.NaN);
-  const span = (content: string) => ({ colSpan: 2, content, hAlign: 'right' as const });
-  table.push(
-    ['seconds per epoch', span(formatSeconds(mean((e) => e.seconds)))],
-    ['samples/s', span(epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-')],
-    ['epochs run', span(String(epochs.length))],
-    ['backend', span(`${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`)],
-    ['stop reason', span(record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason)],
+  const run = new Table({ style: { head: [], border: [] }, chars: COMPACT });
+  run.push(
+    ['seconds per epoch', formatSeconds(mean((e) => e.seconds))],
+    ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
+    ['epochs run', String(epochs.length)],
+    ['backend', `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`],
+    ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );
-  return table.toString();
+  return `${scores.toString()}\n${run.toString()}`;
 }
-
