@@ -324,7 +324,7 @@ for (const { name, kernels: k } of targets) {
               return read(db, cols);
             });
           const mag = new Float64Array(cols);
-          for (let i = 0; i < rows * cols; i++) mag[i % cols] += Math.abs(dZ[i]!);
+          for (let i = 0; i < rows * cols; i++) mag[i % cols] = mag[i % cols]! + Math.abs(dZ[i]!);
           assertClose(`${name} biasGrad`, run(k), run(ref), mag.map((x) => 2 * gamma(rows + 1) * x + FLT_MIN));
         }),
         { numRuns: RUNS.cheap },

@@ -35,21 +35,37 @@ export function requiredBackends(env: NodeJS.ProcessEnv = process.env): { names:
   return { names, errors };
 }
 
-let cached: { loaded: LoadedBackend[]; missing: MissingBackend[]; configErrors: string[] } | undefined;
+type Status = { loaded: LoadedBackend[]; missing: MissingBackend[]; configErrors: string[] };
+let cached: Status | undefined;
 
-/** Every backend that loads (reference first), and the ones that do not, with reasons. */
-export function backendStatus(): { loaded: LoadedBackend[]; missing: MissingBackend[]; configErrors: string[] } {
-  if (cached) return cached;
-  const { names: required, errors } = requiredBackends();
+/**
+ * Every backend that loads (reference first), and the ones that do not, with reasons and whether
+ * DENSETRAIN_REQUIRE_BACKENDS requires them. `env` and `load` are injectable for the selection tests.
+ */
+export function backendStatus(env: NodeJS.ProcessEnv = process.env, load: typeof tryLoadBackend = tryLoadBackend): Status {
+  const useCache = env === process.env && load === tryLoadBackend;
+  if (useCache && cached) return cached;
+  const { names: required, errors } = requiredBackends(env);
   const loaded: LoadedBackend[] = [];
   const missing: MissingBackend[] = [];
   for (const name of ['reference', 'native', 'wasm'] as const) {
-    const result = tryLoadBackend(name);
+    const result = load(name);
     if (result.ok) loaded.push({ name, kernels: result.kernels });
     else missing.push({ name, reason: result.reason, required: required.includes(name) });
   }
-  cached = { loaded, missing, configErrors: errors };
-  return cached;
+  const status = { loaded, missing, configErrors: errors };
+  if (useCache) cached = status;
+  return status;
+}
+
+/** The failures a suite must report: bad DENSETRAIN_REQUIRE_BACKENDS entries and required backends that do not load. */
+export function requiredBackendFailures(status: Status = backendStatus()): string[] {
+  return [
+    ...status.configErrors,
+    ...status.missing
+      .filter((m) => m.required)
+      .map((m) => `DENSETRAIN_REQUIRE_BACKENDS requires the ${m.name} backend, but it cannot load: ${m.reason}`),
+  ];
 }
 
 /** All backends under test (reference always first). */
@@ -68,21 +84,15 @@ export function nonReferenceBackends(): LoadedBackend[] {
  * Every suite file calls this once so that a CI run cannot go green with a backend absent.
  */
 export function registerMissingBackends(suite: string): void {
-  const { missing, configErrors } = backendStatus();
-  for (const error of configErrors) {
-    it(`${suite}: DENSETRAIN_REQUIRE_BACKENDS is valid`, () => {
-      throw new Error(error);
+  const status = backendStatus();
+  for (const failure of requiredBackendFailures(status)) {
+    it(`${suite}: ${failure.slice(0, 80)}`, () => {
+      throw new Error(failure);
     });
   }
-  for (const m of missing) {
-    if (m.required) {
-      it(`${suite}: required backend ${m.name} loads`, () => {
-        throw new Error(`DENSETRAIN_REQUIRE_BACKENDS requires the ${m.name} backend, but it cannot load: ${m.reason}`);
-      });
-    } else {
-      describe.skip(`${suite}: ${m.name} backend not loaded (${m.reason})`, () => {
-        it('would run here', () => undefined);
-      });
-    }
+  for (const m of status.missing.filter((x) => !x.required)) {
+    describe.skip(`${suite}: ${m.name} backend not loaded (${m.reason})`, () => {
+      it('would run here', () => undefined);
+    });
   }
 }
