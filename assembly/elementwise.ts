@@ -52,6 +52,17 @@ const colAcc: usize = memory.data(COL_BLOCK * 8, 16);
  */
 export function biasActivation(rows: i32, cols: i32, z: usize, bias: usize, kind: i32, alpha: f64, slopePtr: usize, h: usize): void {
   const slope: f32 = kind == ACT_PRELU ? load<f32>(slopePtr) : 0;
+  // One loop per activation (kind is a constant in each inlined copy, so its branches fold).
+  if (kind == ACT_RELU) biasActLoop(ACT_RELU, rows, cols, z, bias, alpha, slope, h);
+  else if (kind == ACT_LEAKY_RELU) biasActLoop(ACT_LEAKY_RELU, rows, cols, z, bias, alpha, slope, h);
+  else if (kind == ACT_PRELU) biasActLoop(ACT_PRELU, rows, cols, z, bias, alpha, slope, h);
+  else if (kind == ACT_SIGMOID) biasActLoop(ACT_SIGMOID, rows, cols, z, bias, alpha, slope, h);
+  else if (kind == ACT_TANH) biasActLoop(ACT_TANH, rows, cols, z, bias, alpha, slope, h);
+  else biasActLoop(ACT_LINEAR, rows, cols, z, bias, alpha, slope, h);
+}
+
+// @ts-ignore: decorator
+@inline function biasActLoop(kind: i32, rows: i32, cols: i32, z: usize, bias: usize, alpha: f64, slope: f32, h: usize): void {
   if (bias == 0) {
     const n = <usize>rows * <usize>cols;
     if (kind == ACT_LINEAR) {
@@ -113,6 +124,16 @@ export function biasActivation(rows: i32, cols: i32, z: usize, bias: usize, kind
 export function activationBackward(rows: i32, cols: i32, kind: i32, alpha: f64, slopePtr: usize, z: usize, h: usize, dh: usize, dz: usize): f64 {
   const n = <usize>rows * <usize>cols;
   const slope: f64 = kind == ACT_PRELU ? <f64>load<f32>(slopePtr) : 0;
+  if (kind == ACT_RELU) return backwardLoop(ACT_RELU, n, alpha, slope, z, h, dh, dz);
+  if (kind == ACT_LEAKY_RELU) return backwardLoop(ACT_LEAKY_RELU, n, alpha, slope, z, h, dh, dz);
+  if (kind == ACT_PRELU) return backwardLoop(ACT_PRELU, n, alpha, slope, z, h, dh, dz);
+  if (kind == ACT_SIGMOID) return backwardLoop(ACT_SIGMOID, n, alpha, slope, z, h, dh, dz);
+  if (kind == ACT_TANH) return backwardLoop(ACT_TANH, n, alpha, slope, z, h, dh, dz);
+  return backwardLoop(ACT_LINEAR, n, alpha, slope, z, h, dh, dz);
+}
+
+// @ts-ignore: decorator
+@inline function backwardLoop(kind: i32, n: usize, alpha: f64, slope: f64, z: usize, h: usize, dh: usize, dz: usize): f64 {
   let acc = f64x2.splat(0);
   const zero = f64x2.splat(0);
   let i: usize = 0;

@@ -289,34 +289,56 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
   }
 }
 
+/** Loop order of the macro-kernel: true = rows of micro-tiles outer (A micro-panel stays in L1). */
+// @ts-ignore: decorator
+@inline const IR_OUTER: bool = true;
+
 /** Multiplies the packed mc x kc block of A by the packed kc x nc block of B into C. */
 function macroKernel(mc: i32, nc: i32, kc: i32, c: usize, ldc: usize, alpha: f32, beta: f32): void {
   const panelA = <usize>kc * SA;
   const panelB = <usize>kc * SB;
-  let pb = packB;
-  for (let j = 0; j < nc; j += NR) {
-    const cols = min(NR, nc - j);
+  if (IR_OUTER) {
     let pa = packA;
     for (let i = 0; i < mc; i += MR) {
       const rows = min(MR, mc - i);
-      const ct = c + <usize>i * ldc + (<usize>j << 2);
-      if (rows == MR && cols == NR) {
-        kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
-      } else {
-        kernel4x8(kc, pa, pb, tile, SB, 1, 0);
-        for (let ii = 0; ii < rows; ii++) {
-          const crow = ct + <usize>ii * ldc;
-          const trow = tile + <usize>ii * SB;
-          for (let jj = 0; jj < cols; jj++) {
-            const off = <usize>jj << 2;
-            const v = alpha * load<f32>(trow + off);
-            store<f32>(crow + off, beta == 0 ? v : v + beta * load<f32>(crow + off));
-          }
-        }
+      let pb = packB;
+      for (let j = 0; j < nc; j += NR) {
+        const cols = min(NR, nc - j);
+        const ct = c + <usize>i * ldc + (<usize>j << 2);
+        if (rows == MR && cols == NR) kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
+        else edgeTile(kc, pa, pb, ct, ldc, alpha, beta, rows, cols);
+        pb += panelB;
       }
       pa += panelA;
     }
-    pb += panelB;
+  } else {
+    let pb = packB;
+    for (let j = 0; j < nc; j += NR) {
+      const cols = min(NR, nc - j);
+      let pa = packA;
+      for (let i = 0; i < mc; i += MR) {
+        const rows = min(MR, mc - i);
+        const ct = c + <usize>i * ldc + (<usize>j << 2);
+        if (rows == MR && cols == NR) kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
+        else edgeTile(kc, pa, pb, ct, ldc, alpha, beta, rows, cols);
+        pa += panelA;
+      }
+      pb += panelB;
+    }
+  }
+}
+
+/** A partial tile (rows < MR or cols < NR): computed into the scratch tile, then merged into C. */
+function edgeTile(kc: i32, pa: usize, pb: usize, ct: usize, ldc: usize, alpha: f32, beta: f32, rows: i32, cols: i32): void {
+  kernel4x8(kc, pa, pb, tile, SB, 1, 0);
+  for (let ii = 0; ii < rows; ii++) {
+    const crow = ct + <usize>ii * ldc;
+    const trow = tile + <usize>ii * SB;
+    for (let jj = 0; jj < cols; jj++) {
+      const off = <usize>jj << 2;
+      const v = alpha * load<f32>(trow + off);
+      store<f32>(crow + off, beta == 0 ? v : v + beta * load<f32>(crow + off));
+    }
   }
 }
 
