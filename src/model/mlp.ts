@@ -16,7 +16,8 @@
 import type { Activation, ActivationName, Kernels, Tensor } from '../kernels/types.js';
 import { ACTIVATION_NAMES } from '../kernels/types.js';
 import type { PixelScaling } from '../data/types.js';
-import type { Rng } from '../rng.js';
+import { getKernels } from '../kernels/index.js';
+import { Rng } from '../rng.js';
 import type { InitName } from '../train/types.js';
 import { activationGain, initWeights, resolveInit } from './init.js';
 
@@ -414,7 +415,23 @@ export class Mlp implements Model {
   }
 }
 
-/** Builds a model: every buffer allocated now, weights initialised from `options.rng` when given. */
-export function createModel(architecture: ModelArchitecture, options: BuildOptions): Mlp {
-  return new Mlp(architecture, options);
+export interface CreateModelOptions {
+  /** Default: getKernels() (DENSETRAIN_BACKEND, else the best backend that loads). */
+  kernels?: Kernels;
+  /** Rows per forward pass; default 256. */
+  capacity?: number;
+  /** Default 'auto'. */
+  init?: InitName;
+  /** Seed of the initialisation; default 1. */
+  seed?: number;
+}
+
+/** Builds a freshly initialised model (every buffer allocated now). */
+export function createModel(architecture: ModelArchitecture, options: CreateModelOptions = {}): Model {
+  return new Mlp(architecture, {
+    kernels: options.kernels ?? getKernels(),
+    capacity: options.capacity ?? 256,
+    init: options.init ?? 'auto',
+    rng: new Rng(options.seed ?? 1),
+  });
 }

@@ -53,6 +53,8 @@ export interface TrainingState {
   startedAt: string;
   /** Training seconds spent before this checkpoint. */
   seconds: number;
+  /** Split sizes, checked on resume (the same seed and data give the same split). */
+  dataset: { trainCount: number; valCount: number; testCount: number };
   /** Why the run that wrote this checkpoint stopped, if it did. */
   stopReason?: StopReason;
 }

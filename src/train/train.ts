@@ -1,0 +1,398 @@
+/**
+ * The training loop.
+ *
+ * One seeded Rng drives, in this order: weight initialisation, the validation split, then one
+ * shuffle per epoch (of the split's training indices, always starting from the split's order,
+ * so an epoch's order depends only on the rng state at its start). Same seed, backend and
+ * data: the same numbers bit for bit, including across an interruption and resume.
+ *
+ * Per batch: fill the model's input buffers, forward + loss + backward, stop on a non-finite
+ * loss ('diverged'), optimizer step (L2 folded in), events, then yield to the event loop
+ * (setImmediate) so no more than one batch runs between macrotasks. Per epoch: validation,
+ * best-weights tracking (lowest validation loss; without a validation split every epoch is
+ * the best), early stopping, checkpoint. At the end the best weights are restored into the
+ * returned model and the test set is evaluated once (it never influences training).
+ *
+ * Files in options.outDir: checkpoint.safetensors (resumable state, rewritten atomically
+ * every epoch and on interruption) and model.safetensors (the best weights so far; at the
+ * end, the returned model). A diverged run keeps the last good checkpoint (it is not
+ * overwritten).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { computeScaling, fillBatch } from '../data/batches.js';
+import { loadDataset } from '../data/registry.js';
+import { heldOutCount, validationSplit } from '../data/split.js';
+import type { Dataset, ImageSet, PixelScaling } from '../data/types.js';
+import { selectKernels, type BackendInfo } from '../kernels/index.js';
+import type { Kernels } from '../kernels/types.js';
+import { Mlp } from '../model/mlp.js';
+import { createOptimizer, type Optimizer } from '../optim/optimizer.js';
+import { learningRateAt } from '../optim/schedule.js';
+import { Rng } from '../rng.js';
+import {
+  CHECKPOINT_FILE,
+  CheckpointError,
+  MODEL_FILE,
+  readCheckpoint,
+  requireTensor,
+  saveModelValues,
+  writeCheckpoint,
+  type CheckpointContents,
+  type TrainingState,
+} from './checkpoint.js';
+import { DEFAULT_CONFIG } from './defaults.js';
+import { accuracy, argmaxRows, confusionMatrix } from './metrics.js';
+import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
+import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
+
+/** What onBatch receives after every optimizer step. */
+export interface BatchEvent extends BatchRecord {
+  /** Batches per epoch. */
+  batches: number;
+  /** Samples in this batch (the last batch of an epoch may be smaller). */
+  size: number;
+  /** Accuracy on this batch (before the step, like the loss). */
+  accuracy: number;
+  samplesPerSecond: number;
+  lr: number;
+}
+
+/** What onStart receives once the data, split and backend are known. */
+export interface StartEvent {
+  config: TrainConfig;
+  backend: BackendInfo;
+  dataset: RunRecord['dataset'];
+  /** Epoch the run starts in (1, or later when resuming). */
+  startEpoch: number;
+  resumedFrom: string | null;
+}
+
+export interface TrainOptions {
+  onStart?: (event: StartEvent) => void;
+  onBatch?: (event: BatchEvent) => void;
+  onEpoch?: (record: EpochRecord) => void;
+  /** Aborting stops after the current batch ('interrupted') and writes a checkpoint. */
+  signal?: AbortSignal;
+  /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */
+  outDir?: string;
+  /** Use this dataset instead of loading config.data. */
+  dataset?: Dataset;
+  /** Use these kernels instead of selecting by config.backend / config.threads. */
+  kernels?: Kernels;
+  /** A run directory (or its checkpoint.safetensors) to continue from. */
+  resumeFrom?: string;
+}
+
+export interface TrainResult {
+  record: RunRecord;
+  /** The final model (best weights), owned by the caller: dispose() it when done. */
+  model: Mlp;
+}
+
+/** Keys that may differ from the checkpoint's config when resuming; the others must match. */
+const RESUME_OVERRIDABLE: readonly ConfigKey[] = ['epochs', 'patience', 'backend', 'threads', 'data'];
+
+const SOURCE = { kind: 'file', path: 'train() config' } as const;
+
+function resolveTrainConfig(partial: Partial<TrainConfig>, checkpoint: CheckpointContents | null): TrainConfig {
+  const given = parseConfigPart(partial ?? {}, SOURCE);
+  if (!checkpoint) return resolveConfig(DEFAULT_CONFIG as TrainConfig, [{ values: given, source: SOURCE }]).config;
+  const saved = checkpoint.config;
+  const conflicts: string[] = [];
+  for (const [key, value] of Object.entries(given) as [ConfigKey, unknown][]) {
+    if (RESUME_OVERRIDABLE.includes(key)) continue;
+    if (JSON.stringify(value) !== JSON.stringify(saved[key])) {
+      conflicts.push(`${key} is ${JSON.stringify(saved[key])} in ${checkpoint.file}, cannot resume with ${JSON.stringify(value)}`);
+    }
+  }
+  if (conflicts.length > 0) throw new ConfigError(conflicts);
+  return resolveConfig(saved, [{ values: given, source: SOURCE }]).config;
+}
+
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Mean loss, accuracy and predictions over `indices` of a set; predictions written into `preds`. */
+function evaluateIndices(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling, preds: Int32Array, labels: Uint8Array): { loss: number; accuracy: number } {
+  const cap = model.capacity;
+  const classes = model.classes;
+  let lossSum = 0;
+  for (let start = 0; start < indices.length; start += cap) {
+    const rows = Math.min(cap, indices.length - start);
+    fillBatch(set, indices, start, rows, model.inputTensor.data, model.labelTensor.data, scaling);
+    lossSum += model.evaluateBatch(rows) * rows;
+    preds.set(argmaxRows(model.probsTensor.data.subarray(0, rows * classes), rows, classes), start);
+    for (let k = 0; k < rows; k++) labels[start + k] = set.labels[indices[start + k]!]!;
+  }
+  return { loss: lossSum / indices.length, accuracy: accuracy(labels.subarray(0, indices.length), preds.subarray(0, indices.length)) };
+}
+
+function evaluateSet(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling): EvalResult {
+  const preds = new Int32Array(indices.length);
+  const labels = new Uint8Array(indices.length);
+  const r = evaluateIndices(model, set, indices, scaling, preds, labels);
+  return { loss: r.loss, accuracy: r.accuracy, count: indices.length, confusion: confusionMatrix(labels, preds, model.classes) };
+}
+
+function snapshot(model: Mlp, into: Map<string, Float32Array>): void {
+  for (const p of model.parameters) {
+    let buf = into.get(p.name);
+    if (!buf) {
+      buf = new Float32Array(p.size);
+      into.set(p.name, buf);
+    }
+    buf.set(p.value.data.subarray(0, p.size));
+  }
+}
+
+function restore(model: Mlp, from: Map<string, Float32Array>): void {
+  for (const p of model.parameters) p.value.data.set(from.get(p.name)!);
+}
+
+/**
+ * Trains an MLP. `config` fills in DEFAULT_CONFIG (or, with resumeFrom, the checkpoint's
+ * config; only epochs, patience, backend, threads and data may change on resume).
+ */
+export async function train(config: Partial<TrainConfig> = {}, options: TrainOptions = {}): Promise<TrainResult> {
+  const wallStart = performance.now();
+  const checkpoint = options.resumeFrom !== undefined ? await readCheckpoint(options.resumeFrom) : null;
+  const cfg = resolveTrainConfig(config, checkpoint);
+
+  let kernels: Kernels;
+  let backend: BackendInfo;
+  if (options.kernels) {
+    kernels = options.kernels;
+    if (cfg.threads !== undefined) kernels.setThreads(cfg.threads);
+    backend = { ...kernels.info(), skipped: [] };
+  } else {
+    ({ kernels, info: backend } = selectKernels({ backend: cfg.backend, threads: cfg.threads }));
+  }
+
+  const dataset = options.dataset ?? (await loadDataset(cfg.data, { seed: cfg.seed }));
+  const valCount = heldOutCount(dataset.train.count, cfg.valSplit);
+  checkConfigAgainstData(
+    cfg,
+    { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount: dataset.train.count - valCount },
+    { layers: SOURCE, batchSize: SOURCE },
+  );
+
+  // The one rng: initialisation, then the split, then the shuffles.
+  const rng = new Rng(cfg.seed);
+  const model = new Mlp(
+    { layers: cfg.layers, activation: cfg.activation, alpha: cfg.alpha },
+    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng },
+  );
+  let optimizer: Optimizer | null = null;
+  try {
+    const split = validationSplit(dataset.train, rng, cfg.valSplit);
+    const scaling = computeScaling(dataset.train, split.train, cfg.standardize);
+    model.scaling = scaling;
+    model.classNames = [...dataset.classNames];
+    optimizer = createOptimizer(kernels, model.parameters, cfg);
+
+    const datasetInfo: RunRecord['dataset'] = {
+      name: dataset.name,
+      source: dataset.source,
+      classNames: [...dataset.classNames],
+      trainCount: split.train.length,
+      valCount: split.val.length,
+      testCount: dataset.test.count,
+      height: dataset.train.height,
+      width: dataset.train.width,
+    };
+
+    const best = new Map<string, Float32Array>();
+    snapshot(model, best);
+    let state: TrainingState = {
+      epoch: 0,
+      batch: 0,
+      rngEpochStart: rng.getState(),
+      optimizerSteps: 0,
+      bestEpoch: 0,
+      bestValLoss: null,
+      epochsWithoutImprovement: 0,
+      epochs: [],
+      batches: [],
+      partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+      startedAt: new Date().toISOString(),
+      seconds: 0,
+      dataset: { trainCount: datasetInfo.trainCount, valCount: datasetInfo.valCount, testCount: datasetInfo.testCount },
+    };
+    if (checkpoint) state = restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo);
+    const secondsBefore = state.seconds;
+    const elapsed = (): number => secondsBefore + (performance.now() - wallStart) / 1000;
+
+    const outDir = options.outDir;
+    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
+    const save = async (s: TrainingState): Promise<void> => {
+      if (outDir === undefined) return;
+      await writeCheckpoint(join(outDir, CHECKPOINT_FILE), { model, optimizer: optimizer!, best, config: cfg, state: { ...s, seconds: elapsed() } });
+      await saveModelValues(join(outDir, MODEL_FILE), model, best);
+    };
+
+    options.onStart?.({ config: cfg, backend, dataset: datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
+
+    const trainSet = dataset.train;
+    const n = split.train.length;
+    const batchesPerEpoch = Math.ceil(n / cfg.batchSize);
+    const order = new Uint32Array(n);
+    const valPreds = new Int32Array(split.val.length);
+    const valLabels = new Uint8Array(split.val.length);
+    const classes = model.classes;
+    let stopReason: StopReason = 'completed';
+    let stopMessage: string | undefined;
+
+    epochs: for (let epoch = state.epoch + 1; epoch <= cfg.epochs; epoch++) {
+      // The epoch's order depends only on the rng state at its start (saved in checkpoints).
+      rng.setState(state.rngEpochStart);
+      order.set(split.train);
+      rng.shuffle(order);
+      const lr = learningRateAt(cfg, epoch - 1);
+      const partial = { ...state.partial };
+      const epochStart = performance.now() - partial.seconds * 1000;
+
+      for (let b = state.batch; b < batchesPerEpoch; b++) {
+        const t0 = performance.now();
+        const start = b * cfg.batchSize;
+        const rows = Math.min(cfg.batchSize, n - start);
+        fillBatch(trainSet, order, start, rows, model.inputTensor.data, model.labelTensor.data, scaling);
+        const loss = model.computeGradients(rows, 0);
+        if (!Number.isFinite(loss)) {
+          stopReason = 'diverged';
+          stopMessage = `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); try a lower learning rate (--lr ${cfg.lr / 10})`;
+          break epochs;
+        }
+        optimizer.step(lr);
+        state.optimizerSteps = optimizer.stepCount;
+        const preds = argmaxRows(model.probsTensor.data.subarray(0, rows * classes), rows, classes);
+        let correct = 0;
+        for (let k = 0; k < rows; k++) if (preds[k] === trainSet.labels[order[start + k]!]) correct++;
+        partial.lossSum += loss * rows;
+        partial.correct += correct;
+        partial.seen += rows;
+        const record: BatchRecord = { epoch, batch: b + 1, loss };
+        state.batches.push(record);
+        const seconds = (performance.now() - t0) / 1000;
+        options.onBatch?.({ ...record, batches: batchesPerEpoch, size: rows, accuracy: correct / rows, samplesPerSecond: rows / Math.max(seconds, 1e-9), lr });
+
+        if (options.signal?.aborted) {
+          stopReason = 'interrupted';
+          stopMessage = `interrupted in epoch ${epoch} after batch ${b + 1} of ${batchesPerEpoch}`;
+          partial.seconds = (performance.now() - epochStart) / 1000;
+          state = { ...state, epoch: epoch - 1, batch: b + 1, partial, stopReason };
+          await save(state);
+          break epochs;
+        }
+        await nextMacrotask();
+      }
+
+      // End of the epoch: validation, best weights, early stopping, checkpoint.
+      const trainSeconds = (performance.now() - epochStart) / 1000;
+      let valLoss: number | null = null;
+      let valAccuracy: number | null = null;
+      if (split.val.length > 0) {
+        const v = evaluateIndices(model, trainSet, split.val, scaling, valPreds, valLabels);
+        valLoss = v.loss;
+        valAccuracy = v.accuracy;
+      }
+      const epochRecord: EpochRecord = {
+        epoch,
+        trainLoss: partial.lossSum / partial.seen,
+        trainAccuracy: partial.correct / partial.seen,
+        valLoss,
+        valAccuracy,
+        lr,
+        seconds: (performance.now() - epochStart) / 1000,
+        samplesPerSecond: partial.seen / Math.max(trainSeconds, 1e-9),
+      };
+      if (cfg.activation === 'prelu') epochRecord.preluSlopes = model.preluSlopes();
+      state.epochs.push(epochRecord);
+
+      if (valLoss !== null && !Number.isFinite(valLoss)) {
+        stopReason = 'diverged';
+        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); try a lower learning rate (--lr ${cfg.lr / 10})`;
+        options.onEpoch?.(epochRecord);
+        break;
+      }
+      if (valLoss === null || state.bestValLoss === null || valLoss < state.bestValLoss) {
+        state.bestValLoss = valLoss;
+        state.bestEpoch = epoch;
+        state.epochsWithoutImprovement = 0;
+        snapshot(model, best);
+      } else {
+        state.epochsWithoutImprovement++;
+      }
+      state.epoch = epoch;
+      state.batch = 0;
+      state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+      state.rngEpochStart = rng.getState();
+      const earlyStop = cfg.patience > 0 && valLoss !== null && state.epochsWithoutImprovement >= cfg.patience;
+      if (earlyStop) {
+        stopReason = 'early-stopping';
+        stopMessage = `validation loss did not improve for ${cfg.patience} epochs; best epoch ${state.bestEpoch}`;
+      }
+      await save({ ...state, ...(earlyStop ? { stopReason } : {}) });
+      options.onEpoch?.(epochRecord);
+      if (earlyStop) break;
+      await nextMacrotask();
+    }
+
+    // The final model: the best weights (for a run stopped before any epoch ended, the initial weights).
+    restore(model, best);
+    if (outDir !== undefined) await saveModelValues(join(outDir, MODEL_FILE), model, best);
+    let test: EvalResult | null = null;
+    if (state.bestEpoch >= 1 && dataset.test.count > 0) {
+      const all = new Uint32Array(dataset.test.count);
+      for (let i = 0; i < all.length; i++) all[i] = i;
+      test = evaluateSet(model, dataset.test, all, scaling);
+    }
+    const record: RunRecord = {
+      version: 1,
+      config: cfg,
+      dataset: datasetInfo,
+      backend,
+      startedAt: state.startedAt,
+      finishedAt: new Date().toISOString(),
+      stopReason,
+      ...(stopMessage !== undefined ? { stopMessage } : {}),
+      bestEpoch: state.bestEpoch,
+      epochs: state.epochs,
+      batches: state.batches,
+      test,
+      seconds: elapsed(),
+    };
+    return { record, model };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    optimizer?.dispose();
+  }
+}
+
+function restoreFromCheckpoint(
+  ckpt: CheckpointContents,
+  model: Mlp,
+  optimizer: Optimizer,
+  best: Map<string, Float32Array>,
+  rng: Rng,
+  dataset: RunRecord['dataset'],
+): TrainingState {
+  const { file, tensors, state } = ckpt;
+  const saved = state.dataset;
+  if (saved.trainCount !== dataset.trainCount || saved.valCount !== dataset.valCount) {
+    throw new CheckpointError(`${file}: was trained on ${saved.trainCount} training / ${saved.valCount} validation images, the data now gives ${dataset.trainCount} / ${dataset.valCount}`);
+  }
+  const values: Record<string, Float32Array> = {};
+  for (const p of model.parameters) {
+    values[p.name] = requireTensor(file, tensors, p.name, p.size);
+    best.get(p.name)!.set(requireTensor(file, tensors, `best.${p.name}`, p.size));
+  }
+  model.setParameters(values);
+  for (const [name, t] of optimizer.stateTensors()) t.data.set(requireTensor(file, tensors, name, t.length));
+  optimizer.setStepCount(state.optimizerSteps);
+  rng.setState(state.rngEpochStart);
+  const { stopReason: _previous, ...rest } = state;
+  void _previous;
+  return { ...rest, epochs: [...state.epochs], batches: [...state.batches], partial: { ...state.partial } };
+}
