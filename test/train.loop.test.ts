@@ -68,7 +68,8 @@ for (const { name, kernels } of loadedBackends()) {
     });
 
     it('2 epochs + resume to 4 gives the same weights as 4 epochs, bit for bit', async () => {
-      const full = await train({ ...base, l2: 1e-4 }, { dataset, kernels });
+      const fullDir = await tempDir();
+      const full = await train({ ...base, l2: 1e-4 }, { dataset, kernels, outDir: fullDir });
       const dir = await tempDir();
       const first = await train({ ...base, l2: 1e-4, epochs: 2 }, { dataset, kernels, outDir: dir });
       first.model.dispose();
@@ -82,11 +83,14 @@ for (const { name, kernels } of loadedBackends()) {
         expect(resumed.record.batches).toEqual(full.record.batches);
         expect(resumed.record.bestEpoch).toBe(full.record.bestEpoch);
         expect(resumed.record.test).toEqual(full.record.test);
-        // The checkpoint's current weights (not only the restored best) match too.
-        const ckpt = await readCheckpoint(dir);
-        const again = await train({ ...base, l2: 1e-4, epochs: 4, patience: 0 }, { dataset, kernels });
-        expect(ckpt.state.epoch).toBe(4);
-        again.model.dispose();
+        // Every checkpoint tensor (current weights, optimizer state, best weights) matches too.
+        const a = await readCheckpoint(dir);
+        const b = await readCheckpoint(fullDir);
+        expect(a.state.epoch).toBe(4);
+        expect([...a.tensors.keys()].sort()).toEqual([...b.tensors.keys()].sort());
+        expect([...a.tensors.keys()].filter((k) => k.startsWith('optim.')).length).toBe(4); // SGD momentum velocity per parameter
+        expectSameParameters(Object.fromEntries([...a.tensors].map(([k, t]) => [k, t.data])), Object.fromEntries([...b.tensors].map(([k, t]) => [k, t.data])));
+        expect(a.state.rngEpochStart).toEqual(b.state.rngEpochStart);
       } finally {
         full.model.dispose();
         resumed.model.dispose();

@@ -112,12 +112,16 @@ function resolveTrainConfig(partial: Partial<TrainConfig>, checkpoint: Checkpoin
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Mean loss, accuracy and predictions over `indices` of a set; predictions written into `preds`. */
-function evaluateIndices(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling, preds: Int32Array, labels: Uint8Array): { loss: number; accuracy: number } {
+/**
+ * Mean loss, accuracy and predictions over `indices` of a set; predictions written into
+ * `preds`. Yields to the event loop between chunks (a chunk costs about one training batch).
+ */
+async function evaluateIndices(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling, preds: Int32Array, labels: Uint8Array): Promise<{ loss: number; accuracy: number }> {
   const cap = model.capacity;
   const classes = model.classes;
   let lossSum = 0;
   for (let start = 0; start < indices.length; start += cap) {
+    if (start > 0) await nextMacrotask();
     const rows = Math.min(cap, indices.length - start);
     fillBatch(set, indices, start, rows, model.inputTensor.data, model.labelTensor.data, scaling);
     lossSum += model.evaluateBatch(rows) * rows;
@@ -127,10 +131,10 @@ function evaluateIndices(model: Mlp, set: ImageSet, indices: Uint32Array, scalin
   return { loss: lossSum / indices.length, accuracy: accuracy(labels.subarray(0, indices.length), preds.subarray(0, indices.length)) };
 }
 
-function evaluateSet(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling): EvalResult {
+async function evaluateSet(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling): Promise<EvalResult> {
   const preds = new Int32Array(indices.length);
   const labels = new Uint8Array(indices.length);
-  const r = evaluateIndices(model, set, indices, scaling, preds, labels);
+  const r = await evaluateIndices(model, set, indices, scaling, preds, labels);
   return { loss: r.loss, accuracy: r.accuracy, count: indices.length, confusion: confusionMatrix(labels, preds, model.classes) };
 }
 
@@ -291,7 +295,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       let valLoss: number | null = null;
       let valAccuracy: number | null = null;
       if (split.val.length > 0) {
-        const v = evaluateIndices(model, trainSet, split.val, scaling, valPreds, valLabels);
+        const v = await evaluateIndices(model, trainSet, split.val, scaling, valPreds, valLabels);
         valLoss = v.loss;
         valAccuracy = v.accuracy;
       }
@@ -334,6 +338,12 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       await save({ ...state, ...(earlyStop ? { stopReason } : {}) });
       options.onEpoch?.(epochRecord);
       if (earlyStop) break;
+      if (options.signal?.aborted && epoch < cfg.epochs) {
+        // Aborted during validation or the checkpoint write: the epoch-end checkpoint is saved.
+        stopReason = 'interrupted';
+        stopMessage = `interrupted after epoch ${epoch}`;
+        break;
+      }
       await nextMacrotask();
     }
 
@@ -344,7 +354,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     if (state.bestEpoch >= 1 && dataset.test.count > 0) {
       const all = new Uint32Array(dataset.test.count);
       for (let i = 0; i < all.length; i++) all[i] = i;
-      test = evaluateSet(model, dataset.test, all, scaling);
+      test = await evaluateSet(model, dataset.test, all, scaling);
     }
     const record: RunRecord = {
       version: 1,
