@@ -5,12 +5,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { optionFlag, suggestKey } from '../train/schema.js';
+import { DEFAULT_CONFIG } from '../train/defaults.js';
 import type { TrainConfig } from '../train/types.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerTrainCommand } from './commands/train.js';
-import { loadDefaults } from './deps.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -19,7 +19,7 @@ import { packageVersion } from './version.js';
 export interface CliContext {
   io: Io;
   /** DEFAULT_CONFIG (shown in --help, under every config file and flag). */
-  defaults: TrainConfig;
+  defaults: Readonly<TrainConfig>;
 }
 
 /** A command module: adds its command (and subcommands) to the program. */
@@ -48,8 +48,7 @@ export function buildProgram(context: CliContext): Command {
 export async function main(argv: string[] = process.argv.slice(2), io: Io = processIo()): Promise<number> {
   const verbose = argv.includes('--verbose');
   try {
-    const defaults = await loadDefaults();
-    const program = buildProgram({ io, defaults });
+    const program = buildProgram({ io, defaults: DEFAULT_CONFIG });
     await program.parseAsync(argv, { from: 'user' });
     return EXIT_OK;
   } catch (error) {

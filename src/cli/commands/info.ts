@@ -1,7 +1,7 @@
 /** `densetrain info`: what can run here — every backend, the one auto picks, versions, data. */
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from '../../kernels/index.js';
-import { loadDataOptional, type DatasetListing } from '../deps.js';
+import { loadData, type DatasetListing } from '../deps.js';
 import type { RegisterCommand } from '../main.js';
 import { printListing } from './data.js';
 import { packageVersion } from '../version.js';
@@ -45,8 +45,7 @@ export async function collectInfo(): Promise<InfoReport> {
   }
   let datasets: DatasetListing[] | string;
   try {
-    const data = await loadDataOptional();
-    datasets = data ? await data.listDatasets() : 'dataset registry not available in this build';
+    datasets = await (await loadData()).listDatasets();
   } catch (error) {
     datasets = `could not list datasets: ${(error as Error).message.split('\n')[0]}`;
   }

@@ -22,12 +22,14 @@ import {
   type ResolvedConfig,
 } from '../../train/schema.js';
 import type { EpochRecord, RunRecord, TrainConfig } from '../../train/types.js';
-import { loadData, loadTrainer, type BatchEvent } from '../deps.js';
+import type { Mlp } from '../../model/mlp.js';
+import type { BatchEvent } from '../../train/train.js';
+import { loadData, loadReport, loadTerminalTables, loadTrainer } from '../deps.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExitRequest } from '../errors.js';
 import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from '../io.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
-import { evaluateProbabilities, predictImageSet, type Predictor } from '../predict.js';
+import { evaluateProbabilities, predictImageSet } from '../predict.js';
 import { createTrainProgress } from '../progress.js';
 import { checkRunDir, defaultRunDir, markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from '../run-folder.js';
 
@@ -74,8 +76,9 @@ function interruptHandler(io: Io, onFirst: () => void): { controller: AbortContr
 }
 
 /**
- * What may differ from the checkpoint's config when resuming (the trainer refuses the rest;
- * checked here first so the message names the flag or config key the user wrote).
+ * What may differ from the checkpoint's config when resuming: the same list as train()'s
+ * RESUME_OVERRIDABLE (src/train/train.ts), which refuses the rest. Checked here first so the
+ * message names the flag or config key the user wrote.
  */
 const RESUME_OVERRIDABLE: readonly ConfigKey[] = ['epochs', 'patience', 'backend', 'threads', 'data'];
 
@@ -151,10 +154,9 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
 
     const bars = io.tty && !options.quiet;
     progress = createTrainProgress(io, { bars, epochNumber: (r) => r.epoch });
-    const batchesPerEpoch = Math.ceil(trainCount / config.batchSize);
     const trainer = await loadTrainer();
     let record: RunRecord;
-    let model: unknown;
+    let model: Mlp;
     try {
       ({ record, model } = await trainer.train(config, {
         outDir,
@@ -163,10 +165,8 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
         signal: interrupt.controller.signal,
         ...(options.resume !== undefined ? { resumeFrom: options.resume } : {}),
         onBatch: (event: BatchEvent) => {
-          const batches = event.batches ?? batchesPerEpoch;
-          const inEpoch = event.batch;
-          const samples = typeof event['size'] === 'number' ? event['size'] : config.batchSize;
-          progress?.batch(event.epoch, inEpoch, batches, event.loss, samples);
+          const samples = Math.min(config.batchSize, trainCount - (event.batch - 1) * config.batchSize);
+          progress?.batch(event.epoch, event.batch, event.batches, event.loss, samples);
         },
         onEpoch: (epoch: EpochRecord) => progress?.epoch(epoch, config.epochs),
       }));
@@ -181,7 +181,12 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
       throw error;
     }
     progress.stop();
-    return await finishRun({ io, outDir, record, model, dataset, info, verbose: options.verbose ?? false });
+    try {
+      return await finishRun({ io, outDir, record, model, dataset, info });
+    } catch (error) {
+      await markIncomplete(outDir, `training ended (${record.stopReason}) but finishing the run failed: ${(error as Error).message}`).catch(() => {});
+      throw error;
+    }
   } finally {
     progress?.stop();
     interrupt.dispose();
@@ -192,23 +197,18 @@ interface FinishInput {
   io: Io;
   outDir: string;
   record: RunRecord;
-  model: unknown;
+  model: Mlp;
   dataset: Dataset;
   info: BackendInfo;
-  verbose: boolean;
-}
-
-function isPredictor(model: unknown): model is Predictor & { scaling: import('../../data/types.js').PixelScaling | null; dispose?: () => void } {
-  return typeof model === 'object' && model !== null && typeof (model as Predictor).predict === 'function';
 }
 
 async function finishRun({ io, outDir, record, model, dataset, info }: FinishInput): Promise<number> {
   const interrupted = record.stopReason === 'interrupted';
   let probs: Float32Array | undefined;
   try {
-    if (!interrupted && isPredictor(model)) probs = predictImageSet(model, dataset.test, model.scaling);
+    if (!interrupted) probs = predictImageSet(model, dataset.test, model.scaling);
   } finally {
-    if (isPredictor(model)) model.dispose?.();
+    model.dispose();
   }
   const test = record.test ?? (probs ? evaluateProbabilities(probs, dataset.test.labels, dataset.classes) : null);
   // metrics.json is the RunRecord; INCOMPLETE (kept unless everything below succeeds) says if it is final.
@@ -217,7 +217,7 @@ async function finishRun({ io, outDir, record, model, dataset, info }: FinishInp
   let reportPath: string | undefined;
   let reportError: string | undefined;
   try {
-    const report = await import('../../report/index.js');
+    const report = await loadReport();
     reportPath = await report.writeReport(outDir, { record, ...(probs ? { test: { images: dataset.test, probs } } : {}) });
   } catch (error) {
     reportError = (error as Error).message.split('\n')[0];
@@ -225,7 +225,7 @@ async function finishRun({ io, outDir, record, model, dataset, info }: FinishInp
 
   io.out(summaryTable(record, test, info));
   if (test && !interrupted) {
-    const { confusionTable, perClassTable } = await import('../../report/terminal.js');
+    const { confusionTable, perClassTable } = await loadTerminalTables();
     io.out('confusion matrix on the test set (rows: true class, columns: predicted)');
     io.out(confusionTable(test.confusion, record.dataset.classNames));
     io.out(perClassTable(test.confusion, record.dataset.classNames));
