@@ -253,6 +253,24 @@ describe('training loop', () => {
     expect(record.backend.backend).toBe('reference');
   });
 
+  it('config.backend forces a backend; auto defers to DENSETRAIN_BACKEND', async () => {
+    const forced = await train({ ...base, epochs: 1, backend: 'reference' }, { dataset });
+    forced.model.dispose();
+    expect(forced.record.backend.backend).toBe('reference');
+    expect(forced.record.config.backend).toBe('reference');
+    const previous = process.env['DENSETRAIN_BACKEND'];
+    process.env['DENSETRAIN_BACKEND'] = 'reference';
+    try {
+      const auto = await train({ ...base, epochs: 1 }, { dataset });
+      auto.model.dispose();
+      expect(auto.record.backend.backend).toBe('reference');
+      expect(auto.record.config.backend).toBe('auto');
+    } finally {
+      if (previous === undefined) delete process.env['DENSETRAIN_BACKEND'];
+      else process.env['DENSETRAIN_BACKEND'] = previous;
+    }
+  });
+
   it('refuses to resume with a changed hyper-parameter, and checks the data shape', async () => {
     const dir = await tempDir();
     const { model } = await train({ ...base, epochs: 1 }, { dataset, kernels: reference, outDir: dir });

@@ -169,7 +169,8 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     if (cfg.threads !== undefined) kernels.setThreads(cfg.threads);
     backend = { ...kernels.info(), skipped: [] };
   } else {
-    ({ kernels, info: backend } = selectKernels({ backend: cfg.backend, threads: cfg.threads }));
+    // 'auto' leaves the choice to DENSETRAIN_BACKEND when it is set, as everywhere else.
+    ({ kernels, info: backend } = selectKernels({ backend: cfg.backend === 'auto' ? undefined : cfg.backend, threads: cfg.threads }));
   }
 
   const dataset = options.dataset ?? (await loadDataset(cfg.data, { seed: cfg.seed }));
