@@ -148,7 +148,7 @@ function gemm64(
   return { exact, mag };
 }
 
-const gemmParams = fc.record({
+const gemmParamsRecord = {
   shape: gemmShape,
   tA: fc.boolean(),
   tB: fc.boolean(),
@@ -157,7 +157,8 @@ const gemmParams = fc.record({
   seed: fc.integer(),
   sa: scale,
   sb: scale,
-});
+};
+const gemmParams = fc.record(gemmParamsRecord);
 
 describe('reference oracle vs a naive float64 re-derivation', () => {
   it('gemm: reference = correctly rounded float64 result (|err| <= U|exact| + γ64_{k+3}·mag)', () => {
@@ -226,6 +227,28 @@ for (const { name, kernels: k } of targets) {
           assertClose(`${name} gemm ${JSON.stringify(p)}`, got, want, mag.map((x) => 2 * g * x + FLT_MIN));
         }),
         { numRuns: RUNS.gemm },
+      );
+    });
+
+    it('gemm: large shapes crossing cache-block and thread-split boundaries', () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom({ m: 129, n: 1025, k: 513 }, { m: 515, n: 17, k: 1030 }, { m: 1, n: 4099, k: 3 }, { m: 4099, n: 1, k: 9 }, { m: 260, n: 260, k: 600 }),
+          fc.boolean(),
+          fc.boolean(),
+          scalar(1, -1),
+          scalar(0, 1),
+          fc.integer(),
+          ({ m, n, k: kk }, tA, tB, alpha, beta, seed) => {
+            const p = { m, n, k: kk, tA, tB, alpha, beta };
+            const { A, B, C0 } = gemmInputs(p, beta, seed, 1, 1);
+            const want = runGemm(ref, p, A, B, C0);
+            const got = runGemm(k, p, A, B, C0);
+            const { mag } = gemm64(p, A, B, C0);
+            assertClose(`${name} gemm ${JSON.stringify(p)}`, got, want, mag.map((x) => 2 * gamma(kk + 3) * x + FLT_MIN));
+          },
+        ),
+        { numRuns: 4 },
       );
     });
 
@@ -462,8 +485,9 @@ for (const { name, kernels: k } of targets) {
       k.setThreads(original);
       if (counts.length < 2) ctx.skip(`${name} accepts only ${counts.join(', ')} thread(s)`);
       try {
+        const bigShapes = fc.constantFrom({ m: 512, n: 512, k: 300 }, { m: 1031, n: 129, k: 257 }, { m: 64, n: 2050, k: 130 });
         fc.assert(
-          fc.property(gemmParams, ({ shape, tA, tB, alpha, beta, seed, sa, sb }) => {
+          fc.property(fc.record({ ...gemmParamsRecord, shape: fc.oneof(gemmShape, bigShapes) }), ({ shape, tA, tB, alpha, beta, seed, sa, sb }) => {
             const p = { ...shape, tA, tB, alpha, beta };
             const { A, B, C0 } = gemmInputs(shape, beta, seed, sa, sb);
             const results = counts.map((t) => {
