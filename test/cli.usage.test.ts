@@ -117,6 +117,18 @@ describe('densetrain train (in-process main): more wrong options', () => {
   it('a flag overrides the file: the file value is not used', () =>
     // The file asks for 784 inputs (wrong for this data), the flag for 64: the error is about the flag's batch size.
     fails(['--config', configFile('layers.json', '{"layers": [784, 10]}'), '--layers', '64,10', '--batch-size', '999'], '--batch-size 999'));
+  it('a thread count the backend refuses names --threads', () =>
+    fails(['--backend', 'reference', '--threads', '2'], '--threads 2: threads must be'));
+  it('DENSETRAIN_BACKEND applies when --backend is not given, and is checked', async () => {
+    const saved = process.env['DENSETRAIN_BACKEND'];
+    process.env['DENSETRAIN_BACKEND'] = 'gpu';
+    try {
+      await fails([], 'DENSETRAIN_BACKEND must be one of');
+    } finally {
+      if (saved === undefined) delete process.env['DENSETRAIN_BACKEND'];
+      else process.env['DENSETRAIN_BACKEND'] = saved;
+    }
+  });
   it('--out that is a file', async () => {
     const file = configFile('not-a-dir', 'x');
     const result = await runInProcess(['train', '--data', data.dir, '--layers', '64,10', '--out', file]);
@@ -133,6 +145,8 @@ describe('other commands (in-process main)', () => {
     expectUsage(await runInProcess(['eval', '--model', 'm', '--data', data.dir, '--backend', 'gpu']), '--backend must be one of'));
   it('data download of an unknown dataset', async () =>
     expectUsage(await runInProcess(['data', 'download', 'cifar']), 'unknown dataset "cifar"'));
+  it('data download without a name', async () =>
+    expectUsage(await runInProcess(['data', 'download']), "missing required argument 'name'"));
   it('--verbose adds the stack', async () => {
     const result = await runInProcess(['train', '--data', join(tmp, 'nowhere'), '--verbose']);
     expect(result.code).toBe(2);

@@ -7,9 +7,25 @@ export interface Io {
   readonly stderr: NodeJS.WriteStream;
 }
 
+let stdoutClosed = false;
+let watchingStdout = false;
+
+/**
+ * process.stdout and stderr. When stdout's reader goes away (`densetrain train | head`), later
+ * results are dropped instead of crashing the run with EPIPE.
+ */
 export function processIo(): Io {
+  if (!watchingStdout) {
+    watchingStdout = true;
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') stdoutClosed = true;
+      else throw error;
+    });
+  }
   return {
-    out: (line = '') => void process.stdout.write(`${line}\n`),
+    out: (line = '') => {
+      if (!stdoutClosed) process.stdout.write(`${line}\n`);
+    },
     err: (line = '') => void process.stderr.write(`${line}\n`),
     tty: Boolean(process.stderr.isTTY) && process.env['TERM'] !== 'dumb',
     stderr: process.stderr,

@@ -107,6 +107,23 @@ async function resolveForTrain(options: TrainCommandOptions, context: CliContext
   return resolved;
 }
 
+/**
+ * The kernels: --backend / --threads (or the config file) when given, else DENSETRAIN_BACKEND /
+ * DENSETRAIN_THREADS, else auto. A thread count the backend refuses names the option.
+ */
+export function selectBackend(resolved: ResolvedConfig): ReturnType<typeof selectKernels> {
+  const { config, sources } = resolved;
+  const backend = sources.backend.kind === 'default' ? undefined : config.backend;
+  try {
+    return selectKernels({ backend, threads: config.threads });
+  } catch (error) {
+    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message)) {
+      throw new ConfigError([`${describeKey('threads', sources.threads)} ${config.threads}: ${error.message}`]);
+    }
+    throw error;
+  }
+}
+
 /** The training split's size for the configured validation fraction, the way the trainer splits. */
 function trainSplitCount(dataset: Dataset, config: TrainConfig, resolved: ResolvedConfig): number {
   try {
@@ -123,7 +140,7 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
   try {
     const resolved = await resolveForTrain(options, context);
     const { config } = resolved;
-    const { kernels, info } = selectKernels({ backend: config.backend, threads: config.threads });
+    const { kernels, info } = selectBackend(resolved);
     io.out(`backend: ${formatBackendInfo(info)}`);
     if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
 
