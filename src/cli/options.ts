@@ -27,6 +27,8 @@ interface TrainOptionSpec {
   help: string;
   /** Also declare --no-<flag> (booleans a config file may have turned on). */
   negatable?: boolean;
+  /** What --help says the default is, when not DEFAULT_CONFIG's value. */
+  defaultText?: string;
 }
 
 const TRAIN_OPTIONS: TrainOptionSpec[] = [
@@ -52,8 +54,8 @@ const TRAIN_OPTIONS: TrainOptionSpec[] = [
   { key: 'patience', flags: '--patience <n>', kind: 'number', help: 'early stopping after n epochs without validation improvement (0 = off)' },
   { key: 'seed', flags: '--seed <n>', kind: 'number', help: 'random seed (integer)' },
   { key: 'standardize', flags: '--standardize', kind: 'boolean', help: 'standardise pixels with the training mean/std', negatable: true },
-  { key: 'backend', flags: '--backend <name>', kind: 'string', help: `kernels: ${BACKEND_CHOICES.join(', ')}` },
-  { key: 'threads', flags: '--threads <n>', kind: 'number', help: 'native backend threads (>= 1)' },
+  { key: 'backend', flags: '--backend <name>', kind: 'string', help: `kernels: ${BACKEND_CHOICES.join(', ')}`, defaultText: '$DENSETRAIN_BACKEND, else auto' },
+  { key: 'threads', flags: '--threads <n>', kind: 'number', help: 'native backend threads (>= 1)', defaultText: '$DENSETRAIN_THREADS, else the CPU count' },
 ];
 
 function formatDefault(value: unknown): string {
@@ -61,14 +63,15 @@ function formatDefault(value: unknown): string {
 }
 
 /** Declares every TrainConfig option, and --config, on a command. Defaults show in --help only. */
-export function addTrainConfigOptions(command: Command, defaults: TrainConfig): Command {
+export function addTrainConfigOptions(command: Command, defaults: Readonly<TrainConfig>): Command {
   for (const spec of TRAIN_OPTIONS) {
     const value = defaults[spec.key];
-    const help = value === undefined || spec.kind === 'boolean' ? spec.help : `${spec.help} (default: ${formatDefault(value)})`;
+    const shown = spec.defaultText ?? (value === undefined || spec.kind === 'boolean' ? undefined : formatDefault(value));
+    const help = shown === undefined ? spec.help : `${spec.help} (default: ${shown})`;
     command.addOption(new Option(spec.flags, help));
     if (spec.negatable) command.addOption(new Option(`--no-${spec.flags.slice(2)}`, `turn off ${spec.flags}`).hideHelp());
   }
-  command.option('--config <file>', 'JSON file with training options (keys as in TrainConfig); flags override it');
+  command.option('--config <file>', 'JSON file of training options, camelCase keys like {"lr": 0.01, "batchSize": 32}; flags override it');
   return command;
 }
 
@@ -125,7 +128,7 @@ export async function configFromFile(path: string): Promise<Partial<TrainConfig>
 }
 
 /** defaults <- --config file <- flags, checked; the sources name options in later messages. */
-export async function resolveTrainOptions(options: Record<string, unknown>, defaults: TrainConfig): Promise<ResolvedConfig> {
+export async function resolveTrainOptions(options: Record<string, unknown>, defaults: Readonly<TrainConfig>): Promise<ResolvedConfig> {
   const fromFlags = configFromFlags(options);
   const layers: Parameters<typeof resolveConfig>[1] = [];
   if (typeof options['config'] === 'string') {
