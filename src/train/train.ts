@@ -264,7 +264,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         const loss = model.computeGradients(rows, 0);
         if (!Number.isFinite(loss)) {
           stopReason = 'diverged';
-          stopMessage = `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); try a lower learning rate (--lr ${cfg.lr / 10})`;
+          stopMessage = `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); try a lower learning rate (e.g. lr ${cfg.lr / 10})`;
           break epochs;
         }
         optimizer.step(lr);
@@ -315,7 +315,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
 
       if (valLoss !== null && !Number.isFinite(valLoss)) {
         stopReason = 'diverged';
-        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); try a lower learning rate (--lr ${cfg.lr / 10})`;
+        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); try a lower learning rate (e.g. lr ${cfg.lr / 10})`;
         options.onEpoch?.(epochRecord);
         break;
       }
