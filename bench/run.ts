@@ -8,7 +8,7 @@
  * Exit codes: 0 done, 1 a benchmark or backend failed, 2 usage error / suite not available.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
@@ -40,6 +40,8 @@ function machine() {
     logicalCpus: list.length,
     cpuFlags: cpuFlags(),
     totalMemoryBytes: totalmem(),
+    /** 1-minute load average when the run started: above the CPU count, the numbers are noisy. */
+    loadAverageAtStart: loadavg()[0] ?? null,
     node: process.version,
     v8: process.versions.v8,
     platform: process.platform,
@@ -123,6 +125,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(`reference: GEMM shapes above ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call are skipped (plain loops would take seconds per call); its timings use quick settings`);
   }
   const started = new Date();
+  const host = machine();
+  if (host.loadAverageAtStart !== null && host.loadAverageAtStart > host.logicalCpus) {
+    console.log(`note: load average ${host.loadAverageAtStart.toFixed(1)} on ${host.logicalCpus} CPUs: the machine is busy, timings will be noisy`);
+  }
   const rows = await runKernelBench({ backends: names, quick: values.quick, log: (l) => process.stderr.write(`  ${l}\n`) });
   printTable(rows);
 
@@ -130,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
     suite,
     date: started.toISOString(),
     quick: values.quick,
-    machine: machine(),
+    machine: host,
     backends: names.map((n) => {
       const r = tryLoadBackend(n);
       return r.ok ? r.kernels.info() : { backend: n };
