@@ -479,6 +479,27 @@ for (const { name: backend, kernels: k } of backends) {
       canary(k);
     });
 
+    it('kernel calls leave JavaScript floating point alone (no FTZ/DAZ or rounding-mode leak)', () => {
+      // Runtime values (not literals) so the checks are not constant-folded.
+      const one = Number(process.argv.length > 0);
+      const jsFloatsIntact = (): boolean =>
+        one * 2 ** -1060 > 0 && (one * 2 ** -1022) / 2 > 0 && one + 3 * 2 ** -54 === 1 + 2 ** -52 && one - 2 ** -55 === 1 && -one - 3 * 2 ** -54 === -1 - 2 ** -52;
+      expect(jsFloatsIntact()).toBe(true);
+      const n = 64;
+      const [a, b, c, z, h] = [k.alloc(n * n), k.alloc(n * n), k.alloc(n * n), k.alloc(n), k.alloc(n)];
+      try {
+        a.data.fill(1e-39); // subnormal float32 inputs
+        b.data.fill(0.5);
+        k.gemm(false, false, n, n, n, 1, a, b, 0, c);
+        z.data.fill(-100);
+        k.biasActivation(8, 8, z, null, { kind: 'sigmoid' }, h);
+        expect(jsFloatsIntact()).toBe(true);
+        expect(Math.fround(one * 2 ** -140)).toBeGreaterThan(0);
+      } finally {
+        for (const t of [a, b, c, z, h]) k.free(t);
+      }
+    });
+
     it('fuzz: random garbage in random argument positions throws TypeError/RangeError or works; never corrupts', () => {
       const foreign = allForeign(k);
       const token = fc.constantFrom('short', 'freed', 'foreign', 'long', 'zero');
