@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReferenceKernels } from '../src/kernels/reference.js';
 import type { Activation, Kernels, Tensor } from '../src/kernels/types.js';
-import { createWasmBackend, loadWasmKernels, wasmModulePath } from '../src/kernels/wasm.js';
+import { WA, createWasmBackend, loadWasmKernels, wasmModulePath } from '../src/kernels/wasm.js';
 import { packageRoot } from '../src/kernels/paths.js';
 
 const root = packageRoot();
@@ -28,9 +28,9 @@ describe('build-wasm script', () => {
     });
     expect(log).toMatch(/wrote .*densetrain\.wasm/);
     expect(existsSync(join(dir, 'densetrain.wat'))).toBe(true);
-    const module = new WebAssembly.Module(readFileSync(out));
-    expect(WebAssembly.Module.imports(module)).toEqual([]);
-    const exports = WebAssembly.Module.exports(module).map((e) => e.name);
+    const module = new WA.Module(readFileSync(out));
+    expect(WA.Module.imports(module)).toEqual([]);
+    const exports = WA.Module.exports(module).map((e) => e.name);
     for (const name of ['memory', 'alloc', 'free', 'heapUsed', 'gemm', 'biasActivation', 'activationBackward', 'biasGrad', 'softmaxCrossEntropy', 'softmax', 'sgdStep', 'adamStep', 'sumSquares']) {
       expect(exports).toContain(name);
     }

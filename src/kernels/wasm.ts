@@ -13,7 +13,7 @@ import type { Activation, Kernels, Tensor } from './types.js';
 
 /** The module's exports (see assembly/index.ts). Pointers are byte offsets (u32, read back signed). */
 export interface WasmExports {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   alloc(bytes: number): number;
   free(ptr: number): void;
   heapUsed(): number;
@@ -65,6 +65,25 @@ export interface WasmExports {
   sumSquares(n: number, x: number): number;
 }
 
+// The WebAssembly global, typed locally: the project's libs (ES2023 + @types/node 20) do not
+// declare it, and adding the DOM lib for it would be wrong for a Node library.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+type WasmModule = object;
+interface WasmApi {
+  Module: (new (bytes: Uint8Array) => WasmModule) & {
+    exports(module: WasmModule): { name: string; kind: string }[];
+    imports(module: WasmModule): { module: string; name: string; kind: string }[];
+  };
+  Instance: new (module: WasmModule, imports: object) => { readonly exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number; maximum?: number }) => WasmMemory;
+}
+
+/** The runtime's WebAssembly API. */
+export const WA: WasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 const ACT_KIND = { relu: 0, leaky_relu: 1, prelu: 2, sigmoid: 3, tanh: 4, linear: 5 } as const;
 
 /** Where the built module is expected. */
@@ -72,9 +91,9 @@ export function wasmModulePath(): string {
   return join(packageRoot(), 'build', 'wasm', 'densetrain.wasm');
 }
 
-const compiled = new Map<string, WebAssembly.Module>();
+const compiled = new Map<string, WasmModule>();
 
-function compileModule(path: string): WebAssembly.Module {
+function compileModule(path: string): WasmModule {
   const cached = compiled.get(path);
   if (cached) return cached;
   if (!existsSync(path)) throw new Error(`wasm module not built: ${path} missing; run npm run build:wasm`);
@@ -84,9 +103,9 @@ function compileModule(path: string): WebAssembly.Module {
   } catch (error) {
     throw new Error(`wasm module unreadable: ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  let module: WebAssembly.Module;
+  let module: WasmModule;
   try {
-    module = new WebAssembly.Module(bytes);
+    module = new WA.Module(bytes);
   } catch (error) {
     throw new Error(
       `wasm module failed to compile (${path}; needs WebAssembly SIMD128, Node >= 16.4): ${error instanceof Error ? error.message : String(error)}; run npm run build:wasm`,
@@ -98,9 +117,9 @@ function compileModule(path: string): WebAssembly.Module {
 
 /** A fresh instance of the module at `path` (own memory and heap). Exposed for tests. */
 export function instantiateWasm(path: string = wasmModulePath()): WasmExports {
-  const instance = new WebAssembly.Instance(compileModule(path), {});
+  const instance = new WA.Instance(compileModule(path), {});
   const exports = instance.exports as unknown as WasmExports;
-  if (!(exports.memory instanceof WebAssembly.Memory) || typeof exports.gemm !== 'function') {
+  if (!(exports.memory instanceof WA.Memory) || typeof exports.gemm !== 'function') {
     throw new Error(`wasm module ${path} does not export densetrain's kernels; run npm run build:wasm`);
   }
   return exports;
@@ -111,11 +130,11 @@ const u32 = (x: number): number => x >>> 0;
 /** A tensor in the module's linear memory. */
 export class WasmTensor implements Tensor {
   readonly length: number;
-  readonly #memory: WebAssembly.Memory;
+  readonly #memory: WasmMemory;
   #ptr: number;
   #view: Float32Array;
 
-  constructor(memory: WebAssembly.Memory, ptr: number, length: number) {
+  constructor(memory: WasmMemory, ptr: number, length: number) {
     this.#memory = memory;
     this.#ptr = ptr;
     this.length = length;
