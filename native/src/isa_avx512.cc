@@ -14,6 +14,8 @@
 namespace densetrain {
 namespace {
 
+#include "x86_transpose.h"
+
 // 32 zmm registers: a 12x32 tile is 24 accumulators + 2 B vectors + 1 broadcast.
 struct Isa {
   using V = __m512;
@@ -33,6 +35,13 @@ struct Isa {
   static inline V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static inline V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static inline void Prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+  static constexpr bool kTranspose8 = true;
+  static inline void Transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+    Transpose8x8Avx(src, lds, dst, ldd);
+  }
+  static inline void Transpose8x8Rows(const float* const* rows, int nrows, int64_t p, float* dst, int64_t ldd) {
+    Transpose8x8RowsAvx(rows, nrows, p, dst, ldd);
+  }
 };
 
 }  // namespace

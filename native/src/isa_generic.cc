@@ -32,6 +32,7 @@ struct Isa {
   static inline V Fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
   static inline V Mul(V a, V b) { return vmulq_f32(a, b); }
   static inline void Prefetch(const float* p) { __builtin_prefetch(p); }
+  static constexpr bool kTranspose8 = false;
 };
 #elif defined(__GNUC__)
 typedef float Vec4 __attribute__((vector_size(16)));
@@ -60,6 +61,7 @@ struct Isa {
   static inline V Fma(V a, V b, V c) { return a * b + c; }  // -ffp-contract=off: mul, then add
   static inline V Mul(V a, V b) { return a * b; }
   static inline void Prefetch(const float* p) { __builtin_prefetch(p); }
+  static constexpr bool kTranspose8 = false;
 };
 #else
 struct Vec4 {
@@ -93,6 +95,7 @@ struct Isa {
     return a;
   }
   static inline void Prefetch(const float*) {}
+  static constexpr bool kTranspose8 = false;
 };
 #endif
 

@@ -13,6 +13,8 @@
 //   kMC, kKC, kNC                    cache blocking (kMC % kMR == 0, kNC % (kNV*kW) == 0)
 //   Zero, Load (64-byte aligned), LoadU, StoreU, Bcast (from memory), Set1, Fma(a, b, c) = a*b+c,
 //   Mul, Prefetch
+//   kTranspose8, Transpose8x8(src, lds, dst, ldd): dst[c*ldd + r] = src[r*lds + c] for an 8x8
+//                                    block (used by the transposing pack routines when true)
 //
 // GEMM follows BLIS: for each NC-wide column block and KC-deep slice of k, pack op(B) into
 // KC x NR micro-panels; for each MC-tall row block pack op(A) into MR x KC micro-panels; a
@@ -135,7 +137,19 @@ struct GemmImpl {
           const float* rows[MR];
           DT_UNROLL
           for (int r = 0; r < MR; ++r) rows[r] = a + (i0 + ir + r) * k + p0;
-          for (int64_t p = 0; p < kc; ++p) {
+          int64_t p = 0;
+          if constexpr (I::kTranspose8) {
+            // 8 x 8 blocks (rows past MR in the last group are re-read and dropped).
+            alignas(64) float t[64];
+            for (; p + 8 <= kc; p += 8) {
+              for (int g = 0; g < MR; g += 8) {
+                const int rows_here = MR - g < 8 ? MR - g : 8;
+                I::Transpose8x8Rows(rows + g, rows_here, p, t, 8);
+                for (int q = 0; q < 8; ++q) memcpy(d + (p + q) * MR + g, t + q * 8, sizeof(float) * rows_here);
+              }
+            }
+          }
+          for (; p < kc; ++p) {
             DT_UNROLL
             for (int r = 0; r < MR; ++r) d[p * MR + r] = rows[r][p];
           }
@@ -182,6 +196,20 @@ struct GemmImpl {
         }
       } else {
         // B is stored n x k: op(B)[p, j] = b[j*k + p], contiguous in p.
+        if constexpr (I::kTranspose8) {
+          if (nr == NR) {
+            int64_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+              for (int jb = 0; jb < NR; jb += 8) {
+                I::Transpose8x8(b + (j0 + jr + jb) * k + p0 + p, k, d + p * NR + jb, NR);
+              }
+            }
+            for (; p < kc; ++p) {
+              for (int j = 0; j < NR; ++j) d[p * NR + j] = b[(j0 + jr + j) * k + p0 + p];
+            }
+            continue;
+          }
+        }
         for (int64_t j = 0; j < nr; ++j) {
           const float* s = b + (j0 + jr + j) * k + p0;
           for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p];
