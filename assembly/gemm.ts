@@ -342,6 +342,13 @@ function edgeTile(kc: i32, pa: usize, pb: usize, ct: usize, ldc: usize, alpha: f
   }
 }
 
+/** The step that splits `total` into the fewest blocks of at most `max`, as equal as possible, rounded up to a multiple of `unit` (max is a multiple of unit). */
+function balancedStep(total: i32, max: i32, unit: i32): i32 {
+  const blocks = (total + max - 1) / max;
+  const step = (total + blocks - 1) / blocks;
+  return min(max, ((step + unit - 1) / unit) * unit);
+}
+
 /**
  * C (m x n) = alpha * op(A) * op(B) + beta * C. transA: A is stored k x m; transB: B is stored
  * n x k. Pointers are byte offsets. Returns false if the packing scratch cannot be allocated.
@@ -378,10 +385,13 @@ export function gemm(
   const acs: usize = transA ? <usize>m << 2 : 4;
   const brs: usize = transB ? 4 : <usize>n << 2;
   const bcs: usize = transB ? <usize>k << 2 : 4;
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = min(NC, n - jc);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
+  // Blocks of nearly equal size (k = 784 is 4 x 196, not 3 x 256 + 16): no thin last block.
+  const ncStep = balancedStep(n, NC, NR);
+  const kcStep = balancedStep(k, KC, 4);
+  for (let jc = 0; jc < n; jc += ncStep) {
+    const nc = min(ncStep, n - jc);
+    for (let pc = 0; pc < k; pc += kcStep) {
+      const kc = min(kcStep, k - pc);
       packPanelsB(kc, nc, b + <usize>pc * brs + <usize>jc * bcs, brs, bcs);
       const betaBlock: f32 = pc == 0 ? beta : 1;
       for (let ic = 0; ic < m; ic += MC) {

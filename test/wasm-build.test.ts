@@ -157,6 +157,8 @@ describe('wasm gemm matches the reference', () => {
     [129, 515, 3],
     [70, 530, 300], // crosses the MC, NC and KC block edges
     [128, 64, 784],
+    [9, 19, 517], // k blocks of 176, 176, 165
+    [6, 1030, 5], // n split into column blocks
   ];
   for (let i = 0; i < 12; i++) shapes.push([pick(), pick(), pick()]);
 

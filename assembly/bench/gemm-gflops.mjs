@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Quick single-thread GFLOP/s of the wasm GEMM (not a test; timings on a shared machine vary).
-//   node assembly/bench/gemm-gflops.mjs [m,n,k ...] [--trans NN|NT|TN|TT] [--ms 1500] [--wasm path]
+//   node assembly/bench/gemm-gflops.mjs [M,K,N ...] [--trans NN|NT|TN|TT] [--ms 1500] [--wasm path]
+// Shapes are (M, K, N) as in bench/README.md: C [M,N] = op(A) [M,K] * op(B) [K,N]. Default:
+// (512,512,512), (128,784,128), (256,784,1024).
 // Reports the best of several timed runs after a warm-up (V8 tiers the module up to TurboFan),
 // by wall clock and by this process's CPU time (which discounts time other processes took the
 // core; on a busy shared machine the CPU-time figure is the closer one to the kernel's speed).
@@ -21,6 +23,7 @@ const wasmPath = resolve(opt('--wasm', join(root, 'build', 'wasm', 'densetrain.w
 const trans = opt('--trans', 'NN');
 const budgetMs = Number(opt('--ms', '1500'));
 const shapes = argv.length > 0 ? argv.map((s) => s.split(',').map(Number)) : [[512, 512, 512], [128, 784, 128], [256, 784, 1024]];
+// (M, K, N) -> m, n, k below.
 
 const e = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(wasmPath)), {}).exports;
 if (!e.gemmInit()) throw new Error('gemm scratch');
@@ -31,7 +34,7 @@ const alloc = (n) => {
   return p;
 };
 const [tA, tB] = [trans[0] === 'T' ? 1 : 0, trans[1] === 'T' ? 1 : 0];
-for (const [m, n, k] of shapes) {
+for (const [m, k, n] of shapes) {
   const a = alloc(m * k), b = alloc(k * n), c = alloc(m * n);
   const run = () => e.gemm(tA, tB, m, n, k, 1, a, b, 0, c);
   const warm = performance.now();
@@ -50,6 +53,6 @@ for (const [m, n, k] of shapes) {
   }
   const flop = 2 * m * n * k;
   const gf = (ms) => (flop / (ms / 1000) / 1e9).toFixed(1);
-  console.log(`gemm ${trans} m=${m} n=${n} k=${k}: ${gf(best)} GFLOP/s wall (${best.toFixed(3)} ms), ${gf(bestCpu)} GFLOP/s cpu-time`);
+  console.log(`gemm ${trans} (M,K,N)=(${m},${k},${n}): ${gf(best)} GFLOP/s wall (${best.toFixed(3)} ms), ${gf(bestCpu)} GFLOP/s cpu-time`);
   e.free(a); e.free(b); e.free(c);
 }
