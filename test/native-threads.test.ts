@@ -12,6 +12,9 @@
  * DENSETRAIN_REQUIRE_BACKENDS names native: then that is a failure.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeKernels, nativeAddonPath, type NativeAddon, type NativeIsa } from '../src/kernels/native.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';
@@ -435,6 +438,42 @@ describe.skipIf(!addon)(`native results do not depend on the thread count${addon
       return out;
     });
     for (const t of [z, h, dh, dz, bias, slope, dSlope, db, labels, logits, probs, dlogits, p, g, m1, v1]) k.free(t);
+  });
+});
+
+// The C++ GEMM self-test (native/test/): every kernel table this CPU runs, plus the AVX-512
+// tile configuration (12x32, MC 240, partial transposes) emulated with AVX2 so its blocking
+// logic is checked even where AVX-512 is missing; and the arm64 NEON build under qemu when a
+// cross compiler and qemu-aarch64 are installed.
+const hasCommand = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+// (Skipped in the sanitizer run: it would preload ASan into the compiler and qemu.)
+describe.skipIf(process.env['DENSETRAIN_SANITIZED'] === '1')('native GEMM self-test (C++, outside Node)', () => {
+  const x86 = process.arch === 'x64' && hasCommand(process.env['CXX'] || 'g++');
+  it.skipIf(!x86)(`every table, and the AVX-512 tile shape on AVX2${x86 ? '' : ' [needs x86-64 and g++]'}`, () => {
+    const r = spawnSync('bash', [new URL('../native/test/run-selftest.sh', import.meta.url).pathname], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    expect(r.stderr + r.stdout).not.toMatch(/FAILED/);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/generic \(\d+x\d+ tiles\): ok/);
+  });
+  const arm = hasCommand('aarch64-linux-gnu-g++') && hasCommand('qemu-aarch64');
+  it.skipIf(!arm)(`arm64 NEON generic kernels under qemu${arm ? '' : ' [needs aarch64-linux-gnu-g++ and qemu-aarch64]'}`, () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const dir = mkdtempSync(join(tmpdir(), 'densetrain-arm64-'));
+    const exe = join(dir, 'selftest');
+    const build = spawnSync(
+      'aarch64-linux-gnu-g++',
+      ['-std=c++17', '-O2', '-ffp-contract=off', '-fno-math-errno', '-static', `-I${root}native/src`,
+        `${root}native/test/gemm_selftest.cc`, `${root}native/src/isa_generic.cc`, '-o', exe],
+      { encoding: 'utf8', timeout: 600_000 },
+    );
+    expect(build.status, build.stderr).toBe(0);
+    const run = spawnSync('qemu-aarch64', [exe], { encoding: 'utf8', timeout: 600_000 });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/generic \(8x12 tiles\): ok/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
