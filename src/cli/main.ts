@@ -7,9 +7,11 @@ import { Command, CommanderError } from 'commander';
 import { optionFlag, suggestKey } from '../train/schema.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
 import type { TrainConfig } from '../train/types.js';
+import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
@@ -25,7 +27,14 @@ export interface CliContext {
 /** A command module: adds its command (and subcommands) to the program. */
 export type RegisterCommand = (program: Command, context: CliContext) => void;
 
-const COMMANDS: RegisterCommand[] = [registerTrainCommand, registerEvalCommand, registerInfoCommand, registerDataCommand];
+const COMMANDS: RegisterCommand[] = [
+  registerTrainCommand,
+  registerCompareCommand,
+  registerSweepCommand,
+  registerEvalCommand,
+  registerInfoCommand,
+  registerDataCommand,
+];
 
 export function buildProgram(context: CliContext): Command {
   const program = new Command('densetrain')
@@ -56,9 +65,9 @@ export async function main(argv: string[] = process.argv.slice(2), io: Io = proc
   }
 }
 
-/** For train's options, commander's suggestion misses typos like --lrate; the config keys know better. */
+/** For the training options (train, compare, sweep), commander's suggestion misses typos like --lrate; the config keys know better. */
 function optionHint(error: CommanderError, argv: string[]): string {
-  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || argv[0] !== 'train') return '';
+  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || !['train', 'compare', 'sweep'].includes(argv[0] ?? '')) return '';
   const flag = /'--([^'=]+)/.exec(error.message)?.[1];
   const key = flag === undefined ? undefined : suggestKey(flag);
   return key === undefined ? '' : ` (did you mean ${optionFlag(key)}?)`;

@@ -374,3 +374,178 @@ export function preluChartSpec(record: RunRecord, width = 1000, height = 220): T
     },
   } as TopLevelSpec;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Comparison and sweep charts (src/report/compare.ts): several runs on one chart.
+
+/** A run on a comparison chart: its label (legend) and record. */
+export interface LabelledRun {
+  label: string;
+  record: RunRecord;
+  /** Its colour (default: by position, runColors). */
+  color?: string;
+}
+
+/** Distinct colours for n runs (the layer palette, repeated when there are more runs). */
+export function runColors(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => PALETTE.layers[i % PALETTE.layers.length]!);
+}
+
+/**
+ * Train (solid) and validation (dashed) loss or accuracy per epoch of every run, overlaid:
+ * colour is the run, dash the split. Loss uses a log y axis when it spans more than 30x.
+ */
+export function compareCurvesSpec(runs: LabelledRun[], metric: 'loss' | 'accuracy', width = 1000, height = 300): TopLevelSpec {
+  const rows: { run: string; split: string; x: number; y: number }[] = [];
+  for (const { label, record } of runs) {
+    for (const e of record.epochs) {
+      const x = epochEnd(record, e.epoch);
+      rows.push({ run: label, split: 'train', x, y: metric === 'loss' ? e.trainLoss : e.trainAccuracy });
+      const v = metric === 'loss' ? e.valLoss : e.valAccuracy;
+      if (v !== null) rows.push({ run: label, split: 'validation', x, y: v });
+    }
+  }
+  const values = rows.filter((r) => Number.isFinite(r.x) && Number.isFinite(r.y) && (metric === 'accuracy' || r.y > 0));
+  const ys = values.map((r) => r.y);
+  const logY = metric === 'loss' && ys.length > 0 && Math.max(...ys) / Math.min(...ys) > 30;
+  const labels = runs.map((r) => r.label);
+  const defaults = runColors(runs.length);
+  const colors = runs.map((r, i) => r.color ?? defaults[i]!);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: metric === 'loss' ? 'Loss per epoch' : 'Accuracy per epoch',
+    width,
+    height,
+    config: baseConfig,
+    data: { values },
+    mark: { type: 'line', strokeWidth: 2, point: { size: 36, filled: true } },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: 'epoch', scale: { zero: false, nice: false }, axis: { tickMinStep: 1, format: 'd' } },
+      y:
+        metric === 'loss'
+          ? { field: 'y', type: 'quantitative', title: 'cross-entropy loss', scale: logY ? { type: 'log' } : { zero: false } }
+          : { field: 'y', type: 'quantitative', title: 'accuracy', axis: { format: '.0%' }, scale: { zero: false } },
+      color: { field: 'run', type: 'nominal', title: 'run', sort: labels, scale: { domain: labels, range: colors } },
+      strokeDash: {
+        field: 'split',
+        type: 'nominal',
+        title: null,
+        scale: { domain: ['train', 'validation'], range: [[1, 0], [6, 4]] },
+      },
+      detail: { field: 'split' },
+    },
+  } as TopLevelSpec;
+}
+
+/** Per-class test accuracy (recall) of every run as grouped bars: one group per class, one bar per run. */
+export function perClassCompareSpec(
+  runs: { label: string; accuracies: number[]; color?: string }[],
+  classNames: string[],
+  width?: number,
+  height = 260,
+): TopLevelSpec {
+  const names = uniqueNames(classNames, classNames.length);
+  const labels = runs.map((r) => r.label);
+  const defaults = runColors(runs.length);
+  const colors = runs.map((r, i) => r.color ?? defaults[i]!);
+  const values = runs.flatMap((r) =>
+    r.accuracies.map((a, c) => ({ run: r.label, cls: names[c] ?? String(c), accuracy: a })).filter((v) => Number.isFinite(v.accuracy)),
+  );
+  const lowest = values.length ? Math.min(...values.map((v) => v.accuracy)) : 0;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Test accuracy per class',
+    width: width ?? Math.min(1000, Math.max(360, names.length * Math.max(1, runs.length) * 14 + names.length * 12)),
+    height,
+    config: baseConfig,
+    data: { values },
+    mark: { type: 'bar', clip: true },
+    encoding: {
+      x: { field: 'cls', type: 'nominal', sort: names, title: 'class', axis: { labelAngle: names.some((n) => n.length > 3) ? -30 : 0 } },
+      xOffset: { field: 'run', type: 'nominal', sort: labels, scale: { domain: labels } },
+      y: {
+        field: 'accuracy',
+        type: 'quantitative',
+        title: 'test accuracy (recall)',
+        axis: { format: '.0%' },
+        // Near-perfect classes would all look the same from 0: start below the lowest bar.
+        scale: { domainMin: Math.max(0, Math.floor(lowest * 10) / 10 - 0.1), domainMax: 1 },
+      },
+      color: { field: 'run', type: 'nominal', title: 'run', sort: labels, scale: { domain: labels, range: colors } },
+      tooltip: [{ field: 'run' }, { field: 'cls', title: 'class' }, { field: 'accuracy', format: '.2%' }],
+    },
+  } as TopLevelSpec;
+}
+
+/** One value of a sweep: its metric (null when not measured) and how its run ended. */
+export interface SweepChartPoint {
+  value: number;
+  metric: number | null;
+  diverged: boolean;
+}
+
+export type SweepScale = 'linear' | 'log' | 'symlog';
+
+/**
+ * A metric against the swept value: a line through the runs that finished, and every diverged
+ * value as a red cross at the top of the chart with a dashed rule and a 'diverged' label, so it
+ * is not mistaken for a missing point.
+ */
+export function sweepChartSpec(
+  points: SweepChartPoint[],
+  options: { param: string; metric: 'test loss' | 'test accuracy'; scale: SweepScale; width?: number; height?: number },
+): TopLevelSpec {
+  const ok = points.filter((p) => !p.diverged && p.metric !== null && Number.isFinite(p.metric)).map((p) => ({ value: p.value, y: p.metric as number }));
+  const diverged = points.filter((p) => p.diverged).map((p) => ({ value: p.value, label: 'diverged' }));
+  const xs = points.map((p) => p.value).filter(Number.isFinite);
+  const positive = xs.filter((v) => v > 0);
+  const xScale: Record<string, unknown> =
+    options.scale === 'log'
+      ? { type: 'log', ...(positive.length ? { domain: [Math.min(...positive) / 1.5, Math.max(...positive) * 1.5] } : {}) }
+      : options.scale === 'symlog'
+        ? { type: 'symlog', constant: positive.length ? Math.min(...positive) : 1 }
+        : { zero: false, nice: true };
+  const x = { field: 'value', type: 'quantitative' as const, title: options.param, scale: xScale, axis: options.scale === 'linear' ? {} : { format: '~g' } };
+  const accuracyMetric = options.metric === 'test accuracy';
+  const y = {
+    field: 'y',
+    type: 'quantitative' as const,
+    title: options.metric,
+    scale: { zero: false },
+    ...(accuracyMetric ? { axis: { format: '.0%' } } : {}),
+  };
+  const layers: any[] = [
+    {
+      data: { values: ok },
+      mark: { type: 'line', strokeWidth: 2, color: accuracyMetric ? PALETTE.val : PALETTE.test, point: { size: 60, filled: true } },
+      encoding: { x, y },
+    },
+  ];
+  if (diverged.length > 0) {
+    layers.push(
+      {
+        data: { values: diverged },
+        mark: { type: 'rule', color: PALETTE.test, strokeDash: [3, 3], opacity: 0.7 },
+        encoding: { x },
+      },
+      {
+        data: { values: diverged },
+        mark: { type: 'point', shape: 'cross', size: 220, filled: true, color: PALETTE.test, opacity: 1 },
+        encoding: { x, y: { value: 8 } },
+      },
+      {
+        data: { values: diverged },
+        mark: { type: 'text', color: PALETTE.test, fontSize: 11, fontWeight: 600, dy: 12, baseline: 'top' },
+        encoding: { x, y: { value: 8 }, text: { field: 'label' } },
+      },
+    );
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `${options.metric[0]!.toUpperCase()}${options.metric.slice(1)} against ${options.param}`,
+    width: options.width ?? 480,
+    height: options.height ?? 280,
+    config: baseConfig,
+    layer: layers,
+  } as TopLevelSpec;
+}

@@ -154,7 +154,7 @@ function card(label: string, value: string, sub = '', tone = ''): string {
   }</div>`;
 }
 
-function chart(block: ChartBlock): string {
+export function chart(block: ChartBlock): string {
   return `<figure class="chart" id="chart-${escapeHtml(block.name)}" data-chart="${escapeHtml(block.name)}">${block.svg}${
     block.caption ? `<figcaption>${escapeHtml(block.caption)}</figcaption>` : ''
   }</figure>`;
@@ -209,7 +209,8 @@ function imageCard(c: ImageCard, cls = ''): string {
   return `<figure class="digit ${cls}">${img}<figcaption>${lines}</figcaption></figure>`;
 }
 
-const STYLE = `
+/** The report pages' stylesheet (also used by compare.html and sweep.html). */
+export const STYLE = `
 :root{--ink:#1d2330;--muted:#5b6472;--line:#e3e7ed;--bg:#f5f7fa;--accent:#1f5fa8;--ok:#1e7b4f;--warn:#a15c00;--bad:#b3261e}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}

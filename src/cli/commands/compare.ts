@@ -1,0 +1,170 @@
+/**
+ * `densetrain compare`: trains several configurations on the same dataset, split and seed and
+ * writes one comparison. The configurations are either a comma list in one training option
+ * (`--activation relu,tanh,sigmoid`; `--layers` takes ';' between layer lists) with every other
+ * option shared, or several `--config` files (flags apply on top of each). Each run gets its own
+ * subfolder with its full run folder (metrics.json, model.safetensors, report.html); the parent
+ * folder gets compare.html and compare.json.
+ */
+import { basename, extname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Option } from 'commander';
+import { CONFIG_KEYS, optionFlag, type ConfigKey } from '../../train/schema.js';
+import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import { folderName, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../experiment.js';
+import type { CliContext, RegisterCommand } from '../main.js';
+import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
+import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+
+interface CompareOptions extends Record<string, unknown> {
+  config?: string[];
+  out?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** Options every run of a comparison shares (a list in one of them is refused). */
+const SHARED: readonly ConfigKey[] = ['data', 'seed', 'valSplit', 'backend', 'threads'];
+
+export const registerCompareCommand: RegisterCommand = (program, context) => {
+  const command = program
+    .command('compare')
+    .description('train several configurations on the same data, split and seed; writes compare.html with every run side by side');
+  addTrainConfigOptions(command, context.defaults);
+  // Here --config may repeat: one run per file.
+  const config = command.options.find((o: Option) => o.long === '--config');
+  if (config) {
+    config.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    config.description = 'JSON file of training options; repeat it for one run per file (flags given apply to every run)';
+  }
+  command
+    .option('--out <dir>', 'folder for compare.html and one subfolder per run (default: runs/<timestamp>)')
+    .option('--quiet', 'no progress bars: one line per epoch')
+    .option('--verbose', 'show each resolved config, and stack traces on errors')
+    .addHelpText(
+      'after',
+      `
+One option given as a comma list makes one run per value; the other options apply to every run:
+  densetrain compare --activation relu,leaky_relu,tanh --epochs 5 --out runs/act
+  densetrain compare --layers '784,128,10;784,512,10;784,256,256,10' --out runs/depth
+Or one run per config file:
+  densetrain compare --config a.json --config b.json --epochs 5 --out runs/ab
+--data, --seed, --val-split, --backend and --threads are shared by every run.`,
+    )
+    .action(async (options: CompareOptions) => {
+      const code = await compareCommand(options, context);
+      if (code !== EXIT_OK) throw new ExitRequest(code);
+    });
+};
+
+/** The value of a list option split into its items (layers: ';' between lists, others ','). */
+function listItems(key: ConfigKey, raw: string): string[] {
+  const sep = key === 'layers' ? ';' : ',';
+  const items = raw.split(sep).map((s) => s.trim());
+  if (items.some((s) => s === '')) {
+    const example = key === 'layers' ? "'784,128,10;784,256,10'" : key === 'activation' ? 'relu,tanh' : '0.01,0.1';
+    throw new UsageError(`${optionFlag(key)} must be a list of values separated by '${sep}' like ${example}, got ${JSON.stringify(raw)}`);
+  }
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (seen.has(item)) throw new UsageError(`${optionFlag(key)} lists ${JSON.stringify(item)} twice`);
+    seen.add(item);
+  }
+  return items;
+}
+
+/** The runs to train, from a list option or from several --config files. */
+export async function comparePlans(options: CompareOptions, context: CliContext): Promise<{ plans: RunPlan[]; varied: string }> {
+  const configs = options.config ?? [];
+  const lists = CONFIG_KEYS.filter((key) => {
+    const raw = options[key];
+    return typeof raw === 'string' && raw.includes(key === 'layers' ? ';' : ',');
+  });
+  if (lists.length > 1) {
+    throw new UsageError(
+      `compare varies one option at a time, got lists in ${lists.map(optionFlag).join(' and ')} (write a --config file per run for other combinations)`,
+    );
+  }
+  const key = lists[0];
+  if (key !== undefined) {
+    if (SHARED.includes(key)) {
+      throw new UsageError(`${optionFlag(key)} cannot be a list: every run of a comparison uses the same data, split, seed and kernels`);
+    }
+    if (configs.length > 1) throw new UsageError(`give either a list in ${optionFlag(key)} or several --config files, not both`);
+    const plans: RunPlan[] = [];
+    for (const item of listItems(key, options[key] as string)) {
+      const resolved = await resolveTrainOptions({ ...options, [key]: item, config: configs[0] }, context.defaults);
+      const label = key === 'layers' ? resolved.config.layers.join('-') : item;
+      plans.push({ label, folder: folderName(`${optionFlag(key).slice(2)}-${label}`), resolved, origin: `${optionFlag(key)} ${item}` });
+    }
+    return { plans, varied: optionFlag(key) };
+  }
+  if (configs.length >= 2) {
+    const stems = configs.map((file) => basename(file, extname(file)));
+    const plans: RunPlan[] = [];
+    for (const [i, file] of configs.entries()) {
+      const resolved = await resolveTrainOptions({ ...options, config: file }, context.defaults);
+      const stem = stems[i]!;
+      const label = stems.filter((s) => s === stem).length > 1 ? file : stem;
+      plans.push({ label, folder: folderName(stems.filter((s) => s === stem).length > 1 ? `${i + 1}-${stem}` : stem), resolved, origin: `--config ${file}` });
+    }
+    return { plans, varied: '--config files' };
+  }
+  throw new UsageError(
+    'compare needs several configurations: a comma list in one option (e.g. --activation relu,tanh) or two or more --config files',
+  );
+}
+
+export async function compareCommand(options: CompareOptions, context: CliContext): Promise<number> {
+  const { io } = context;
+  const { plans, varied } = await comparePlans(options, context);
+  const outDir = options.out ?? defaultRunDir();
+  const result = await runSeries({
+    io,
+    plans,
+    outDir,
+    quiet: options.quiet,
+    verbose: options.verbose,
+    checkOutDir: async (dir) => {
+      if (existsSync(join(dir, 'compare.html'))) throw new UsageError(`--out ${dir} already holds a comparison (compare.html); choose another folder`);
+    },
+  });
+  return finishComparison(context, result, outDir, varied);
+}
+
+async function finishComparison({ io }: CliContext, result: SeriesResult, outDir: string, varied: string): Promise<number> {
+  const report = await import('../../report/compare.js');
+  const runs = result.runs.map((run) => ({
+    label: run.plan.label,
+    status: run.status,
+    record: run.record,
+    reportHref: run.reportPath ? `${run.plan.folder}/report.html` : null,
+    error: run.error,
+  }));
+  await writeJsonAtomic(join(outDir, 'compare.json'), {
+    version: 1,
+    varied,
+    dataset: result.dataset.name,
+    interrupted: result.interrupted,
+    runs: result.runs.map((run, i) => ({
+      ...report.summarizeRun(runs[i]!),
+      folder: run.plan.folder,
+      report: runs[i]!.reportHref,
+      bestEpoch: run.record?.bestEpoch ?? null,
+      config: run.plan.resolved.config,
+    })),
+  });
+  io.out(report.runsTable(runs));
+  let code = seriesExitCode(result);
+  try {
+    const path = await report.writeComparisonReport(outDir, { varied, runs });
+    io.out(`comparison: ${resolve(path)}`);
+  } catch (error) {
+    io.err(`densetrain: could not write compare.html: ${(error as Error).message.split('\n')[0]}`);
+    if (code === EXIT_OK) code = EXIT_FAILURE;
+  }
+  const diverged = result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label);
+  if (diverged.length) io.err(`densetrain: ${diverged.join(', ')} diverged (kept in the comparison)`);
+  if (result.interrupted) io.err('densetrain: interrupted; the comparison shows the runs so far');
+  return code;
+}

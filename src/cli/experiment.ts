@@ -1,0 +1,450 @@
+/**
+ * Running a training into a run folder, shared by `densetrain train` (one run, full output) and
+ * `densetrain compare` / `densetrain sweep` (several runs on one loaded dataset, one brief line
+ * per run, then a comparison).
+ *
+ * runIntoFolder() is the single place that prepares the folder (INCOMPLETE marker), trains with
+ * progress, writes metrics.json and report.html and decides the run's exit code. runSeries()
+ * checks every planned configuration first (options, data shape, folders), then loads the
+ * dataset and picks the kernels once and runs the plans in order, each into its own subfolder.
+ */
+import { join, resolve } from 'node:path';
+import Table from 'cli-table3';
+import type { Dataset } from '../data/types.js';
+import { heldOutCount } from '../data/split.js';
+import { formatBackendInfo, selectKernels, type BackendInfo } from '../kernels/index.js';
+import type { Kernels } from '../kernels/types.js';
+import type { Mlp } from '../model/mlp.js';
+import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { checkConfigAgainstData, ConfigError, describeKey, type ConfigKey, type ResolvedConfig } from '../train/schema.js';
+import type { BatchEvent } from '../train/train.js';
+import type { EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from '../train/types.js';
+import { loadData, loadReport, loadTerminalTables, loadTrainer } from './deps.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError } from './errors.js';
+import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
+import { evaluateProbabilities, predictImageSet } from './predict.js';
+import { createTrainProgress, type TrainProgress } from './progress.js';
+import { checkRunDir, markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
+
+/** Ctrl-C handling: the first aborts (the trainer stops cleanly), the second exits at once. */
+export function interruptHandler(io: Io, onFirst: () => void): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  let count = 0;
+  const handler = () => {
+    count++;
+    if (count === 1) {
+      onFirst();
+      io.err('densetrain: interrupted; stopping after the current batch and saving a checkpoint (Ctrl-C again to quit now)');
+      controller.abort();
+    } else {
+      io.err('densetrain: interrupted again; exiting now');
+      process.exit(EXIT_INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', handler);
+  return { controller, dispose: () => void process.off('SIGINT', handler) };
+}
+
+/**
+ * The kernels: --backend / --threads (or the config file) when given, else DENSETRAIN_BACKEND /
+ * DENSETRAIN_THREADS, else auto. A thread count the backend refuses names the option.
+ */
+export function selectBackend(resolved: ResolvedConfig): ReturnType<typeof selectKernels> {
+  const { config, sources } = resolved;
+  const backend = sources.backend.kind === 'default' ? undefined : config.backend;
+  try {
+    return selectKernels({ backend, threads: config.threads });
+  } catch (error) {
+    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message)) {
+      throw new ConfigError([`${describeKey('threads', sources.threads)} ${config.threads}: ${error.message}`]);
+    }
+    throw error;
+  }
+}
+
+/** The training split's size for the configured validation fraction, the way the trainer splits. */
+function trainSplitCount(dataset: Dataset, config: TrainConfig, resolved: ResolvedConfig): number {
+  try {
+    return dataset.train.count - heldOutCount(dataset.train.count, config.valSplit);
+  } catch (error) {
+    throw new ConfigError([`${describeKey('valSplit', resolved.sources.valSplit)} ${config.valSplit}: ${(error as Error).message}`]);
+  }
+}
+
+/** The checks that need the data (layer sizes, batch size, split); returns the training-split size. */
+export function checkDataFor(dataset: Dataset, resolved: ResolvedConfig): number {
+  const { config } = resolved;
+  const trainCount = trainSplitCount(dataset, config, resolved);
+  checkConfigAgainstData(
+    config,
+    { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount },
+    resolved.sources,
+  );
+  return trainCount;
+}
+
+/** "data: mnist-sample: 7,200 train, 800 validation, 2,000 test images, 28x28, 10 classes" */
+export function dataLine(dataset: Dataset, trainCount: number): string {
+  return (
+    `data: ${dataset.name}: ${formatCount(trainCount)} train, ${formatCount(dataset.train.count - trainCount)} validation, ` +
+    `${formatCount(dataset.test.count)} test images, ${dataset.train.height}x${dataset.train.width}, ${dataset.classes} classes`
+  );
+}
+
+export interface RunIntoFolderInput {
+  io: Io;
+  config: TrainConfig;
+  outDir: string;
+  /** The option that named the folder, for messages: '--out' or '--resume'. */
+  outFlag: string;
+  /** Continuing the run already in outDir. */
+  resumingHere: boolean;
+  resumeFrom?: string | undefined;
+  dataset: Dataset;
+  trainCount: number;
+  kernels: Kernels;
+  info: BackendInfo;
+  signal: AbortSignal;
+  progress: TrainProgress;
+  /**
+   * 'full' (train): the summary, confusion and per-class tables and where everything went.
+   * 'brief' (compare, sweep): nothing beyond the progress lines; the caller summarises.
+   */
+  detail: 'full' | 'brief';
+}
+
+export interface RunOutcome {
+  /** The exit code `densetrain train` would give: 0, 1 (diverged or report failed), 130. */
+  code: number;
+  /** null when interrupted before the trainer returned a record. */
+  record: RunRecord | null;
+  test: EvalResult | null;
+  reportPath?: string | undefined;
+  reportError?: string | undefined;
+}
+
+/**
+ * Trains one configuration into outDir: prepares the folder (INCOMPLETE until everything is
+ * written), trains with progress, writes metrics.json and report.html. Errors other than an
+ * interruption are thrown (the folder keeps INCOMPLETE saying why).
+ */
+export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutcome> {
+  const { io, config, outDir, outFlag, resumingHere, dataset, trainCount, kernels, info, signal, progress, detail } = input;
+  await prepareRunDir(outDir, outFlag, resumingHere);
+  await markIncomplete(outDir, `training started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
+  if (detail === 'full') io.out(`run folder: ${outDir}`);
+
+  const trainer = await loadTrainer();
+  let record: RunRecord;
+  let model: Mlp;
+  try {
+    ({ record, model } = await trainer.train(config, {
+      outDir,
+      dataset,
+      kernels,
+      signal,
+      ...(input.resumeFrom !== undefined ? { resumeFrom: input.resumeFrom } : {}),
+      onBatch: (event: BatchEvent) => {
+        const samples = Math.min(config.batchSize, trainCount - (event.batch - 1) * config.batchSize);
+        progress.batch(event.epoch, event.batch, event.batches, event.loss, samples);
+      },
+      onEpoch: (epoch: EpochRecord) => progress.epoch(epoch, config.epochs),
+    }));
+  } catch (error) {
+    progress.stop();
+    const aborted = signal.aborted;
+    await markIncomplete(outDir, aborted ? 'interrupted before a record was written' : `failed: ${(error as Error).message}`).catch(() => {});
+    if (aborted && (error as Error).name === 'AbortError') {
+      io.err(`densetrain: interrupted; run folder: ${outDir}`);
+      return { code: EXIT_INTERRUPTED, record: null, test: null };
+    }
+    throw error;
+  }
+  progress.stop();
+  try {
+    return await finishRun({ io, outDir, record, model, dataset, info, detail });
+  } catch (error) {
+    await markIncomplete(outDir, `training ended (${record.stopReason}) but finishing the run failed: ${(error as Error).message}`).catch(() => {});
+    throw error;
+  }
+}
+
+interface FinishInput {
+  io: Io;
+  outDir: string;
+  record: RunRecord;
+  model: Mlp;
+  dataset: Dataset;
+  info: BackendInfo;
+  detail: 'full' | 'brief';
+}
+
+async function finishRun({ io, outDir, record, model, dataset, info, detail }: FinishInput): Promise<RunOutcome> {
+  const full = detail === 'full';
+  const interrupted = record.stopReason === 'interrupted';
+  let probs: Float32Array | undefined;
+  try {
+    if (!interrupted) probs = predictImageSet(model, dataset.test, model.scaling);
+  } finally {
+    model.dispose();
+  }
+  const test = record.test ?? (probs ? evaluateProbabilities(probs, dataset.test.labels, dataset.classes) : null);
+  // metrics.json is the RunRecord; INCOMPLETE (kept unless everything below succeeds) says if it is final.
+  await writeJsonAtomic(join(outDir, 'metrics.json'), record);
+
+  let reportPath: string | undefined;
+  let reportError: string | undefined;
+  try {
+    const report = await loadReport();
+    reportPath = await report.writeReport(outDir, { record, ...(probs ? { test: { images: dataset.test, probs } } : {}) });
+  } catch (error) {
+    reportError = (error as Error).message.split('\n')[0];
+  }
+  const outcome = (code: number): RunOutcome => ({ code, record, test, reportPath, reportError });
+
+  if (full) {
+    io.out(summaryTable(record, test, info));
+    if (test && !interrupted) {
+      const { confusionTable, perClassTable } = await loadTerminalTables();
+      io.out('confusion matrix on the test set (rows: true class, columns: predicted)');
+      io.out(confusionTable(test.confusion, record.dataset.classNames));
+      io.out(perClassTable(test.confusion, record.dataset.classNames));
+    }
+  }
+
+  const where = resolve(outDir);
+  if (interrupted) {
+    await markIncomplete(outDir, `interrupted (${record.stopMessage ?? 'Ctrl-C'}); continue with: densetrain train --resume ${outDir}`);
+    io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
+    if (reportPath && full) io.out(`report so far: ${resolve(reportPath)}`);
+    io.out(`continue with: densetrain train --resume ${outDir}`);
+    return outcome(EXIT_INTERRUPTED);
+  }
+  if (reportError !== undefined) {
+    await markIncomplete(outDir, `report.html could not be written: ${reportError}`);
+    io.err(`densetrain: could not write the report: ${reportError}`);
+    if (full) io.out(`run folder: ${where}`);
+    return outcome(EXIT_FAILURE);
+  }
+  await markComplete(outDir);
+  if (full) {
+    io.out(`run folder: ${where}`);
+    if (reportPath) io.out(`report: ${resolve(reportPath)}`);
+  }
+  if (record.stopReason === 'diverged') {
+    if (full) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
+    return outcome(EXIT_FAILURE);
+  }
+  return outcome(EXIT_OK);
+}
+
+const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+
+/** Loss and accuracy of the kept model (train, validation, test), then how the run went. */
+function summaryTable(record: RunRecord, test: { loss: number; accuracy: number } | null, info: BackendInfo): string {
+  const epochs = record.epochs;
+  const kept = epochs.find((e) => e.epoch === record.bestEpoch) ?? epochs[epochs.length - 1];
+  const scores = new Table({
+    head: ['', 'loss', 'accuracy'],
+    style: { head: [], border: [] },
+    colAligns: ['left', 'right', 'right'],
+    chars: COMPACT,
+  });
+  const keptNote = kept && epochs.length > 1 ? ` (epoch ${kept.epoch})` : '';
+  scores.push(
+    [`train${keptNote}`, formatLoss(kept?.trainLoss), formatPercent(kept?.trainAccuracy)],
+    [`validation${keptNote}`, formatLoss(kept?.valLoss), formatPercent(kept?.valAccuracy)],
+    ['test', formatLoss(test?.loss), formatPercent(test?.accuracy)],
+  );
+  const mean = (f: (e: EpochRecord) => number) => (epochs.length ? epochs.reduce((a, e) => a + f(e), 0) / epochs.length : Number.NaN);
+  const run = new Table({ style: { head: [], border: [] }, chars: COMPACT });
+  run.push(
+    ['seconds per epoch', formatSeconds(mean((e) => e.seconds))],
+    ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
+    ['epochs run', String(epochs.length)],
+    ['backend', `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`],
+    ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
+  );
+  return `${scores.toString()}\n${run.toString()}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several runs: compare and sweep.
+
+/** One configuration to train in a series. */
+export interface RunPlan {
+  /** Shown in tables, legends and progress ('relu', 'lr=0.01', 'a.json'). */
+  label: string;
+  /** Subfolder of the series folder (a plain name). */
+  folder: string;
+  resolved: ResolvedConfig;
+  /** What names this plan's settings in messages ('--config a.json', '--activation relu'). */
+  origin: string;
+}
+
+/** How one planned run ended. 'failed': an error stopped it; 'not run': the series was interrupted first. */
+export type SeriesStatus = StopReason | 'failed' | 'not run';
+
+export interface SeriesRun {
+  plan: RunPlan;
+  outDir: string;
+  status: SeriesStatus;
+  record: RunRecord | null;
+  reportPath?: string | undefined;
+  /** Why it failed, or why its report is missing. */
+  error?: string | undefined;
+}
+
+export interface SeriesResult {
+  runs: SeriesRun[];
+  interrupted: boolean;
+  /** Some run failed or its report could not be written. */
+  failed: boolean;
+  dataset: Dataset;
+  info: BackendInfo;
+}
+
+/** Settings every run of a series must share: the same data, split, seed and kernels. */
+const SHARED_KEYS: readonly ConfigKey[] = ['data', 'seed', 'valSplit', 'backend', 'threads'];
+
+export interface SeriesOptions {
+  io: Io;
+  plans: RunPlan[];
+  /** The series folder (each plan trains into <outDir>/<plan.folder>). */
+  outDir: string;
+  quiet?: boolean | undefined;
+  verbose?: boolean | undefined;
+  /** Checked before anything is trained (e.g. the series' own files in outDir). */
+  checkOutDir?: (outDir: string) => Promise<void>;
+}
+
+/**
+ * Checks every plan (shared settings, folders, data shape), loads the dataset and selects the
+ * kernels once, then trains the plans in order. A run that diverges or fails does not stop the
+ * series; Ctrl-C stops the current run (keeping its checkpoint) and the series.
+ */
+export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
+  const { io, plans, outDir } = options;
+  const first = plans[0];
+  if (!first) throw new UsageError('nothing to train');
+  for (const plan of plans.slice(1)) {
+    for (const key of SHARED_KEYS) {
+      const a = first.resolved.config[key];
+      const b = plan.resolved.config[key];
+      if (JSON.stringify(a) !== JSON.stringify(b)) {
+        throw new UsageError(
+          `every run must use the same data, split, seed and kernels, but ${describeKey(key, plan.resolved.sources[key])} is ${JSON.stringify(b)} ` +
+            `for ${plan.origin} and ${JSON.stringify(a)} for ${first.origin}`,
+        );
+      }
+    }
+  }
+  const folders = new Set<string>();
+  for (const plan of plans) {
+    if (folders.has(plan.folder)) throw new UsageError(`two runs would share the folder ${join(outDir, plan.folder)} (${plan.origin})`);
+    folders.add(plan.folder);
+  }
+  await checkRunDir(outDir, '--out', false);
+  await options.checkOutDir?.(outDir);
+  for (const plan of plans) await checkRunDir(join(outDir, plan.folder), '--out', false);
+
+  let progress: TrainProgress | undefined;
+  const interrupt = interruptHandler(io, () => progress?.stop());
+  try {
+    const { kernels, info } = selectBackend(first.resolved);
+    io.out(`backend: ${formatBackendInfo(info)}`);
+    const { config } = first.resolved;
+    const dataset = await (await loadData()).loadDataset(config.data, { seed: config.seed });
+    const trainCounts = plans.map((plan) => {
+      try {
+        return checkDataFor(dataset, plan.resolved);
+      } catch (error) {
+        if (error instanceof ConfigError && plans.length > 1) throw new ConfigError(error.problems.map((p) => `${plan.origin}: ${p}`));
+        throw error;
+      }
+    });
+    io.out(dataLine(dataset, trainCounts[0]!));
+    io.out(`series folder: ${outDir}`);
+
+    const runs: SeriesRun[] = plans.map((plan) => ({ plan, outDir: join(outDir, plan.folder), status: 'not run', record: null }));
+    let interrupted = false;
+    let failed = false;
+    for (const [i, run] of runs.entries()) {
+      if (interrupt.controller.signal.aborted) {
+        interrupted = true;
+        break;
+      }
+      const { plan } = run;
+      io.out(`[${i + 1}/${runs.length}] ${plan.label}: ${run.outDir}`);
+      if (options.verbose) io.out(`config: ${JSON.stringify(plan.resolved.config)}`);
+      progress = createTrainProgress(io, { bars: io.tty && !options.quiet, epochNumber: (r) => r.epoch });
+      try {
+        const outcome = await runIntoFolder({
+          io,
+          config: plan.resolved.config,
+          outDir: run.outDir,
+          outFlag: '--out',
+          resumingHere: false,
+          dataset,
+          trainCount: trainCounts[i]!,
+          kernels,
+          info,
+          signal: interrupt.controller.signal,
+          progress,
+          detail: 'brief',
+        });
+        run.record = outcome.record;
+        run.reportPath = outcome.reportPath;
+        run.status = outcome.record?.stopReason ?? 'interrupted';
+        if (outcome.reportError !== undefined) {
+          run.error = `report.html could not be written: ${outcome.reportError}`;
+          failed = true;
+        }
+        io.out(`    ${runLine(run)}`);
+        if (run.status === 'interrupted') {
+          interrupted = true;
+          break;
+        }
+      } catch (error) {
+        progress.stop();
+        if (error instanceof UsageError || error instanceof ConfigError) throw error;
+        run.status = 'failed';
+        run.error = errorText(error);
+        failed = true;
+        io.err(`densetrain: ${plan.label} failed: ${run.error}`);
+        if (options.verbose && error instanceof Error && error.stack) io.err(error.stack);
+      }
+    }
+    return { runs, interrupted, failed, dataset, info };
+  } finally {
+    progress?.stop();
+    interrupt.dispose();
+  }
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0] ?? text;
+}
+
+/** "test 91.20% (loss 0.3121), 2 epochs, 3.10 s, completed" */
+export function runLine(run: SeriesRun): string {
+  const r = run.record;
+  if (!r) return run.status === 'failed' ? `failed: ${run.error ?? ''}` : run.status;
+  // The kept model's test result (none when no epoch finished).
+  const test = r.test ? `test ${formatPercent(r.test.accuracy)} (loss ${formatLoss(r.test.loss)})` : 'no test evaluation';
+  const status = r.stopReason === 'diverged' ? `diverged: ${r.stopMessage ?? 'the loss is not finite'}` : r.stopReason;
+  return `${test}, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}, ${formatSeconds(r.seconds)}, ${status}`;
+}
+
+/** The exit code of a series: 130 interrupted, 1 a run failed (diverging is a result, not a failure), else 0. */
+export function seriesExitCode(result: Pick<SeriesResult, 'interrupted' | 'failed'>): number {
+  if (result.interrupted) return EXIT_INTERRUPTED;
+  return result.failed ? EXIT_FAILURE : EXIT_OK;
+}
+
+/** A folder name from a label: letters, digits, '.', '_', '-' kept, the rest '-'. */
+export function folderName(label: string): string {
+  const name = label.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').replace(/^\.+/, '');
+  return name === '' ? 'run' : name.slice(0, 80);
+}

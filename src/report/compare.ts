@@ -1,0 +1,389 @@
+/**
+ * Reports over several runs: compare.html (`densetrain compare`: overlaid curves, a results
+ * table, per-class test accuracy side by side, links to each run's report.html) and sweep.html
+ * (`densetrain sweep`: test loss and accuracy against the swept value, diverged values marked,
+ * the same table and curves). Self-contained like report.html: inline CSS and SVG, no scripts.
+ * Also the terminal table both commands print.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import type { TopLevelSpec } from 'vega-lite';
+import { perClassStats } from '../train/metrics.js';
+import { CONFIG_KEYS, optionFlag } from '../train/schema.js';
+import type { RunRecord } from '../train/types.js';
+import { compareCurvesSpec, perClassCompareSpec, runColors, sweepChartSpec, uniqueNames, type SweepScale } from './charts.js';
+import { chart, escapeHtml, STYLE, type ChartBlock } from './html.js';
+import { prefixSvgIds, renderSvg } from './render.js';
+
+/** One run of a comparison or sweep, as the reports see it. */
+export interface ComparedRun {
+  label: string;
+  /** How the run ended: a RunRecord stop reason, 'failed' (an error) or 'not run' (interrupted before it). */
+  status: string;
+  record: RunRecord | null;
+  /** Its report.html relative to the comparison page (null when there is none). */
+  reportHref: string | null;
+  /** Why it failed. */
+  error?: string | undefined;
+}
+
+export interface SweptRun extends ComparedRun {
+  value: number;
+}
+
+export interface ComparisonInput {
+  title?: string;
+  /** What differs between the runs, for the subtitle: '--activation', '--config files'. */
+  varied: string;
+  runs: ComparedRun[];
+}
+
+export interface SweepInput {
+  title?: string;
+  /** The swept parameter as shown on axes: 'lr', 'width of hidden layer 1'. */
+  param: string;
+  scale: SweepScale;
+  runs: SweptRun[];
+}
+
+/** The numbers every table shows for a run. */
+export interface RunSummary {
+  label: string;
+  status: string;
+  bestValAccuracy: number | null;
+  testAccuracy: number | null;
+  testLoss: number | null;
+  epochsRun: number;
+  epochsPlanned: number | null;
+  seconds: number | null;
+  stopMessage: string | null;
+}
+
+/** Highest validation accuracy over the epochs run (null without a validation split). */
+export function bestValAccuracy(record: RunRecord | null): number | null {
+  const values = (record?.epochs ?? []).map((e) => e.valAccuracy).filter((v): v is number => v !== null && Number.isFinite(v));
+  return values.length ? Math.max(...values) : null;
+}
+
+export function summarizeRun(run: ComparedRun): RunSummary {
+  const r = run.record;
+  return {
+    label: run.label,
+    status: run.status,
+    bestValAccuracy: bestValAccuracy(r),
+    testAccuracy: r?.test?.accuracy ?? null,
+    testLoss: r?.test?.loss ?? null,
+    epochsRun: r?.epochs.length ?? 0,
+    epochsPlanned: r?.config.epochs ?? null,
+    seconds: r?.seconds ?? null,
+    stopMessage: r?.stopMessage ?? run.error ?? null,
+  };
+}
+
+const pct = (v: number | null | undefined, digits = 2): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)}%`;
+const num = (v: number | null | undefined, digits = 4): string =>
+  v === null || v === undefined ? '–' : Number.isFinite(v) ? v.toFixed(digits) : String(v);
+const secs = (v: number | null): string => (v === null || !Number.isFinite(v) ? '–' : v < 100 ? v.toFixed(1) : Math.round(v).toString());
+
+/** A swept value as typed-looking text: 0.001, 1e-6, 64. */
+export function formatValue(v: number): string {
+  if (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6)) return v.toExponential().replace(/\.?0+e/, 'e').replace('e+', 'e');
+  return String(Number(v.toPrecision(6)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminal
+
+const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+
+/**
+ * The results table both commands print: one row per run (a sweep adds its value as the first
+ * column), best validation accuracy, final test accuracy and loss, epochs run, seconds, stop reason.
+ */
+export function runsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: string } = {}): string {
+  const valueColumn = options.valueTitle !== undefined;
+  const table = new Table({
+    head: [valueColumn ? options.valueTitle! : 'run', 'best val acc', 'test acc', 'test loss', 'epochs', 'seconds', 'stop reason'],
+    style: { head: [], border: [] },
+    colAligns: [valueColumn ? 'right' : 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
+    chars: COMPACT,
+  });
+  for (const run of runs) {
+    const s = summarizeRun(run);
+    table.push([
+      valueColumn ? formatValue((run as SweptRun).value) : s.label,
+      pct(s.bestValAccuracy),
+      pct(s.testAccuracy),
+      num(s.testLoss),
+      s.epochsPlanned === null ? String(s.epochsRun) : `${s.epochsRun}/${s.epochsPlanned}`,
+      secs(s.seconds),
+      s.status,
+    ]);
+  }
+  return table.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML
+
+async function block(name: string, title: string, spec: TopLevelSpec, caption?: string): Promise<ChartBlock> {
+  const svg = prefixSvgIds(await renderSvg(spec), `c-${name}`);
+  return { name, title, svg, ...(caption ? { caption } : {}) };
+}
+
+const EXTRA_STYLE = `
+tr.diverged td,tr.failed td{background:#fdecea}
+tr.diverged td.stop,tr.failed td.stop{color:var(--bad);font-weight:650}
+tr.interrupted td.stop,tr.not-run td.stop{color:var(--warn);font-weight:650}
+table.runs td.stop{text-align:left}
+td.stop small{display:block;font-weight:400;color:var(--muted);white-space:normal;max-width:420px;}
+table.heat td{min-width:70px}
+table.diff td{text-align:left}
+a{color:var(--accent)}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;vertical-align:0}
+`;
+
+function page(title: string, subtitle: string, banner: string, sections: string[]): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}${EXTRA_STYLE}</style>
+</head>
+<body>
+<header class="top"><div class="wrap"><h1>${escapeHtml(title)}</h1><div class="sub">${escapeHtml(subtitle)}</div></div></header>
+<main>
+${banner}
+${sections.join('\n')}
+</main>
+<footer>Generated by densetrain on ${escapeHtml(new Date().toISOString())}. Self-contained: no scripts, no network.</footer>
+</body>
+</html>
+`;
+}
+
+/** A status banner when some run did not complete (diverged, failed, interrupted, not run). */
+function banner(runs: ComparedRun[]): string {
+  const problems = runs.filter((r) => r.status !== 'completed' && r.status !== 'early-stopping');
+  if (problems.length === 0) {
+    return `<div class="status ok" role="status">All ${runs.length} runs finished (completed or stopped early).</div>`;
+  }
+  const items = problems.map((r) => `${escapeHtml(r.label)}: <strong>${escapeHtml(r.status)}</strong>`).join('; ');
+  return `<div class="status warn" role="status">${problems.length} of ${runs.length} runs did not finish normally: ${items}. They are kept in the table and charts.</div>`;
+}
+
+function statusCell(s: RunSummary): string {
+  const detail = s.stopMessage && s.status !== 'completed' ? `<small>${escapeHtml(s.stopMessage)}</small>` : '';
+  return `<td class="stop">${escapeHtml(s.status)}${detail}</td>`;
+}
+
+/** The results table: one row per run with a link to its report. */
+function resultsTable(runs: (ComparedRun | SweptRun)[], valueTitle?: string): string {
+  const colors = runColors(runs.length);
+  const summaries = runs.map(summarizeRun);
+  const bestTest = Math.max(...summaries.map((s) => (s.testAccuracy !== null && s.status !== 'diverged' ? s.testAccuracy : -1)));
+  const head = [
+    valueTitle ?? 'run',
+    'best val acc',
+    'test acc',
+    'test loss',
+    'epochs run',
+    'seconds',
+    'stop reason',
+    'report',
+  ];
+  const rows = runs.map((run, i) => {
+    const s = summaries[i]!;
+    const best = s.testAccuracy !== null && s.testAccuracy === bestTest && bestTest >= 0;
+    const cls = s.status.replace(/\s+/g, '-');
+    const name = valueTitle !== undefined ? formatValue((run as SweptRun).value) : s.label;
+    const link = run.reportHref ? `<a href="${escapeHtml(run.reportHref)}">report</a>` : '–';
+    const cells = [
+      `<th scope="row"><span class="swatch" style="background:${colors[i]}"></span>${
+        run.reportHref ? `<a href="${escapeHtml(run.reportHref)}">${escapeHtml(name)}</a>` : escapeHtml(name)
+      }</th>`,
+      `<td>${escapeHtml(pct(s.bestValAccuracy))}</td>`,
+      `<td>${escapeHtml(pct(s.testAccuracy))}${best && runs.length > 1 ? ' <span class="tag">best</span>' : ''}</td>`,
+      `<td>${escapeHtml(num(s.testLoss))}</td>`,
+      `<td>${escapeHtml(s.epochsPlanned === null ? String(s.epochsRun) : `${s.epochsRun} / ${s.epochsPlanned}`)}</td>`,
+      `<td>${escapeHtml(secs(s.seconds))}</td>`,
+      statusCell(s),
+      `<td>${link}</td>`,
+    ];
+    return `<tr class="${escapeHtml(cls)}" data-run="${escapeHtml(s.label)}" data-status="${escapeHtml(s.status)}">${cells.join('')}</tr>`;
+  });
+  return `<table class="grid num runs"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
+<p class="note">Best val acc: the highest validation accuracy of any epoch. Test acc and loss: the kept model (the epoch with the lowest validation loss) on the test set. A diverged run keeps its last good weights; its test numbers are those of that model.</p>`;
+}
+
+/** Settings that differ between the runs (rows: options, columns: runs). */
+function differencesTable(runs: ComparedRun[]): string {
+  const withRecord = runs.filter((r) => r.record !== null);
+  if (withRecord.length < 2) return '';
+  const keys = CONFIG_KEYS.filter((k) => new Set(withRecord.map((r) => JSON.stringify(r.record!.config[k] ?? null))).size > 1);
+  if (keys.length === 0) return '';
+  const show = (v: unknown): string => (Array.isArray(v) ? v.join('-') : v === undefined ? '–' : String(v));
+  const head = `<tr><th>option</th>${withRecord.map((r) => `<th>${escapeHtml(r.label)}</th>`).join('')}</tr>`;
+  const rows = keys.map((k) => `<tr><th scope="row">${escapeHtml(optionFlag(k))}</th>${withRecord.map((r) => `<td>${escapeHtml(show(r.record!.config[k]))}</td>`).join('')}</tr>`);
+  return `<h3>Settings that differ</h3><table class="grid diff"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** Per-class test accuracy of each run with a test evaluation. */
+function perClassAccuracies(runs: ComparedRun[]): { label: string; accuracies: number[]; color: string }[] {
+  const colors = runColors(runs.length);
+  return runs
+    .map((r, i) => ({ run: r, color: colors[i]! }))
+    .filter(({ run }) => run.record?.test)
+    .map(({ run, color }) => ({ label: run.label, color, accuracies: perClassStats(run.record!.test!.confusion).map((s) => s.accuracy) }));
+}
+
+/** Per-class accuracy as a heat table: classes down, runs across, darker = higher. */
+function heatTable(data: { label: string; accuracies: number[] }[], classNames: string[]): string {
+  const all = data.flatMap((d) => d.accuracies).filter(Number.isFinite);
+  const lo = all.length ? Math.min(...all) : 0;
+  const shade = (v: number): string => {
+    const t = lo >= 1 ? 1 : Math.max(0, Math.min(1, (v - lo) / (1 - lo)));
+    const mix = (a: number, b: number) => Math.round(a + (b - a) * t);
+    const rgb = `rgb(${mix(0xf2, 0x1f)},${mix(0xf5, 0x5f)},${mix(0xf9, 0xa8)})`;
+    return `background:${rgb};color:${t > 0.55 ? '#fff' : 'var(--ink)'}`;
+  };
+  const head = `<tr><th>class</th>${data.map((d) => `<th>${escapeHtml(d.label)}</th>`).join('')}</tr>`;
+  const rows = classNames.map(
+    (name, c) =>
+      `<tr><th scope="row">${escapeHtml(name)}</th>${data
+        .map((d) => {
+          const v = d.accuracies[c];
+          return v === undefined || !Number.isFinite(v) ? '<td>–</td>' : `<td style="${shade(v)}">${escapeHtml(pct(v, 1))}</td>`;
+        })
+        .join('')}</tr>`,
+  );
+  return `<table class="grid num heat"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** The curves and per-class sections both pages share. */
+async function sharedSections(runs: ComparedRun[]): Promise<{ sections: string[]; charts: ChartBlock[] }> {
+  const colors = runColors(runs.length);
+  const withEpochs = runs
+    .map((r, i) => ({ label: r.label, record: r.record, color: colors[i]! }))
+    .filter((r): r is { label: string; record: RunRecord; color: string } => r.record !== null && r.record.epochs.length > 0);
+  const sections: string[] = [];
+  const charts: ChartBlock[] = [];
+  if (withEpochs.length > 0) {
+    const loss = await block(
+      'compare-loss',
+      'Loss per epoch',
+      compareCurvesSpec(withEpochs, 'loss'),
+      'Mean training loss of each epoch (solid) and validation loss after it (dashed), one colour per run. A diverged run ends at its last finite epoch.',
+    );
+    const acc = await block(
+      'compare-accuracy',
+      'Accuracy per epoch',
+      compareCurvesSpec(withEpochs, 'accuracy'),
+      'Training accuracy measured during each epoch (solid) and validation accuracy after it (dashed).',
+    );
+    charts.push(loss, acc);
+    sections.push(`<section id="curves"><h2>Training curves</h2>${chart(loss)}${chart(acc)}</section>`);
+  }
+  const perClass = perClassAccuracies(runs);
+  const classNames = runs.find((r) => r.record)?.record?.dataset.classNames ?? [];
+  if (perClass.length > 0) {
+    const classes = perClass[0]!.accuracies.length;
+    const names = uniqueNames(classNames, classes);
+    const bars = await block(
+      'per-class',
+      'Test accuracy per class',
+      perClassCompareSpec(perClass, names),
+      'Fraction of each class\'s test images classified correctly (recall), one bar per run.',
+    );
+    charts.push(bars);
+    sections.push(`<section id="per-class"><h2>Test accuracy per class</h2>${chart(bars)}${heatTable(perClass, names)}</section>`);
+  }
+  return { sections, charts };
+}
+
+export interface BuiltPage {
+  html: string;
+  charts: ChartBlock[];
+}
+
+export async function buildComparisonReport(input: ComparisonInput): Promise<BuiltPage> {
+  const { runs } = input;
+  const first = runs.find((r) => r.record)?.record;
+  const title = input.title ?? `densetrain comparison: ${first?.dataset.name ?? 'runs'}`;
+  const subtitle = [first?.dataset.name, `${runs.length} runs`, `varying ${input.varied}`, first ? `seed ${first.config.seed}` : undefined]
+    .filter((s) => s !== undefined)
+    .join(' · ');
+  const shared = await sharedSections(runs);
+  const sections = [
+    `<section id="runs"><h2>Runs</h2>${resultsTable(runs)}${differencesTable(runs)}</section>`,
+    ...shared.sections,
+  ];
+  return { html: page(title, subtitle, banner(runs), sections), charts: shared.charts };
+}
+
+/** Writes outDir/compare.html (and outDir/charts/compare-*.svg); returns the page's path. */
+export async function writeComparisonReport(outDir: string, input: ComparisonInput): Promise<string> {
+  return writePage(outDir, 'compare.html', await buildComparisonReport(input));
+}
+
+/** The x scale for swept values: log when positive values span a decade or more (symlog if 0 is among them). */
+export function sweepScale(values: number[], prefersLog: boolean): SweepScale {
+  if (!prefersLog) return 'linear';
+  const positive = values.filter((v) => v > 0);
+  if (positive.length < 2 || values.some((v) => v < 0)) return 'linear';
+  if (Math.max(...positive) / Math.min(...positive) < 10) return 'linear';
+  return values.some((v) => v === 0) ? 'symlog' : 'log';
+}
+
+export async function buildSweepReport(input: SweepInput): Promise<BuiltPage> {
+  const { runs } = input;
+  const first = runs.find((r) => r.record)?.record;
+  const title = input.title ?? `densetrain sweep: ${input.param}`;
+  const subtitle = [first?.dataset.name, `${runs.length} values of ${input.param}`, first ? `seed ${first.config.seed}` : undefined]
+    .filter((s) => s !== undefined)
+    .join(' · ');
+  const points = (metric: 'loss' | 'accuracy') =>
+    runs
+      .filter((r) => r.status !== 'not run')
+      .map((r) => ({
+        value: r.value,
+        diverged: r.status === 'diverged',
+        metric: metric === 'loss' ? (r.record?.test?.loss ?? null) : (r.record?.test?.accuracy ?? null),
+      }));
+  const diverged = runs.filter((r) => r.status === 'diverged').length;
+  const scaleNote = input.scale === 'linear' ? '' : ` The x axis is ${input.scale === 'log' ? 'logarithmic' : 'symmetric-logarithmic (0 included)'}.`;
+  const caption = `Final model on the test set for each value.${scaleNote}${diverged ? ' A red cross at the top marks a value whose training diverged.' : ''}`;
+  const lossChart = await block('sweep-loss', 'Test loss', sweepChartSpec(points('loss'), { param: input.param, metric: 'test loss', scale: input.scale }), caption);
+  const accChart = await block(
+    'sweep-accuracy',
+    'Test accuracy',
+    sweepChartSpec(points('accuracy'), { param: input.param, metric: 'test accuracy', scale: input.scale }),
+    caption,
+  );
+  const shared = await sharedSections(runs);
+  const sections = [
+    `<section id="sweep"><h2>Test loss and accuracy against ${escapeHtml(input.param)}</h2><div class="cols">${chart(lossChart)}${chart(accChart)}</div></section>`,
+    `<section id="runs"><h2>Runs</h2>${resultsTable(runs, input.param)}</section>`,
+    ...shared.sections,
+  ];
+  return { html: page(title, subtitle, banner(runs), sections), charts: [lossChart, accChart, ...shared.charts] };
+}
+
+/** Writes outDir/sweep.html (and outDir/charts/sweep-*.svg); returns the page's path. */
+export async function writeSweepReport(outDir: string, input: SweepInput): Promise<string> {
+  return writePage(outDir, 'sweep.html', await buildSweepReport(input));
+}
+
+async function writePage(outDir: string, file: string, built: BuiltPage): Promise<string> {
+  const chartsDir = join(outDir, 'charts');
+  await mkdir(chartsDir, { recursive: true });
+  for (const c of built.charts) await writeFile(join(chartsDir, `${c.name}.svg`), `<?xml version="1.0" encoding="UTF-8"?>\n${c.svg}\n`);
+  const path = join(outDir, file);
+  await writeFile(path, built.html);
+  return path;
+}
