@@ -472,7 +472,6 @@ export function perClassCompareSpec(
         scale: { domainMin: Math.max(0, Math.floor(lowest * 10) / 10 - 0.1), domainMax: 1 },
       },
       color: { field: 'run', type: 'nominal', title: 'run', sort: labels, scale: { domain: labels, range: colors } },
-      tooltip: [{ field: 'run' }, { field: 'cls', title: 'class' }, { field: 'accuracy', format: '.2%' }],
     },
   } as TopLevelSpec;
 }
@@ -514,10 +513,11 @@ export function sweepChartSpec(
     scale: { zero: false },
     ...(accuracyMetric ? { axis: { format: '.0%' } } : {}),
   };
+  const lineColor = accuracyMetric ? PALETTE.val : PALETTE.smoothed;
   const layers: any[] = [
     {
       data: { values: ok },
-      mark: { type: 'line', strokeWidth: 2, color: accuracyMetric ? PALETTE.val : PALETTE.test, point: { size: 60, filled: true } },
+      mark: { type: 'line', strokeWidth: 2, color: lineColor, point: { size: 60, filled: true, color: lineColor } },
       encoding: { x, y },
     },
   ];

@@ -67,7 +67,7 @@ table and is marked on the charts; the sweep carries on. Examples:
     });
 };
 
-/** "0.1, 1e-3" -> 1e-3 then 0.1 (sorted, with the text as typed); anything else is a UsageError naming --values. */
+/** "0.1, 1e-3" -> 0.1, 0.001 (in the given order, with the text as typed); anything else is a UsageError naming --values. */
 export function parseValues(raw: string): { value: number; text: string }[] {
   const items = raw.split(',').map((s) => s.trim());
   if (items.some((s) => s === '')) {
@@ -83,7 +83,7 @@ export function parseValues(raw: string): { value: number; text: string }[] {
     if (seen.has(v)) throw new UsageError(`--values lists ${items[i]} twice`);
     seen.add(v);
   }
-  return values.map((value, i) => ({ value, text: items[i]! })).sort((a, b) => a.value - b.value);
+  return values.map((value, i) => ({ value, text: items[i]! }));
 }
 
 function paramOf(name: string): SweepParam {
@@ -164,9 +164,11 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
   });
 
   const report = await import('../../report/compare.js');
-  const runs = result.runs.map((run, i) => ({
+  // Trained in the order given; shown in order of value.
+  const order = result.runs.map((run, i) => ({ run, value: plans[i]!.value })).sort((a, b) => a.value - b.value);
+  const runs = order.map(({ run, value }) => ({
     label: run.plan.label,
-    value: plans[i]!.value,
+    value,
     status: run.status,
     record: run.record,
     reportHref: run.reportPath ? `${run.plan.folder}/report.html` : null,
@@ -180,16 +182,16 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     layerIndex,
     axis,
     scale,
-    values: plans.map((p) => p.value),
+    values: order.map((o) => o.value),
     dataset: result.dataset.name,
     interrupted: result.interrupted,
     runs: runs.map((run, i) => ({
       value: run.value,
       ...report.summarizeRun(run),
-      folder: result.runs[i]!.plan.folder,
+      folder: order[i]!.run.plan.folder,
       report: run.reportHref,
       bestEpoch: run.record?.bestEpoch ?? null,
-      config: result.runs[i]!.plan.resolved.config,
+      config: order[i]!.run.plan.resolved.config,
     })),
   });
   io.out(report.runsTable(runs, { valueTitle: axis }));
