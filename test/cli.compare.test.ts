@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 import type { RunRecord } from '../src/train/types.js';
-import { ensureBuilt, runCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
+import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 
 let tmp: string;
 let data: TinyDataset;
@@ -117,6 +117,33 @@ describe('densetrain compare', () => {
     expect(html).toContain('href="small/report.html"');
     expect(html).toContain('href="wide/report.html"');
     expect(html).toMatch(/<table class="grid diff">[\s\S]*--layers[\s\S]*--optimizer/);
+  });
+});
+
+describe('densetrain compare: Ctrl-C', () => {
+  it('stops the current run (checkpoint kept), skips the rest, writes the comparison so far, exits 130', async () => {
+    const out = join(tmp, 'interrupted');
+    const child = spawnCli(
+      ['compare', ...TINY(), '--batch-size', '4', '--activation', 'relu,tanh', '--epochs', '100000', '--patience', '0', '--out', out],
+      { cwd: tmp },
+    );
+    let sent = false;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (!sent && /epoch +2\/100000/.test(chunk.toString())) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const result = await collect(child);
+    expect(sent, `never saw epoch 2: ${result.stderr}`).toBe(true);
+    expect(result.code, result.stderr).toBe(130);
+    expect(existsSync(join(out, 'activation-relu', 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'activation-relu', 'INCOMPLETE'))).toBe(true);
+    expect(existsSync(join(out, 'activation-tanh')), 'the second run never started').toBe(false);
+    const html = readFileSync(join(out, 'compare.html'), 'utf8');
+    expect(html).toMatch(/data-run="relu" data-status="interrupted"/);
+    expect(html).toMatch(/data-run="tanh" data-status="not run"/);
+    expect(readJson<{ interrupted: boolean }>(join(out, 'compare.json')).interrupted).toBe(true);
   });
 });
 
