@@ -149,6 +149,23 @@ function snapshot(model: Mlp, into: Map<string, Float32Array>): void {
   }
 }
 
+/**
+ * The first parameter holding a NaN or an infinity, or null. A step can overflow the weights
+ * while its own loss was finite; checked before anything is saved so that a checkpoint (and the
+ * best weights) never hold non-finite values.
+ */
+function nonFiniteParameter(model: Mlp): string | null {
+  for (const p of model.parameters) {
+    const d = p.value.data;
+    for (let i = 0; i < p.size; i++) if (!Number.isFinite(d[i]!)) return p.name;
+  }
+  return null;
+}
+
+function overflowMessage(parameter: string, epoch: number, batch: number, lr: number, baseLr: number): string {
+  return `the weights (${parameter}) became non-finite in epoch ${epoch}, batch ${batch} (lr ${lr}); try a lower learning rate (e.g. lr ${baseLr / 10})`;
+}
+
 function restore(model: Mlp, from: Map<string, Float32Array>): void {
   for (const p of model.parameters) p.value.data.set(from.get(p.name)!);
 }
@@ -281,6 +298,13 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         options.onBatch?.({ ...record, batches: batchesPerEpoch, size: rows, accuracy: correct / rows, samplesPerSecond: rows / Math.max(seconds, 1e-9), lr });
 
         if (options.signal?.aborted) {
+          const overflowed = nonFiniteParameter(model);
+          if (overflowed !== null) {
+            // This step overflowed the weights (its loss was still finite): a diverged run, not saved.
+            stopReason = 'diverged';
+            stopMessage = overflowMessage(overflowed, epoch, b + 1, lr, cfg.lr);
+            break epochs;
+          }
           stopReason = 'interrupted';
           stopMessage = `interrupted in epoch ${epoch} after batch ${b + 1} of ${batchesPerEpoch}`;
           partial.seconds = (performance.now() - epochStart) / 1000;
@@ -292,6 +316,13 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       }
 
       // End of the epoch: validation, best weights, early stopping, checkpoint.
+      // Every loss was finite, but the last step may have overflowed the weights: never save those.
+      const overflowed = nonFiniteParameter(model);
+      if (overflowed !== null) {
+        stopReason = 'diverged';
+        stopMessage = overflowMessage(overflowed, epoch, batchesPerEpoch, lr, cfg.lr);
+        break;
+      }
       const trainSeconds = (performance.now() - epochStart) / 1000;
       let valLoss: number | null = null;
       let valAccuracy: number | null = null;
