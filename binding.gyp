@@ -5,7 +5,7 @@
 # build machine's CPU): the ISA is chosen at run time from CPUID.
 {
   "variables": {
-    "dt_cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-fno-exceptions", "-fno-rtti", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    "dt_cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fno-exceptions", "-fno-rtti", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     "dt_avx2_flags": ["-mavx2", "-mfma"],
     "dt_avx512_flags": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"]
   },

@@ -106,11 +106,11 @@ describe('native build definitions', () => {
 
   it('use the same compiler settings that change results', () => {
     const common = gyp.variables['dt_cflags_cc']!;
-    for (const flag of ['-std=c++17', '-ffp-contract=off', '-fno-math-errno', '-fno-exceptions']) {
+    for (const flag of ['-std=c++17', '-ffp-contract=off', '-fno-math-errno', '-fno-trapping-math', '-fno-exceptions']) {
       expect(common).toContain(flag);
     }
     expect(cmake).toMatch(/CMAKE_CXX_STANDARD 17/);
-    for (const flag of ['-ffp-contract=off', '-fno-math-errno', '-fno-exceptions']) expect(cmake).toContain(flag);
+    for (const flag of ['-ffp-contract=off', '-fno-math-errno', '-fno-trapping-math', '-fno-exceptions']) expect(cmake).toContain(flag);
     expect(cmake).toMatch(/CMAKE_EXPORT_COMPILE_COMMANDS ON/);
     expect(cmake).toMatch(/-fsanitize=address,undefined/);
   });

@@ -25,6 +25,10 @@
 #include "kernel_api.h"
 #include "thread_pool.h"
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #if defined(DENSETRAIN_X86) && defined(_MSC_VER)
 #include <immintrin.h>
 #include <intrin.h>
@@ -78,6 +82,21 @@ CpuFeatures DetectCpu() {
   f.avx512 = f.avx512 && f.avx2_fma;
 #endif
   return f;
+}
+
+// Default pool size: the hardware threads, or fewer if this process may only run on fewer
+// (CPU affinity, e.g. taskset or a cpuset-limited container).
+int DefaultThreads() {
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int allowed = CPU_COUNT(&set);
+    if (allowed >= 1 && (threads < 1 || allowed < threads)) threads = allowed;
+  }
+#endif
+  return threads < 1 ? 1 : threads;
 }
 
 // Tables this CPU can run, from best to worst.
@@ -404,8 +423,7 @@ class Addon : public Napi::Addon<Addon> {
         return;
       }
     }
-    int threads = static_cast<int>(std::thread::hardware_concurrency());
-    if (threads < 1) threads = 1;
+    int threads = DefaultThreads();
     if (threads > kMaxThreads) threads = kMaxThreads;
     const char* threads_env = std::getenv("DENSETRAIN_THREADS");
     if (threads_env != nullptr && *threads_env != '\0') {

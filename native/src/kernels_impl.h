@@ -372,19 +372,71 @@ DT_INLINE int64_t RowChunkFor(int64_t rows, int64_t cols) {
   return Max64(by_size, CeilDiv(rows, kMaxChunks));
 }
 
-DT_INLINE float ActivateF(int kind, double alpha, float z) {
-  switch (kind) {
-    case kActRelu:
-      return z > 0.0f ? z : 0.0f;
-    case kActLeakyRelu:
-    case kActPrelu:
-      return z > 0.0f ? z : static_cast<float>(alpha * static_cast<double>(z));
-    case kActSigmoid:
-      return static_cast<float>(1.0 / (1.0 + ::exp(-static_cast<double>(z))));
-    case kActTanh:
-      return static_cast<float>(::tanh(static_cast<double>(z)));
-    default:
-      return z;
+// Float exp, tanh and sigmoid written so that loops over them vectorize (no calls, no branches;
+// selects only). Cephes-style argument reduction and minimax polynomials, within ~2 ulp of
+// the correctly rounded result; exp underflows to 0 below ln(FLT_MIN) (no subnormal results).
+DT_INLINE float BitsToFloat(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+DT_INLINE float ExpF(float x) {
+  const bool nan = x != x;
+  float xc = nan ? 0.0f : x;
+  xc = xc < -87.33654f ? -87.33654f : xc;  // ln(FLT_MIN): results stay normal
+  xc = xc > 88.0f ? 88.0f : xc;  // e^88 < FLT_MAX; only sigmoid/tanh saturation depends on this
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick, then r = x - n ln 2 in two steps.
+  const float t = xc * 1.44269504088896341f + 12582912.0f;
+  const float n = t - 12582912.0f;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float r2 = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r2 + r + 1.0f;
+  const float scale = BitsToFloat(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
+  const float e = x < -87.33654f ? 0.0f : y * scale;
+  return nan ? x : e;
+}
+
+DT_INLINE float SigmoidF(float z) {
+  // e = exp(-|z|) <= 1 never overflows; sigmoid = 1/(1+e) for z >= 0, e/(1+e) below.
+  const float az = z < 0.0f ? -z : z;
+  const float e = ExpF(-az);
+  const float num = z >= 0.0f ? 1.0f : e;
+  const float h = num / (1.0f + e);
+  return z != z ? z : h;
+}
+
+DT_INLINE float TanhF(float x) {
+  const float ax = x < 0.0f ? -x : x;
+  // |x| < 0.625: odd polynomial; else 1 - 2 / (e^{2|x|} + 1) with the sign of x.
+  const float s = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * s + 2.06390887954e-2f;
+  p = p * s - 5.37397155531e-2f;
+  p = p * s + 1.33314422036e-1f;
+  p = p * s - 3.33332819422e-1f;
+  const float small = p * s * x + x;
+  const float e = ExpF(2.0f * ax);
+  const float big_abs = 1.0f - 2.0f / (e + 1.0f);
+  const float big = x < 0.0f ? -big_abs : big_abs;
+  const float t = ax < 0.625f ? small : big;
+  return x != x ? x : t;
+}
+
+// out[i] = f(in[i]), vectorizable both in place (in == out) and out of place.
+template <class F>
+DT_INLINE void MapRow(const float* in, float* out, int64_t n, F f) {
+  if (in == out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(out[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
   }
 }
 
@@ -400,6 +452,7 @@ struct BiasActCtx {
 template <int kKind>
 DT_INLINE void BiasActRows(const BiasActCtx& x, int64_t r0, int64_t r1) {
   const int64_t cols = x.cols;
+  const double alpha = x.alpha;
   for (int64_t i = r0; i < r1; ++i) {
     float* z = x.z + i * cols;
     float* h = x.h + i * cols;
@@ -409,24 +462,24 @@ DT_INLINE void BiasActRows(const BiasActCtx& x, int64_t r0, int64_t r1) {
     }
     switch (kKind) {
       case kActRelu:
-        for (int64_t j = 0; j < cols; ++j) h[j] = z[j] > 0.0f ? z[j] : 0.0f;
+        MapRow(z, h, cols, [](float v) { return v > 0.0f ? v : 0.0f; });
         break;
-      case kActLeakyRelu: {
-        const double alpha = x.alpha;
-        for (int64_t j = 0; j < cols; ++j) {
-          const float zj = z[j];
-          const float neg = static_cast<float>(alpha * static_cast<double>(zj));
-          h[j] = zj > 0.0f ? zj : neg;
-        }
+      case kActLeakyRelu:  // also prelu: alpha is the slope; the product is rounded once, like the reference
+        MapRow(z, h, cols, [alpha](float v) {
+          const float neg = static_cast<float>(alpha * static_cast<double>(v));
+          return v > 0.0f ? v : neg;
+        });
         break;
-      }
-      case kActLinear:
+      case kActSigmoid:
+        MapRow(z, h, cols, [](float v) { return SigmoidF(v); });
+        break;
+      case kActTanh:
+        MapRow(z, h, cols, [](float v) { return TanhF(v); });
+        break;
+      default:
         if (h != z) {
           for (int64_t j = 0; j < cols; ++j) h[j] = z[j];
         }
-        break;
-      default:
-        for (int64_t j = 0; j < cols; ++j) h[j] = ActivateF(kKind, x.alpha, z[j]);
         break;
     }
   }
@@ -460,9 +513,9 @@ void BiasActivation(int64_t rows, int64_t cols, float* z, const float* bias, int
                     float* h, const Exec& exec) {
   if (rows <= 0 || cols <= 0) return;
   BiasActCtx x{rows, cols, 0, z, bias, kind, alpha, h};
-  // Transcendental activations cost ~20x more per element: split them finer.
+  // Transcendental activations cost more per element: split them finer.
   const bool heavy = kind == kActSigmoid || kind == kActTanh;
-  const int64_t per_task = heavy ? kChunk / 16 : kChunk;
+  const int64_t per_task = heavy ? kChunk / 4 : kChunk;
   x.chunk = Max64(Max64(1, per_task / cols), CeilDiv(rows, kMaxChunks));
   ForTasks(exec, static_cast<int>(CeilDiv(rows, x.chunk)), &BiasActTask, &x);
 }
@@ -478,42 +531,66 @@ struct ActBackCtx {
   double* partial;  // prelu slope gradient per chunk
 };
 
+// dz[i] = f(z[i], h[i], dh[i]), vectorizable with dz == dh (allowed) or separate.
+template <class F>
+DT_INLINE void MapBack(const float* z, const float* h, const float* dh, float* dz, int64_t i0, int64_t i1, F f) {
+  if (dz == dh) {
+    for (int64_t i = i0; i < i1; ++i) dz[i] = f(z[i], h[i], dz[i]);
+  } else {
+    for (int64_t i = i0; i < i1; ++i) dz[i] = f(z[i], h[i], dh[i]);
+  }
+}
+
 void ActBackTask(void* vctx, int task, int /*worker*/) {
   const ActBackCtx& x = *static_cast<const ActBackCtx*>(vctx);
   const int64_t i0 = task * x.chunk;
   const int64_t i1 = Min64(i0 + x.chunk, x.n);
-  const float* DT_RESTRICT z = x.z;
-  const float* DT_RESTRICT h = x.h;
-  const float* dh = x.dh;  // may alias dz
+  const float* z = x.z;
+  const float* h = x.h;
+  const float* dh = x.dh;  // may be dz
   float* dz = x.dz;
+  const double alpha = x.alpha;
+  if (x.kind == kActPrelu && x.partial != nullptr) {
+    // Slope gradient sum over z <= 0 of dh * z (products exact in double), read before dz is
+    // written; eight interleaved lanes in a fixed order.
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+      DT_UNROLL
+      for (int l = 0; l < 8; ++l) {
+        const float zi = z[i + l];
+        const double prod = static_cast<double>(dh[i + l]) * static_cast<double>(zi);
+        acc[l] += zi <= 0.0f ? prod : 0.0;
+      }
+    }
+    for (int l = 0; i < i1; ++i, ++l) {
+      const float zi = z[i];
+      if (zi <= 0.0f) acc[l] += static_cast<double>(dh[i]) * static_cast<double>(zi);
+    }
+    x.partial[task] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  }
   switch (x.kind) {
     case kActRelu:
-      for (int64_t i = i0; i < i1; ++i) dz[i] = dh[i] * (z[i] > 0.0f ? 1.0f : 0.0f);
+      MapBack(z, h, dh, dz, i0, i1, [](float zi, float, float g) { return g * (zi > 0.0f ? 1.0f : 0.0f); });
       break;
     case kActLeakyRelu:
-    case kActPrelu: {
-      const double alpha = x.alpha;
-      double slope = 0.0;
-      for (int64_t i = i0; i < i1; ++i) {
-        const float zi = z[i];
-        const float g = dh[i];
-        if (x.kind == kActPrelu && zi <= 0.0f) slope += static_cast<double>(g) * static_cast<double>(zi);
-        dz[i] = zi > 0.0f ? g : static_cast<float>(static_cast<double>(g) * alpha);
-      }
-      if (x.partial != nullptr) x.partial[task] = slope;
+    case kActPrelu:
+      MapBack(z, h, dh, dz, i0, i1, [alpha](float zi, float, float g) {
+        const float neg = static_cast<float>(static_cast<double>(g) * alpha);
+        return zi > 0.0f ? g : neg;
+      });
       break;
-    }
     case kActSigmoid:
-      for (int64_t i = i0; i < i1; ++i) {
-        const double hi = h[i];
-        dz[i] = static_cast<float>(static_cast<double>(dh[i]) * (hi * (1.0 - hi)));
-      }
+      MapBack(z, h, dh, dz, i0, i1, [](float, float hf, float g) {
+        const double hi = hf;
+        return static_cast<float>(static_cast<double>(g) * (hi * (1.0 - hi)));
+      });
       break;
     case kActTanh:
-      for (int64_t i = i0; i < i1; ++i) {
-        const double hi = h[i];
-        dz[i] = static_cast<float>(static_cast<double>(dh[i]) * (1.0 - hi * hi));
-      }
+      MapBack(z, h, dh, dz, i0, i1, [](float, float hf, float g) {
+        const double hi = hf;
+        return static_cast<float>(static_cast<double>(g) * (1.0 - hi * hi));
+      });
       break;
     default:
       if (dz != dh) {
@@ -696,16 +773,23 @@ void AdamTask(void* vctx, int task, int /*worker*/) {
   const float* DT_RESTRICT g = x.grad;
   float* DT_RESTRICT m = x.m;
   float* DT_RESTRICT v = x.v;
-  const double b1 = x.b1, b2 = x.b2, c1 = 1.0 - x.b1, c2 = 1.0 - x.b2;
-  const double eps = x.eps, l2 = x.l2, step_size = x.step_size, sqrt_bias2 = x.sqrt_bias2;
+  const double b1 = x.b1, b2 = x.b2, c1 = 1.0 - x.b1, c2 = 1.0 - x.b2, l2 = x.l2;
+  // The moments are computed like the reference (in double, rounded once when stored). The
+  // step itself is computed in float: sqrt and division in double would make this kernel
+  // compute-bound, and the step is far smaller than the parameter it is subtracted from.
+  const float step_size = static_cast<float>(x.step_size);
+  const float sqrt_bias2 = static_cast<float>(x.sqrt_bias2);
+  float eps = static_cast<float>(x.eps);
+  // An eps too small for float must not become 0 (0/0 where m = v = 0).
+  if (eps == 0.0f && x.eps > 0.0) eps = 1.40129846e-45f;
   for (int64_t i = i0; i < i1; ++i) {
     const double gi = static_cast<double>(g[i]) + l2 * static_cast<double>(p[i]);
     const float mi = static_cast<float>(b1 * static_cast<double>(m[i]) + c1 * gi);
     const float vi = static_cast<float>(b2 * static_cast<double>(v[i]) + c2 * gi * gi);
     m[i] = mi;
     v[i] = vi;
-    const double denom = ::sqrt(static_cast<double>(vi)) / sqrt_bias2 + eps;
-    p[i] = static_cast<float>(static_cast<double>(p[i]) - (step_size * static_cast<double>(mi)) / denom);
+    const float denom = sqrtf(vi) / sqrt_bias2 + eps;
+    p[i] = p[i] - (step_size * mi) / denom;
   }
 }
 

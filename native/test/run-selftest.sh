@@ -5,7 +5,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 CXX="${CXX:-g++}"
-flags=(-std=c++17 -O2 -ffp-contract=off -fno-math-errno -DDENSETRAIN_X86 -I"$root/native/src")
+flags=(-std=c++17 -O2 -ffp-contract=off -fno-math-errno -fno-trapping-math -DDENSETRAIN_X86 -I"$root/native/src")
 "$CXX" "${flags[@]}" -mavx2 -mfma -c "$root/native/src/isa_avx2.cc" -o "$out/avx2.o"
 "$CXX" "${flags[@]}" -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma -c "$root/native/src/isa_avx512.cc" -o "$out/avx512.o"
 "$CXX" "${flags[@]}" -mavx2 -mfma -c "$root/native/test/avx512_shape.cc" -o "$out/shape.o"
