@@ -391,6 +391,14 @@ export function runColors(n: number): string[] {
   return Array.from({ length: n }, (_, i) => PALETTE.layers[i % PALETTE.layers.length]!);
 }
 
+/** A percent axis format with enough digits to tell the ticks of a narrow range apart. */
+export function percentFormat(values: number[]): string {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length < 2) return '.0%';
+  const span = Math.max(...finite) - Math.min(...finite);
+  return span < 0.005 ? '.2%' : span < 0.05 ? '.1%' : '.0%';
+}
+
 /**
  * Train (solid) and validation (dashed) loss or accuracy per epoch of every run, overlaid:
  * colour is the run, dash the split. Loss uses a log y axis when it spans more than 30x.
@@ -424,7 +432,7 @@ export function compareCurvesSpec(runs: LabelledRun[], metric: 'loss' | 'accurac
       y:
         metric === 'loss'
           ? { field: 'y', type: 'quantitative', title: 'cross-entropy loss', scale: logY ? { type: 'log' } : { zero: false } }
-          : { field: 'y', type: 'quantitative', title: 'accuracy', axis: { format: '.0%' }, scale: { zero: false } },
+          : { field: 'y', type: 'quantitative', title: 'accuracy', axis: { format: percentFormat(ys) }, scale: { zero: false } },
       color: { field: 'run', type: 'nominal', title: 'run', sort: labels, scale: { domain: labels, range: colors } },
       strokeDash: {
         field: 'split',
@@ -498,12 +506,13 @@ export function sweepChartSpec(
   const diverged = points.filter((p) => p.diverged).map((p) => ({ value: p.value, label: 'diverged' }));
   const xs = points.map((p) => p.value).filter(Number.isFinite);
   const positive = xs.filter((v) => v > 0);
+  // Pixel padding keeps markers at the ends clear of the axes.
   const xScale: Record<string, unknown> =
     options.scale === 'log'
-      ? { type: 'log', ...(positive.length ? { domain: [Math.min(...positive) / 1.5, Math.max(...positive) * 1.5] } : {}) }
+      ? { type: 'log', padding: 24 }
       : options.scale === 'symlog'
-        ? { type: 'symlog', constant: positive.length ? Math.min(...positive) : 1 }
-        : { zero: false, nice: true };
+        ? { type: 'symlog', constant: positive.length ? Math.min(...positive) : 1, padding: 24 }
+        : { zero: false, nice: false, padding: 24 };
   const x = { field: 'value', type: 'quantitative' as const, title: options.param, scale: xScale, axis: options.scale === 'linear' ? {} : { format: '~g' } };
   const accuracyMetric = options.metric === 'test accuracy';
   const y = {
@@ -511,7 +520,7 @@ export function sweepChartSpec(
     type: 'quantitative' as const,
     title: options.metric,
     scale: { zero: false },
-    ...(accuracyMetric ? { axis: { format: '.0%' } } : {}),
+    ...(accuracyMetric ? { axis: { format: percentFormat(ok.map((p) => p.y)) } } : {}),
   };
   const lineColor = accuracyMetric ? PALETTE.val : PALETTE.smoothed;
   const layers: any[] = [
