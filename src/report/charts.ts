@@ -439,6 +439,7 @@ export function compareCurvesSpec(runs: LabelledRun[], metric: 'loss' | 'accurac
         type: 'nominal',
         title: null,
         scale: { domain: ['train', 'validation'], range: [[1, 0], [6, 4]] },
+        legend: { symbolType: 'stroke', symbolStrokeColor: '#3c4350', symbolSize: 300 },
       },
       detail: { field: 'split' },
     },
