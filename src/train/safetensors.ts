@@ -8,8 +8,11 @@
  *             padded with spaces so that 8 + N is a multiple of 8
  *   the tensor bytes, little-endian, offsets relative to the end of the header
  *
- * The writer stores the sha256 of the tensor bytes in __metadata__.sha256; the reader verifies
- * it when present (files written by PyTorch have none) and names the file in every error.
+ * The writer stores the sha256 of the tensor bytes in __metadata__.sha256, and the sha256 of the
+ * 8-byte prefix and the header (padding included) in __metadata__.header_sha256, computed with
+ * that value's 64 hex digits written as zeros. The reader verifies both when present (files
+ * written by PyTorch have neither), requires both in densetrain's own files (metadata format
+ * 'densetrain-*', so a damaged key cannot switch the check off), and names the file in every error.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
@@ -43,6 +46,18 @@ export function tensorChecksum(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+const HEADER_CHECKSUM_KEY = 'header_sha256';
+const ZERO_DIGEST = '0'.repeat(64);
+/** Where the header checksum's value sits in the JSON our writer produces (and the reader looks for). */
+const HEADER_CHECKSUM_RE = /"header_sha256":"([0-9a-f]{64})"/;
+
+/** sha256 (hex) of prefix + header with the header checksum's digits at `at` read as zeros. */
+function headerChecksum(prefixAndHeader: Uint8Array, at: number): string {
+  const copy = Buffer.from(prefixAndHeader);
+  copy.write(ZERO_DIGEST, at, 'latin1');
+  return tensorChecksum(copy);
+}
+
 export function encodeSafetensors(tensors: Iterable<[string, TensorEntry]>, metadata: Record<string, string> = {}): Buffer {
   const list = [...tensors];
   const header: Record<string, unknown> = {};
@@ -68,12 +83,19 @@ export function encodeSafetensors(tensors: Iterable<[string, TensorEntry]>, meta
     meta[k] = v;
   }
   meta['sha256'] = tensorChecksum(body);
+  meta[HEADER_CHECKSUM_KEY] = ZERO_DIGEST;
   let json = Buffer.from(JSON.stringify({ __metadata__: meta, ...header }), 'utf8');
   const padded = Math.ceil((8 + json.length) / 8) * 8 - 8;
   if (padded > json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([prefix, json, body]);
+  const head = Buffer.concat([prefix, json]);
+  // __metadata__ comes first and keys cannot repeat, so the first match is the one just written.
+  const match = HEADER_CHECKSUM_RE.exec(head.toString('latin1'));
+  if (!match) throw new Error('safetensors writer: header checksum placeholder not found');
+  const digestAt = match.index + match[0].length - 65;
+  head.write(headerChecksum(head, digestAt), digestAt, 'latin1');
+  return Buffer.concat([head, body]);
 }
 
 function isIntArray(v: unknown, len?: number): v is number[] {
@@ -99,6 +121,7 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
     fail(`not a safetensors file: the header is not valid JSON (${(error as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('not a safetensors file: the header is not a JSON object');
+  verifyHeaderChecksum(bytes.subarray(0, 8 + n), (header as Record<string, unknown>)['__metadata__'], fail);
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
   const body = bytes.subarray(dataStart);
@@ -144,6 +167,29 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
     }
   }
   return { tensors, metadata };
+}
+
+/**
+ * Checks __metadata__.header_sha256 against the prefix and header bytes. Required in densetrain's
+ * own files (and then the data checksum too), optional in others.
+ */
+function verifyHeaderChecksum(head: Uint8Array, meta: unknown, fail: (why: string) => never): void {
+  const m = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? (meta as Record<string, unknown>) : {};
+  const ours = typeof m['format'] === 'string' && m['format'].startsWith('densetrain-');
+  const expected = m[HEADER_CHECKSUM_KEY];
+  if (expected === undefined) {
+    if (ours) fail('the header is corrupt: its checksum entry is missing (or the file predates header checksums); restore the file or train again');
+    return;
+  }
+  const match = HEADER_CHECKSUM_RE.exec(Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1'));
+  if (typeof expected !== 'string' || !match || match[1] !== expected) {
+    fail('the header is corrupt: its checksum entry is damaged; restore the file or train again');
+  }
+  const actual = headerChecksum(head, match!.index + match![0].length - 65);
+  if (actual !== expected) {
+    fail(`checksum mismatch: the header is corrupt (sha256 ${actual}, the header records ${expected as string}); restore the file or train again`);
+  }
+  if (ours && m['sha256'] === undefined) fail('the header is corrupt: the tensor data checksum entry is missing; restore the file or train again');
 }
 
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {

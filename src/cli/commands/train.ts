@@ -74,6 +74,12 @@ async function resolveForTrain(options: TrainCommandOptions, context: CliContext
       `only ${RESUME_OVERRIDABLE.map((k) => optionFlag(k)).join(', ')} can change when resuming`,
     ]);
   }
+  // The checkpoint's backend counts as chosen (like a config file's): without --backend the run
+  // continues on the backend it was trained on, not on whatever 'auto' or DENSETRAIN_BACKEND
+  // picks, so a resumed run stays bit-identical to an uninterrupted one.
+  if (resolved.sources.backend.kind === 'default' && saved.backend !== 'auto') {
+    return { ...resolved, sources: { ...resolved.sources, backend: { kind: 'file', path: checkpoint.file } } };
+  }
   return resolved;
 }
 
