@@ -6,13 +6,19 @@
 // by packing (they only change the strides the packers read with).
 //
 // The micro-kernel is 4 x 8 with plain SIMD128 (f32x4.mul + f32x4.add; no FMA in SIMD128):
-// eight v128 accumulators. V8 schedules a block's loads before its arithmetic, so a kernel whose
-// loads do not fit in registers next to the accumulators spills; 4 x 8 needs 8 accumulators +
-// 6 loaded vectors + 1 temporary = 15 of the 15 xmm registers V8 allocates. To keep the loads
-// cheap (pure load-port uops, no shuffles) A is packed pre-broadcast: every element of A is
-// stored as four copies (one v128), so the kernel needs only v128.load. The k loop is unrolled
-// four times with an exit test between steps; the tests split the body into basic blocks so
-// that only one step's loads are in flight at a time.
+// eight v128 accumulators. V8 schedules a basic block's loads ahead of its arithmetic, so the
+// loads of a block must fit in registers next to the accumulators: 4 x 8 needs 8 accumulators +
+// 2 B vectors + 4 broadcast A values + 1 temporary = 15, exactly the xmm registers V8 allocates
+// (larger tiles such as 6 x 8 spill). The k loop is unrolled four times with an exit test after
+// every step; the tests split the body into basic blocks so only one step's loads are live.
+// A is packed plainly (MR floats per k step) and broadcast by v128.load32_splat (vbroadcastss
+// from memory); packing A pre-broadcast (4 copies per element, plain v128.load) measured ~7%
+// slower overall (4x the packing stores and A traffic).
+//
+// Blocking (measured on a Zen 3 with 32 KiB L1d / 512 KiB L2, best of many runs on a shared
+// machine; KC 128..512, MC 32..128, NC 256..1024 and both macro-loop orders were within a few
+// percent): KC = 512 keeps a B micro-panel (16 KiB) in L1 across the A panels of a block
+// (MC x KC x 4 = 128 KiB in L2); k and n are cut into equal blocks (k = 784 is 2 x 392).
 import { alloc } from './heap';
 
 // @ts-ignore: decorator
@@ -21,7 +27,7 @@ import { alloc } from './heap';
 @inline export const NR: i32 = 8;
 /** Depth of a packed block (k direction). */
 // @ts-ignore: decorator
-@inline export const KC: i32 = 256;
+@inline export const KC: i32 = 512;
 /** Rows of op(A) packed at a time (a multiple of MR). */
 // @ts-ignore: decorator
 @inline export const MC: i32 = 64;
@@ -31,7 +37,7 @@ import { alloc } from './heap';
 
 // Bytes per k step of a packed micro-panel.
 // @ts-ignore: decorator
-@inline const SA: usize = <usize>MR * 16;
+@inline const SA: usize = <usize>MR * 4;
 // @ts-ignore: decorator
 @inline const SB: usize = <usize>NR * 4;
 
@@ -42,7 +48,7 @@ let tile: usize = 0;
 /** Allocates the packing scratch (once). Returns false when memory cannot grow. */
 export function gemmInit(): bool {
   if (packA != 0) return true;
-  const a = alloc(<usize>MC * <usize>KC * 16);
+  const a = alloc(<usize>MC * <usize>KC * 4);
   if (a == 0) return false;
   const b = alloc(<usize>KC * <usize>NC * 4);
   if (b == 0) return false;
@@ -55,34 +61,47 @@ export function gemmInit(): bool {
 }
 
 /**
- * Packs rows [0, mc) x depth [0, kc) of op(A) (element (i, p) at src + i*rs + p*cs) into
- * pre-broadcast micro-panels: panel r holds, for each p, MR v128s splat(A(r*MR + ii, p)); rows
- * past mc are zero.
+ * Packs rows [0, mc) x depth [0, kc) of op(A) (element (i, p) at src + i*rs + p*cs) into plain
+ * micro-panels: panel r holds, for each p, the MR floats A(r*MR + ii, p); rows past mc are zero.
  */
 function packPanelsA(mc: i32, kc: i32, src: usize, rs: usize, cs: usize): void {
   let dst = packA;
-  const zero = f32x4.splat(0);
   for (let i = 0; i < mc; i += MR) {
     const rows = min(MR, mc - i);
     const r0 = src + <usize>i * rs;
-    if (rows == MR) {
+    if (rows == MR && rs == 4) {
+      // op(A) = A^T: the MR rows of a k step are contiguous.
+      let s = r0;
+      for (let p = 0; p < kc; p++) {
+        v128.store(dst, v128.load(s));
+        dst += SA;
+        s += cs;
+      }
+    } else if (rows == MR && cs == 4) {
+      // Rows contiguous along k: transpose 4 x 4 blocks.
       const r1 = r0 + rs;
       const r2 = r1 + rs;
       const r3 = r2 + rs;
+      let p = 0;
       let off: usize = 0;
-      for (let p = 0; p < kc; p++) {
-        v128.store(dst, v128.load32_splat(r0 + off), 0);
-        v128.store(dst, v128.load32_splat(r1 + off), 16);
-        v128.store(dst, v128.load32_splat(r2 + off), 32);
-        v128.store(dst, v128.load32_splat(r3 + off), 48);
+      for (; p + 4 <= kc; p += 4) {
+        transpose4(dst, r0 + off, r1 + off, r2 + off, r3 + off, SA);
+        dst += SA * 4;
+        off += 16;
+      }
+      for (; p < kc; p++) {
+        store<f32>(dst, load<f32>(r0 + off), 0);
+        store<f32>(dst, load<f32>(r1 + off), 4);
+        store<f32>(dst, load<f32>(r2 + off), 8);
+        store<f32>(dst, load<f32>(r3 + off), 12);
         dst += SA;
-        off += cs;
+        off += 4;
       }
     } else {
       let off: usize = 0;
       for (let p = 0; p < kc; p++) {
         for (let ii = 0; ii < MR; ii++) {
-          v128.store(dst + (<usize>ii << 4), ii < rows ? v128.load32_splat(r0 + <usize>ii * rs + off) : zero);
+          store<f32>(dst + (<usize>ii << 2), ii < rows ? load<f32>(r0 + <usize>ii * rs + off) : 0);
         }
         dst += SA;
         off += cs;
@@ -122,8 +141,8 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
       let p = 0;
       let off: usize = 0;
       for (; p + 4 <= kc; p += 4) {
-        transpose4(dst, c0 + off, c1 + off, c2 + off, c3 + off);
-        transpose4(dst + 16, c4 + off, c5 + off, c6 + off, c7 + off);
+        transpose4(dst, c0 + off, c1 + off, c2 + off, c3 + off, SB);
+        transpose4(dst + 16, c4 + off, c5 + off, c6 + off, c7 + off, SB);
         dst += SB * 4;
         off += 16;
       }
@@ -154,10 +173,10 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
 
 /**
  * Reads 4 consecutive floats from each of 4 rows and writes them as 4 columns: dst row q
- * (stride SB bytes) receives [r0[q], r1[q], r2[q], r3[q]].
+ * (stride `stride` bytes) receives [r0[q], r1[q], r2[q], r3[q]].
  */
 // @ts-ignore: decorator
-@inline function transpose4(dst: usize, r0: usize, r1: usize, r2: usize, r3: usize): void {
+@inline function transpose4(dst: usize, r0: usize, r1: usize, r2: usize, r3: usize, stride: usize): void {
   const x0 = v128.load(r0);
   const x1 = v128.load(r1);
   const x2 = v128.load(r2);
@@ -166,103 +185,28 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
   const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5); // c0 d0 c1 d1
   const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7); // a2 b2 a3 b3
   const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7); // c2 d2 c3 d3
-  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), 0);
-  v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), SB);
-  v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), SB * 2);
-  v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), SB * 3);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + stride * 2, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + stride * 3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
-/**
- * The micro-kernel: the 4 x 8 tile at c (row stride ldc bytes) becomes
- * alpha * (A panel * B panel) + beta * tile; with beta = 0 the tile is not read. kc >= 1.
- */
-function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32, beta: f32): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  const aEnd = a + <usize>kc * SA;
-  // Exit points after steps 1, 2 and 3 of an unrolled iteration (the a pointer is not advanced
-  // inside an iteration, so "this step was the last" is a compare against a constant).
-  const e1 = aEnd - SA;
-  const e2 = aEnd - SA * 2;
-  const e3 = aEnd - SA * 3;
-  while (true) {
-    {
-      const b0 = v128.load(b, 0);
-      const b1 = v128.load(b, 16);
-      const a0 = v128.load(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.load(a, 16);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load(a, 32);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load(a, 48);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    }
-    if (a == e1) break;
-    {
-      const b0 = v128.load(b, 32);
-      const b1 = v128.load(b, 48);
-      const a0 = v128.load(a, 64);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.load(a, 80);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load(a, 96);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load(a, 112);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    }
-    if (a == e2) break;
-    {
-      const b0 = v128.load(b, 64);
-      const b1 = v128.load(b, 80);
-      const a0 = v128.load(a, 128);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.load(a, 144);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load(a, 160);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load(a, 176);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    }
-    if (a == e3) break;
-    {
-      const b0 = v128.load(b, 96);
-      const b1 = v128.load(b, 112);
-      const a0 = v128.load(a, 192);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.load(a, 208);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load(a, 224);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load(a, 240);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    }
-    a += SA * 4;
-    b += SB * 4;
-    if (a >= aEnd) break;
-  }
+/** tile = alpha * acc + beta * tile (beta = 0: the tile is not read). */
+// @ts-ignore: decorator
+@inline function storeTile(
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  beta: f32,
+  c00: v128,
+  c01: v128,
+  c10: v128,
+  c11: v128,
+  c20: v128,
+  c21: v128,
+  c30: v128,
+  c31: v128,
+): void {
   const va = f32x4.splat(alpha);
   const c1 = c + ldc;
   const c2 = c1 + ldc;
@@ -289,42 +233,120 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
   }
 }
 
-/** Loop order of the macro-kernel: true = rows of micro-tiles outer (A micro-panel stays in L1). */
-// @ts-ignore: decorator
-@inline const IR_OUTER: bool = true;
+/**
+ * The micro-kernel: the 4 x 8 tile at c (row stride ldc bytes) becomes
+ * alpha * (A panel * B panel) + beta * tile; with beta = 0 the tile is not read. kc >= 1.
+ */
+function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32, beta: f32): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const aEnd = a + <usize>kc * SA;
+  // Unrolled four times; the pointer advances every step (load32_splat takes no offset in V8's
+  // code) and the exit test after each step splits the body into basic blocks.
+  while (true) {
+    {
+      const b0 = v128.load(b, 0);
+      const b1 = v128.load(b, 16);
+      const a0 = v128.load32_splat(a, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load32_splat(a, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(a, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(a, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    a += SA;
+    b += SB;
+    if (a == aEnd) break;
+    {
+      const b0 = v128.load(b, 0);
+      const b1 = v128.load(b, 16);
+      const a0 = v128.load32_splat(a, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load32_splat(a, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(a, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(a, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    a += SA;
+    b += SB;
+    if (a == aEnd) break;
+    {
+      const b0 = v128.load(b, 0);
+      const b1 = v128.load(b, 16);
+      const a0 = v128.load32_splat(a, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load32_splat(a, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(a, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(a, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    a += SA;
+    b += SB;
+    if (a == aEnd) break;
+    {
+      const b0 = v128.load(b, 0);
+      const b1 = v128.load(b, 16);
+      const a0 = v128.load32_splat(a, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load32_splat(a, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(a, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(a, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    a += SA;
+    b += SB;
+    if (a == aEnd) break;
+  }
+  storeTile(c, ldc, alpha, beta, c00, c01, c10, c11, c20, c21, c30, c31);
+}
 
 /** Multiplies the packed mc x kc block of A by the packed kc x nc block of B into C. */
 function macroKernel(mc: i32, nc: i32, kc: i32, c: usize, ldc: usize, alpha: f32, beta: f32): void {
   const panelA = <usize>kc * SA;
   const panelB = <usize>kc * SB;
-  if (IR_OUTER) {
+  // B micro-panel (kc x NR, up to 16 KiB) stays in L1 while the A micro-panels stream from L2.
+  let pb = packB;
+  for (let j = 0; j < nc; j += NR) {
+    const cols = min(NR, nc - j);
     let pa = packA;
     for (let i = 0; i < mc; i += MR) {
       const rows = min(MR, mc - i);
-      let pb = packB;
-      for (let j = 0; j < nc; j += NR) {
-        const cols = min(NR, nc - j);
-        const ct = c + <usize>i * ldc + (<usize>j << 2);
-        if (rows == MR && cols == NR) kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
-        else edgeTile(kc, pa, pb, ct, ldc, alpha, beta, rows, cols);
-        pb += panelB;
-      }
+      const ct = c + <usize>i * ldc + (<usize>j << 2);
+      if (rows == MR && cols == NR) kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
+      else edgeTile(kc, pa, pb, ct, ldc, alpha, beta, rows, cols);
       pa += panelA;
     }
-  } else {
-    let pb = packB;
-    for (let j = 0; j < nc; j += NR) {
-      const cols = min(NR, nc - j);
-      let pa = packA;
-      for (let i = 0; i < mc; i += MR) {
-        const rows = min(MR, mc - i);
-        const ct = c + <usize>i * ldc + (<usize>j << 2);
-        if (rows == MR && cols == NR) kernel4x8(kc, pa, pb, ct, ldc, alpha, beta);
-        else edgeTile(kc, pa, pb, ct, ldc, alpha, beta, rows, cols);
-        pa += panelA;
-      }
-      pb += panelB;
-    }
+    pb += panelB;
   }
 }
 
