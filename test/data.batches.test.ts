@@ -50,6 +50,32 @@ describe('fillBatch', () => {
     expect(Array.from(x)).toEqual(new Array(18).fill(-1));
   });
 
+  it('aligned images (four pixels per load) give exactly what byte-by-byte reading gives', () => {
+    // 4x4 images: features a multiple of 4, so a 4-byte-aligned set takes the 32-bit path and
+    // the same bytes at an odd offset take the byte path.
+    const sq = syntheticSet(40, 4, 4, 10, 5);
+    const aligned: ImageSet = { ...sq, features: 16 };
+    const storage = new Uint8Array(sq.images.length + 1);
+    storage.set(sq.images, 1);
+    const unaligned: ImageSet = { ...aligned, images: storage.subarray(1) };
+    expect(unaligned.images.byteOffset % 4).toBe(1);
+    const idx = Uint32Array.of(39, 0, 17, 5, 22, 39);
+    for (const s of [{ kind: 'unit' }, { kind: 'standardize', mean: 0.3, std: 0.7 }] as PixelScaling[]) {
+      const xa = new Float32Array(6 * 16);
+      const xu = new Float32Array(6 * 16);
+      const ya = new Float32Array(6);
+      const yu = new Float32Array(6);
+      fillBatch(aligned, idx, 0, 6, xa, ya, s);
+      fillBatch(unaligned, idx, 0, 6, xu, yu, s);
+      expect(Array.from(xa)).toEqual(Array.from(xu));
+      expect(Array.from(ya)).toEqual(Array.from(yu));
+      idx.forEach((img, k) => {
+        for (let p = 0; p < 16; p++) expect(xa[k * 16 + p]).toBe(scalePixel(sq.images[img * 16 + p]!, s));
+      });
+      expect(computeScaling(aligned, idx, true)).toEqual(computeScaling(unaligned, idx, true));
+    }
+  });
+
   it('reuses one lookup table per scaling (no allocation per call)', () => {
     expect(scalingTable({ kind: 'unit' })).toBe(scalingTable({ kind: 'unit' }));
     const s: PixelScaling = { kind: 'standardize', mean: 0.1, std: 0.3 };

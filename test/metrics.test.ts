@@ -5,6 +5,7 @@ import {
   accuracy,
   argmaxRows,
   confusionMatrix,
+  countCorrect,
   mostConfidentWrong,
   normalizeConfusion,
   perClassStats,
@@ -117,6 +118,18 @@ describe('metrics edge cases', () => {
   it('argmax ties go to the lower index; NaN never wins', () => {
     const p = Float32Array.from([0.5, 0.5, 0, 0, 1, 1, NaN, 0.2, 0.1, NaN, NaN, NaN]);
     expect(Array.from(argmaxRows(p, 4, 3))).toEqual([0, 1, 1, 0]);
+  });
+
+  it('countCorrect counts rows whose argmax (same rule) equals the label, reading only count rows', () => {
+    const p = Float32Array.from([0.5, 0.5, 0, 0, 1, 1, NaN, 0.2, 0.1, NaN, NaN, NaN, 9, 9, 9]);
+    const argmax = Array.from(argmaxRows(p.subarray(0, 12), 4, 3)); // [0, 1, 1, 0]
+    for (const labels of [[0, 1, 1, 0], [1, 2, 1, 0], [2, 2, 2, 2]]) {
+      const expected = labels.filter((y, i) => y === argmax[i]).length;
+      expect(countCorrect(p, Float32Array.from([...labels, 7]), 4, 3)).toBe(expected);
+    }
+    expect(countCorrect(p, [0], 0, 3)).toBe(0);
+    expect(() => countCorrect(p, [0, 1, 1, 0], 6, 3)).toThrow(RangeError);
+    expect(() => countCorrect(p, [0, 1], 4, 3)).toThrow(RangeError);
   });
 
   it('top-k ties go to the lower index, short classes are padded with -1', () => {

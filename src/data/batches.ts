@@ -3,7 +3,8 @@
  *
  * A PixelScaling maps each of the 256 byte values to one float, so a 256-entry lookup table
  * does the conversion; tables are built once per scaling and reused, so fillBatch allocates
- * nothing in steady state.
+ * nothing in steady state. Images whose bytes are 4-byte aligned (with features a multiple of
+ * 4, as for 28x28) are read four pixels per load through a cached 32-bit view.
  */
 import type { ImageSet, PixelScaling } from './types.js';
 
@@ -85,6 +86,28 @@ export function fillBatch(
   const table = scalingTable(scaling);
   const images = set.images;
   const labels = set.labels;
+  const words = (f & 3) === 0 ? wordView(images) : null;
+  if (words !== null) {
+    // Four pixels per load: about twice as fast as byte loads in V8 (the table does the rest).
+    // Word indices stay below 2^30 (a typed array holds less than 2^32 bytes): int32 arithmetic
+    // (`| 0`) keeps V8 from treating them as doubles, which costs half the speed.
+    const fw = f >>> 2;
+    for (let k = 0; k < count; k++) {
+      const i = indices[start + k]!;
+      const begin = (i * fw) | 0;
+      const end = (begin + fw) | 0;
+      let d = (k * f) | 0;
+      for (let s = begin; s < end; s++, d += 4) {
+        const w = words[s]!;
+        x[d] = table[w & 255]!;
+        x[d + 1] = table[(w >>> 8) & 255]!;
+        x[d + 2] = table[(w >>> 16) & 255]!;
+        x[d + 3] = table[w >>> 24]!;
+      }
+      y[k] = labels[i]!;
+    }
+    return;
+  }
   for (let k = 0; k < count; k++) {
     const i = indices[start + k]!;
     const src = i * f;
@@ -92,6 +115,22 @@ export function fillBatch(
     for (let p = 0; p < f; p++) x[dst + p] = table[images[src + p]!]!;
     y[k] = labels[i]!;
   }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const wordViews = new WeakMap<Uint8Array, Uint32Array | null>();
+
+/**
+ * The bytes as little-endian 32-bit words (pixel p of a word is bits 8p..8p+7), or null when
+ * the bytes are not 4-byte aligned or the platform is big-endian. Created once per image array.
+ */
+function wordView(images: Uint8Array): Uint32Array | null {
+  let words = wordViews.get(images);
+  if (words === undefined) {
+    words = LITTLE_ENDIAN && images.byteOffset % 4 === 0 ? new Uint32Array(images.buffer, images.byteOffset, images.length >>> 2) : null;
+    wordViews.set(images, words);
+  }
+  return words;
 }
 
 /**
@@ -106,12 +145,36 @@ export function computeScaling(set: ImageSet, indices: Uint32Array, standardize:
   const hist = new Float64Array(256);
   const f = set.features;
   const images = set.images;
+  // Integer counts in four interleaved histograms (no store-to-load chain on a popular byte),
+  // flushed into the float64 totals before any count could reach 2^32.
+  const part = new Uint32Array(1024);
+  const flush = (): void => {
+    for (let b = 0; b < 256; b++) hist[b]! += part[b]! + part[b + 256]! + part[b + 512]! + part[b + 768]!;
+    part.fill(0);
+  };
+  const imagesPerFlush = Math.max(1, Math.floor(2 ** 31 / Math.max(f, 1)));
+  const words = (f & 3) === 0 ? wordView(images) : null;
+  const fw = f >>> 2;
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
     if (i >= set.count) throw new RangeError(`indices[${k}] = ${i} is out of range for a set of ${set.count}`);
-    const src = i * f;
-    for (let p = 0; p < f; p++) hist[images[src + p]!]!++;
+    if (words !== null) {
+      const begin = (i * fw) | 0;
+      const end = (begin + fw) | 0;
+      for (let s = begin; s < end; s++) {
+        const w = words[s]!;
+        part[w & 255]!++;
+        part[256 + ((w >>> 8) & 255)]!++;
+        part[512 + ((w >>> 16) & 255)]!++;
+        part[768 + (w >>> 24)]!++;
+      }
+    } else {
+      const src = i * f;
+      for (let p = 0; p < f; p++) part[images[src + p]!]!++;
+    }
+    if ((k + 1) % imagesPerFlush === 0) flush();
   }
+  flush();
   const total = indices.length * f;
   let sum = 0;
   for (let b = 0; b < 256; b++) sum += hist[b]! * (b / 255);

@@ -87,6 +87,37 @@ export function argmaxRows(probs: Probabilities, count: number, classes: number)
   return out;
 }
 
+/**
+ * How many of the first `count` rows of `probs` (row-major, `classes` wide) have their argmax
+ * equal to labels[i], with argmaxRows' rule (ties toward the lower index, NaN never chosen over
+ * a number). Allocates nothing: the training loop calls it after every batch. `probs` and
+ * `labels` may be longer than needed (buffers sized for the largest batch).
+ */
+export function countCorrect(probs: ArrayLike<number>, labels: ArrayLike<number>, count: number, classes: number): number {
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`classes must be a positive integer, got ${classes}`);
+  if (probs.length < count * classes) throw new RangeError(`probabilities hold ${probs.length} values, the batch needs ${count} x ${classes}`);
+  if (labels.length < count) throw new RangeError(`labels hold ${labels.length} values, the batch needs ${count}`);
+  let correct = 0;
+  for (let i = 0; i < count; i++) {
+    const base = i * classes;
+    let best = 0;
+    let bestValue = -Infinity;
+    let found = false;
+    for (let c = 0; c < classes; c++) {
+      const v = probs[base + c]!;
+      if (Number.isNaN(v)) continue;
+      if (!found || v > bestValue) {
+        best = c;
+        bestValue = v;
+        found = true;
+      }
+    }
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
 /** confusion[true][predicted] counts. */
 export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
   if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`classes must be a positive integer, got ${classes}`);

@@ -42,7 +42,7 @@ import {
   type TrainingState,
 } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
-import { accuracy, argmaxRows, confusionMatrix } from './metrics.js';
+import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
 import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
 
@@ -286,9 +286,8 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         }
         optimizer.step(lr);
         state.optimizerSteps = optimizer.stepCount;
-        const preds = argmaxRows(model.probsTensor.data.subarray(0, rows * classes), rows, classes);
-        let correct = 0;
-        for (let k = 0; k < rows; k++) if (preds[k] === trainSet.labels[order[start + k]!]) correct++;
+        // The label buffer holds this batch's labels (fillBatch wrote them): no per-batch arrays.
+        const correct = countCorrect(model.probsTensor.data, model.labelTensor.data, rows, classes);
         partial.lossSum += loss * rows;
         partial.correct += correct;
         partial.seen += rows;
