@@ -2,8 +2,9 @@
 // Builds the WebAssembly kernels: assembly/ (AssemblyScript) -> build/wasm/densetrain.wasm.
 //
 //   node scripts/build-wasm.mjs               release build (what ships)
-//   node scripts/build-wasm.mjs --wat         also writes build/wasm/densetrain.wat (for reading; not shipped)
-//   node scripts/build-wasm.mjs --out <file>  writes elsewhere (tests); the .wat goes next to it
+//   node scripts/build-wasm.mjs --wat         also writes build/wasm-debug/densetrain.wat (for reading;
+//                                             outside build/wasm/, which package.json "files" ships)
+//   node scripts/build-wasm.mjs --out <file>  writes elsewhere (tests); a .wat goes next to it
 //   node scripts/build-wasm.mjs --entry <ts>  compiles another entry file (tests of the failure path)
 //
 // Uses the assemblyscript devDependency's compiler API (no network). Compiler options live in
@@ -22,8 +23,9 @@ function option(name) {
   return resolve(value);
 }
 
-const outFile = option('--out') ?? join(root, 'build', 'wasm', 'densetrain.wasm');
-const watFile = outFile.replace(/\.wasm$/, '') + '.wat';
+const customOut = option('--out');
+const outFile = customOut ?? join(root, 'build', 'wasm', 'densetrain.wasm');
+const watFile = customOut ? customOut.replace(/\.wasm$/, '') + '.wat' : join(root, 'build', 'wasm-debug', 'densetrain.wat');
 const entry = option('--entry') ?? join(root, 'assembly', 'index.ts');
 const wantWat = process.argv.includes('--wat');
 // Written under a temporary name and renamed, so a process loading the module never sees half a file.
@@ -46,6 +48,7 @@ try {
 }
 
 mkdirSync(dirname(outFile), { recursive: true });
+if (wantWat) mkdirSync(dirname(watFile), { recursive: true });
 const args = [
   relative(root, entry),
   '--config',
