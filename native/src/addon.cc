@@ -125,14 +125,24 @@ std::string BuiltIsas() {
 // Aligned memory
 // ---------------------------------------------------------------------------------------
 
+// Aligned blocks are carved by hand out of a plain malloc of kAlign extra bytes, with malloc's
+// pointer stored just below the block. Not posix_memalign: glibc serves an aligned request from
+// a chunk larger than the one it hands back, so a freed tensor never satisfies the next request
+// of the same size; with the JS heap allocating small objects between tensors, every model built
+// and disposed left its large buffers behind as unusable holes and RSS grew without bound
+// (test/reliability.memory.test.ts). A plain malloc of the same size reuses the freed chunk.
 void* AlignedAlloc(size_t bytes) {
   const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
 #if defined(_MSC_VER)
   return _aligned_malloc(rounded, kAlign);
 #else
-  void* p = nullptr;
-  if (posix_memalign(&p, kAlign, rounded) != 0) return nullptr;
-  return p;
+  static_assert(kAlign >= 2 * sizeof(void*) && (kAlign & (kAlign - 1)) == 0, "kAlign must be a power of two >= 16");
+  void* raw = std::malloc(rounded + kAlign);
+  if (raw == nullptr) return nullptr;
+  // malloc aligns to at least sizeof(void*), so there is room for the pointer below the block.
+  const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + kAlign) & ~static_cast<uintptr_t>(kAlign - 1);
+  reinterpret_cast<void**>(aligned)[-1] = raw;
+  return reinterpret_cast<void*>(aligned);
 #endif
 }
 
@@ -140,7 +150,7 @@ void AlignedFree(void* p) {
 #if defined(_MSC_VER)
   _aligned_free(p);
 #else
-  free(p);
+  if (p != nullptr) std::free(static_cast<void**>(p)[-1]);
 #endif
 }
 
