@@ -55,6 +55,8 @@ export interface BenchRow {
 export interface KernelBenchOptions {
   backends: BackendName[];
   quick: boolean;
+  /** GEMM shapes (M, K, N) to time instead of GEMM_SHAPES. */
+  shapes?: readonly (readonly [number, number, number])[];
   /** Progress lines (one per task). */
   log?: (line: string) => void;
 }
@@ -125,7 +127,7 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Bench
     const info = k.info();
     const base = { backend: name, isa: info.isa, threads: info.threads };
 
-    for (const [M, K, N] of GEMM_SHAPES) {
+    for (const [M, K, N] of options.shapes ?? GEMM_SHAPES) {
       const flops = 2 * M * N * K;
       const shape = `${M}x${K}x${N}`;
       for (const form of ['NT', 'NN', 'TN'] as GemmForm[]) {

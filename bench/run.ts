@@ -1,23 +1,50 @@
 /**
- * Benchmark entry point (compiled to dist/bench/run.js):
+ * Benchmark entry point (compiled to dist/bench/run.js; also `densetrain bench`, which calls
+ * runBench):
  *
- *   node dist/bench/run.js [kernels|train] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick]
+ *   node dist/bench/run.js [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick]
+ *                          [--shapes MxKxN,...] [--models 784-128-64-10,...] [--epochs N]
  *
  * Prints an aligned table and writes the machine description and every row as JSON, to FILE or
- * by default to bench/results/<YYYY-MM-DD>.json (<YYYY-MM-DD>-quick.json with --quick).
- * Exit codes: 0 done, 1 a benchmark or backend failed, 2 usage error / suite not available.
+ * by default to bench/results/<YYYY-MM-DD>.json (<YYYY-MM-DD>-quick.json with --quick). The
+ * kernels and train suites share one record: running one suite into a file that holds the other
+ * suite's results keeps them (top-level `rows` are the kernels rows, `train` the training rows).
+ * Exit codes: 0 done, 1 a benchmark or backend failed, 2 usage error.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { BACKEND_NAMES, parseBackendChoice, selectKernels, tryLoadBackend } from '../src/kernels/index.js';
 import { packageRoot } from '../src/kernels/paths.js';
 import type { BackendName } from '../src/kernels/types.js';
 import { type BenchRow, GEMM_FORMS, REFERENCE_MAX_FLOPS, runKernelBench } from './kernels.js';
+import { runTrainBench, TRAIN_MODELS, type TrainBenchResult } from './train.js';
 
-const USAGE = 'usage: node dist/bench/run.js [kernels|train] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick]';
+const OPTIONS_USAGE =
+  '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--models ' +
+  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N]`;
+const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
+
+/** Where the benchmark prints: results to out, progress to err. */
+export interface BenchIo {
+  out(line?: string): void;
+  err(line?: string): void;
+}
+
+const consoleIo: BenchIo = {
+  out: (line = '') => void process.stdout.write(`${line}\n`),
+  err: (line = '') => void process.stderr.write(`${line}\n`),
+};
+
+export interface RunBenchOptions {
+  /** The usage line printed with --help and usage errors. */
+  usage?: string;
+  /** Without --json: write to bench/results/<date>.json (true, the default) or write no file (false). */
+  defaultJsonFile?: boolean;
+}
 
 class UsageError extends Error {}
 
@@ -37,6 +64,8 @@ function machine() {
   const list = cpus();
   return {
     cpuModel: list[0]?.model ?? 'unknown',
+    /** The clock the OS reports (os.cpus().speed, MHz); under a hypervisor often the nominal one. */
+    cpuMHz: list[0]?.speed ?? null,
     logicalCpus: list.length,
     cpuFlags: cpuFlags(),
     totalMemoryBytes: totalmem(),
@@ -77,7 +106,7 @@ function backendsFor(choice: string): { names: BackendName[]; notes: string[] } 
 const fmt = (x: number | null, digits: number): string => (x === null ? '-' : x.toFixed(digits));
 const fmtRate = (x: number | null): string => (x === null ? '-' : x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : `${(x / 1e6).toFixed(1)} M`);
 
-function printTable(rows: BenchRow[]): void {
+function printTable(rows: BenchRow[], io: BenchIo): void {
   const table = new Table({
     head: ['backend', 'isa', 'thr', 'kernel', 'form', 'shape', 'median ms', 'GFLOP/s', 'elem/s', 'n'],
     colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
@@ -87,10 +116,80 @@ function printTable(rows: BenchRow[]): void {
   for (const r of rows) {
     table.push([r.backend, r.isa, String(r.threads), r.kernel, r.variant, r.shape, r.note ? 'skipped' : fmt(r.medianMs, 3), fmt(r.gflops, 2), fmtRate(r.elementsPerSec), String(r.samples)]);
   }
-  console.log(table.toString());
+  io.out(table.toString());
 }
 
-async function main(argv: string[]): Promise<number> {
+const fmtPct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
+
+function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
+  const table = new Table({
+    head: ['backend', 'isa', 'thr', 'model', 'batch', 's/epoch', 'cpu s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
+    colAligns: ['left', 'left', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+  for (const r of result.rows) {
+    table.push([
+      r.backend,
+      r.isa,
+      String(r.threads),
+      r.model,
+      String(r.batchSize),
+      r.note ? 'skipped' : fmt(r.secondsPerEpoch, 3),
+      fmt(r.cpuSecondsPerEpoch, 3),
+      r.samplesPerSecond === null ? '-' : String(Math.round(r.samplesPerSecond)),
+      r.gemmGflopPerEpoch.toFixed(1),
+      fmt(r.gemmBoundSeconds, 3),
+      fmtPct(r.gemmShare),
+      fmt(r.kernelCallsPerBatch, 0),
+      `${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
+    ]);
+  }
+  io.out(table.toString());
+}
+
+/** mnist-shaped GEMM shapes: "128x784x128,256x1024x512" as (M, K, N) triples. */
+function parseShapes(text: string): [number, number, number][] {
+  return text.split(',').map((part) => {
+    const m = /^(\d+)x(\d+)x(\d+)$/.exec(part.trim());
+    const dims = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
+    if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 8192)) {
+      throw new UsageError(`--shapes: ${JSON.stringify(part)} is not MxKxN with sizes 1-8192 (e.g. 128x784x128)`);
+    }
+    return dims as [number, number, number];
+  });
+}
+
+/** The record in `file`, if it is a benchmark record, so one suite's run keeps the other's results. */
+function previousRecord(file: string): Record<string, unknown> | null {
+  if (!existsSync(file)) return null;
+  try {
+    const old = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return typeof old === 'object' && old !== null && !Array.isArray(old) ? (old as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs the benchmark command line (argv without the program name) and returns the exit code:
+ * 0 done, 1 a benchmark or backend failed, 2 usage error.
+ */
+export async function runBench(argv: string[], io: BenchIo = consoleIo, options: RunBenchOptions = {}): Promise<number> {
+  const usage = options.usage ?? USAGE;
+  try {
+    return await runSuites(argv, io, usage, options.defaultJsonFile ?? true);
+  } catch (error) {
+    if (error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      io.err(`${(error as Error).message}\n${usage}`);
+      return 2;
+    }
+    io.err(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJsonFile: boolean): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -98,41 +197,47 @@ async function main(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'all' },
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      shapes: { type: 'string' },
+      models: { type: 'string' },
+      epochs: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log(USAGE);
+    io.out(usage);
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`expected at most one suite, got ${positionals.join(' ')}`);
   const suite = positionals[0] ?? 'kernels';
-  if (suite === 'train') {
-    console.error('the train benchmark suite (epoch time per backend) is not written yet; run the kernels suite: node dist/bench/run.js kernels');
-    return 2;
+  if (suite !== 'kernels' && suite !== 'train' && suite !== 'all') throw new UsageError(`unknown suite ${JSON.stringify(suite)} (kernels, train or all)`);
+  const runKernels = suite !== 'train';
+  const runTrain = suite !== 'kernels';
+  const shapes = values.shapes !== undefined ? parseShapes(values.shapes) : undefined;
+  if (shapes && !runKernels) throw new UsageError('--shapes applies to the kernels suite');
+  let models: string[] | undefined;
+  if (values.models !== undefined) {
+    if (!runTrain) throw new UsageError('--models applies to the train suite');
+    models = values.models.split(',').map((m) => m.trim());
+    const unknown = models.filter((n) => !TRAIN_MODELS.some((m) => m.name === n));
+    if (unknown.length > 0) throw new UsageError(`--models: unknown model ${unknown.join(', ')} (one of ${TRAIN_MODELS.map((m) => m.name).join(', ')})`);
   }
-  if (suite !== 'kernels') throw new UsageError(`unknown suite ${JSON.stringify(suite)} (kernels or train)`);
+  let epochs: number | undefined;
+  if (values.epochs !== undefined) {
+    if (!runTrain) throw new UsageError('--epochs applies to the train suite');
+    epochs = Number(values.epochs);
+    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 100) throw new UsageError(`--epochs must be an integer from 1 to 100 (timed epochs after the warm-up), got ${values.epochs}`);
+  }
 
   const { names, notes } = backendsFor(values.backend);
-  for (const n of notes) console.log(n);
-  console.log(
-    'GEMM forms (row-major, C is M x N, inner K): ' +
-      Object.entries(GEMM_FORMS)
-        .map(([f, d]) => `${f} = ${d.storage} (${d.use})`)
-        .join('; '),
-  );
-  if (names.includes('reference')) {
-    console.log(`reference: GEMM shapes above ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call are skipped (plain loops would take seconds per call); its timings use quick settings`);
-  }
+  for (const n of notes) io.out(n);
   const started = new Date();
   const host = machine();
   if (host.loadAverageAtStart !== null && host.loadAverageAtStart > host.logicalCpus) {
-    console.log(`note: load average ${host.loadAverageAtStart.toFixed(1)} on ${host.logicalCpus} CPUs: the machine is busy, timings will be noisy`);
+    io.out(`note: load average ${host.loadAverageAtStart.toFixed(1)} on ${host.logicalCpus} CPUs: the machine is busy, timings will be noisy`);
   }
-  const rows = await runKernelBench({ backends: names, quick: values.quick, log: (l) => process.stderr.write(`  ${l}\n`) });
-  printTable(rows);
+  const progress = (l: string): void => io.err(`  ${l}`);
 
-  const record = {
+  const record: Record<string, unknown> = {
     suite,
     date: started.toISOString(),
     quick: values.quick,
@@ -142,29 +247,77 @@ async function main(argv: string[]): Promise<number> {
       return r.ok ? r.kernels.info() : { backend: n };
     }),
     notes,
-    gemmForms: GEMM_FORMS,
-    statistic: 'median (tinybench latency.p50)',
-    rows,
   };
+
+  if (runKernels) {
+    io.out(
+      'GEMM forms (row-major, C is M x N, inner K): ' +
+        Object.entries(GEMM_FORMS)
+          .map(([f, d]) => `${f} = ${d.storage} (${d.use})`)
+          .join('; '),
+    );
+    if (names.includes('reference')) {
+      io.out(`reference: GEMM shapes above ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call are skipped (plain loops would take seconds per call); its timings use quick settings`);
+    }
+    const rows = await runKernelBench({ backends: names, quick: values.quick, ...(shapes ? { shapes } : {}), log: progress });
+    printTable(rows, io);
+    Object.assign(record, { gemmForms: GEMM_FORMS, statistic: 'median (tinybench latency.p50)', rows });
+  }
+
+  if (runTrain) {
+    io.out(
+      'train: seconds per epoch of train() (the CLI trainer, checkpoint and model written every epoch) with val-split 0, ' +
+        'median of the timed epochs after 1 warm-up epoch; GEMM-bound = the batch GEMMs at their exact shapes (tinybench medians) x batches',
+    );
+    const train = await runTrainBench({ backends: names, quick: values.quick, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), log: progress });
+    for (const n of train.notes) io.out(`note: ${n}`);
+    for (const r of train.rows) if (r.note) io.out(`${r.backend} ${r.model}: ${r.note}`);
+    printTrainTable(train, io);
+    io.out(`peak RSS of this process: ${(train.peakRssBytes / 2 ** 20).toFixed(0)} MB (process.resourceUsage().maxRSS)`);
+    record['train'] = { date: new Date().toISOString(), quick: values.quick, loadAverageAtStart: host.loadAverageAtStart, loadAverageAtEnd: loadavg()[0] ?? null, ...train };
+  }
+  record['loadAverageAtEnd'] = loadavg()[0] ?? null;
+
   const day = started.toISOString().slice(0, 10);
-  const file = values.json ? resolve(values.json) : join(packageRoot(), 'bench', 'results', `${day}${values.quick ? '-quick' : ''}.json`);
+  let file: string | null = null;
+  if (values.json !== undefined) file = resolve(values.json);
+  else if (defaultJsonFile) file = join(packageRoot(), 'bench', 'results', `${day}${values.quick ? '-quick' : ''}.json`);
+  if (file === null) return 0;
+  const old = previousRecord(file);
+  if (old) {
+    // Keep the other suite's results from the same file.
+    if (!runKernels && Array.isArray(old['rows'])) {
+      for (const key of ['gemmForms', 'statistic', 'rows']) record[key] = old[key];
+      record['kernelsRun'] = old['kernelsRun'] ?? { date: old['date'], quick: old['quick'], machine: old['machine'], backends: old['backends'] };
+    }
+    if (!runTrain && old['train'] !== undefined) record['train'] = old['train'];
+    record['suite'] = [record['rows'] !== undefined ? 'kernels' : null, record['train'] !== undefined ? 'train' : null].filter(Boolean).join('+');
+  }
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
-  console.log(`results written to ${file}`);
+  io.out(`results written to ${file}`);
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
-      console.error(`${(error as Error).message}\n${USAGE}`);
-      process.exitCode = 2;
-    } else {
+/** True when this file is the program node runs (node dist/bench/run.js), not an import. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  runBench(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
       console.error(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;
-    }
-  },
-);
+    },
+  );
+}
