@@ -5,7 +5,7 @@
  * - model.safetensors: the weights a user wants (the best epoch's by validation loss so far;
  *   at the end of a run, the final model returned by train()). Tensors `layers.{i}.weight`
  *   [out, in], `layers.{i}.bias` [out], `layers.{i}.prelu_slope` [1] (prelu only).
- *   __metadata__: format 'densetrain-model', version, architecture, scaling, classNames, sha256.
+ *   __metadata__: format 'densetrain-model', version, architecture, scaling, classNames, sha256 (tensor data) and header_sha256 (header), both checked on load.
  * - checkpoint.safetensors: everything needed to continue the run bit for bit: the current
  *   weights (same names), the optimizer state (`optim.layers.{i}.weight.m` / `.v` for Adam,
  *   `.velocity` for SGD with momentum), the best weights so far (`best.layers.{i}.weight`, ...),
