@@ -28,6 +28,20 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+// Large tensors come from mmap, except under AddressSanitizer, which must see every tensor as a
+// heap block (with redzones) to catch out-of-bounds accesses.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DENSETRAIN_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define DENSETRAIN_ASAN 1
+#endif
+#if (defined(__unix__) || defined(__APPLE__)) && !defined(DENSETRAIN_ASAN)
+#include <sys/mman.h>
+#define DENSETRAIN_HAVE_MMAP 1
+#endif
 
 #if defined(DENSETRAIN_X86) && defined(_MSC_VER)
 #include <immintrin.h>
@@ -154,6 +168,39 @@ void AlignedFree(void* p) {
 #endif
 }
 
+// Tensor memory. Large tensors are mapped straight from the OS (page-aligned, zero-filled,
+// returned with munmap), so freeing a model gives its memory back at once instead of leaving
+// it in the allocator's free lists; small ones come from the aligned heap, zero-filled here.
+constexpr size_t kMapThreshold = size_t{256} * 1024;
+
+void* TensorAlloc(size_t bytes, bool* mapped) {
+  *mapped = false;
+#if defined(DENSETRAIN_HAVE_MMAP)
+  if (bytes >= kMapThreshold) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      *mapped = true;
+      return p;
+    }
+  }
+#endif
+  void* p = AlignedAlloc(bytes);
+  if (p != nullptr) std::memset(p, 0, bytes);
+  return p;
+}
+
+void TensorFree(void* p, size_t bytes, bool mapped) {
+#if defined(DENSETRAIN_HAVE_MMAP)
+  if (mapped) {
+    munmap(p, bytes);
+    return;
+  }
+#endif
+  (void)bytes;
+  (void)mapped;
+  AlignedFree(p);
+}
+
 struct AlignedDeleter {
   void operator()(float* p) const { AlignedFree(p); }
 };
@@ -172,6 +219,7 @@ struct Block {
   size_t bytes = 0;
   int64_t length = 0;
   bool external = true;   // memory allocated here (else: a V8-owned ArrayBuffer)
+  bool mapped = false;    // from mmap (TensorAlloc)
   bool released = false;  // free() has run: memory gone, registry entry removed
   std::shared_ptr<TensorRegistry> registry;
 };
@@ -183,7 +231,7 @@ void FinalizeExternal(napi_env /*env*/, void* data, void* hint) {
   if (!block->released) {
     block->registry->live.erase(data);
     block->registry->bytes -= block->bytes;
-    AlignedFree(data);
+    TensorFree(data, block->bytes, block->mapped);
     block->released = true;
   }
 }
@@ -590,19 +638,19 @@ class Addon : public Napi::Addon<Addon> {
     block->registry = registry_;
     Block* raw = block.get();
     napi_value ab = nullptr;
-    void* data = AlignedAlloc(bytes);
+    void* data = TensorAlloc(bytes, &block->mapped);
     if (data == nullptr) {
       args.RangeError("cannot allocate " + std::to_string(bytes) + " bytes");
       return info.Env().Undefined();
     }
-    std::memset(data, 0, bytes);
     block->data = data;
     if (napi_create_external_arraybuffer(env, data, bytes, &FinalizeExternal, raw, &ab) == napi_ok) {
       block.release();  // owned by the ArrayBuffer's finalizer from now on
     } else {
       // Runtimes that refuse external buffers (e.g. a V8 sandbox): fall back to V8-owned,
       // zero-filled memory, still detached by free() and tracked by a finalizer.
-      AlignedFree(data);
+      TensorFree(data, bytes, block->mapped);
+      block->mapped = false;
       ClearPendingException(env);
       void* vdata = nullptr;
       if (napi_create_arraybuffer(env, bytes, &vdata, &ab) != napi_ok || vdata == nullptr) {
@@ -683,7 +731,7 @@ class Addon : public Napi::Addon<Addon> {
     }
     registry_->live.erase(block->data);
     registry_->bytes -= block->bytes;
-    if (block->external) AlignedFree(block->data);
+    if (block->external) TensorFree(block->data, block->bytes, block->mapped);
     block->released = true;  // the finalizer, when it runs, only deletes the Block
     return info.Env().Undefined();
   }
