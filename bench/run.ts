@@ -3,7 +3,7 @@
  * runBench):
  *
  *   node dist/bench/run.js [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick]
- *                          [--shapes MxKxN,...] [--models 784-128-64-10,...] [--epochs N]
+ *                          [--shapes MxKxN,...] [--models 784-128-64-10,...] [--epochs N] [--data NAME|DIR]
  *
  * Prints an aligned table and writes the machine description and every row as JSON, to FILE or
  * by default to bench/results/<YYYY-MM-DD>.json (<YYYY-MM-DD>-quick.json with --quick). The
@@ -25,7 +25,7 @@ import { runTrainBench, TRAIN_MODELS, type TrainBenchResult } from './train.js';
 
 const OPTIONS_USAGE =
   '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--models ' +
-  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N]`;
+  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR]`;
 const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
 
 /** Where the benchmark prints: results to out, progress to err. */
@@ -200,6 +200,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       shapes: { type: 'string' },
       models: { type: 'string' },
       epochs: { type: 'string' },
+      data: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -221,6 +222,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     const unknown = models.filter((n) => !TRAIN_MODELS.some((m) => m.name === n));
     if (unknown.length > 0) throw new UsageError(`--models: unknown model ${unknown.join(', ')} (one of ${TRAIN_MODELS.map((m) => m.name).join(', ')})`);
   }
+  if (values.data !== undefined && !runTrain) throw new UsageError('--data applies to the train suite');
   let epochs: number | undefined;
   if (values.epochs !== undefined) {
     if (!runTrain) throw new UsageError('--epochs applies to the train suite');
@@ -269,7 +271,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       'train: seconds per epoch of train() (the CLI trainer, checkpoint and model written every epoch) with val-split 0, ' +
         'median of the timed epochs after 1 warm-up epoch; GEMM-bound = the batch GEMMs at their exact shapes (tinybench medians) x batches',
     );
-    const train = await runTrainBench({ backends: names, quick: values.quick, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), log: progress });
+    const train = await runTrainBench({ backends: names, quick: values.quick, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
     for (const n of train.notes) io.out(`note: ${n}`);
     for (const r of train.rows) if (r.note) io.out(`${r.backend} ${r.model}: ${r.note}`);
     printTrainTable(train, io);

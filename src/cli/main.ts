@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { optionFlag, suggestKey } from '../train/schema.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
 import type { TrainConfig } from '../train/types.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
@@ -34,6 +35,7 @@ const COMMANDS: RegisterCommand[] = [
   registerEvalCommand,
   registerInfoCommand,
   registerDataCommand,
+  registerBenchCommand,
 ];
 
 export function buildProgram(context: CliContext): Command {

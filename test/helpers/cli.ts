@@ -24,9 +24,10 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-/** Compiles src/ to dist/ if dist is missing or older than any source file. */
+/** Compiles src/ and bench/ to dist/ if dist is missing or older than any source file. */
 export function ensureBuilt(): void {
-  const fresh = () => existsSync(ENTRY) && statSync(ENTRY).mtimeMs >= newestSource(join(ROOT, 'src'));
+  const fresh = () =>
+    existsSync(ENTRY) && statSync(ENTRY).mtimeMs >= Math.max(newestSource(join(ROOT, 'src')), newestSource(join(ROOT, 'bench')));
   if (fresh()) return;
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {

@@ -1,0 +1,50 @@
+/**
+ * `densetrain bench [kernels|train|all]`: the benchmark suites of bench/ (compiled to
+ * dist/bench/ and shipped in the package), run from the installed command. The same code as
+ * `npm run bench` (bench/run.ts runBench); the difference is that JSON is written only with
+ * --json (an installed package is not the place for results files).
+ */
+import { EXIT_OK, ExitRequest } from '../errors.js';
+import type { RegisterCommand } from '../main.js';
+
+interface BenchCommandOptions {
+  backend: string;
+  json?: string;
+  quick?: boolean;
+  shapes?: string;
+  models?: string;
+  epochs?: string;
+  data?: string;
+}
+
+export const BENCH_USAGE =
+  'usage: densetrain bench [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] ' +
+  '[--shapes MxKxN,...] [--models 784-128-64-10,784-500-500-10,784-1024-512-64-10] [--epochs N] [--data NAME|DIR]';
+
+export const registerBenchCommand: RegisterCommand = (program, { io }) => {
+  program
+    .command('bench')
+    .description('benchmark the kernels (GEMM GFLOP/s per backend and shape) or training (seconds per epoch on Fashion-MNIST)')
+    .argument('[suite]', 'kernels, train or all', 'kernels')
+    .option('--backend <name>', 'all (every backend that loads), auto, native, wasm or reference', 'all')
+    .option('--json <file>', 'also write the machine description and every row as JSON to <file>')
+    .option('--quick', 'shorter timings (a smoke run; train: 1 timed epoch)')
+    .option('--shapes <list>', 'kernels: GEMM shapes MxKxN,... (C is M x N, inner size K) instead of the standard set')
+    .option('--models <list>', 'train: models to time (784-128-64-10, 784-500-500-10, 784-1024-512-64-10; default all)')
+    .option('--epochs <n>', 'train: timed epochs after the warm-up epoch (default 3, 1 with --quick)')
+    .option('--data <name|dir>', 'train: time on this dataset instead of fashion-mnist (28x28 images; noted in the results)')
+    .option('--verbose', 'print stack traces on errors')
+    .action(async (suite: string, options: BenchCommandOptions) => {
+      const argv = [suite, '--backend', options.backend];
+      if (options.json !== undefined) argv.push('--json', options.json);
+      if (options.quick) argv.push('--quick');
+      if (options.shapes !== undefined) argv.push('--shapes', options.shapes);
+      if (options.models !== undefined) argv.push('--models', options.models);
+      if (options.epochs !== undefined) argv.push('--epochs', options.epochs);
+      if (options.data !== undefined) argv.push('--data', options.data);
+      // bench/ compiles next to src/ (dist/bench/run.js): the same relative path from src/ and dist/src/.
+      const { runBench } = await import('../../../bench/run.js');
+      const code = await runBench(argv, io, { usage: BENCH_USAGE, defaultJsonFile: false });
+      if (code !== EXIT_OK) throw new ExitRequest(code);
+    });
+};
