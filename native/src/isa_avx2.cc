@@ -7,7 +7,8 @@
 
 #include "kernel_api.h"
 
-#if !defined(__AVX2__) || !defined(__FMA__)
+// (MSVC's /arch:AVX2 enables FMA code generation without defining __FMA__.)
+#if !defined(__AVX2__) || (!defined(__FMA__) && !defined(_MSC_VER))
 #error "isa_avx2.cc must be compiled with -mavx2 -mfma"
 #endif
 

@@ -2,8 +2,14 @@
 // and AVX-512 kernels. Included INSIDE each x86 kernel TU's anonymous namespace, after
 // <immintrin.h>: every TU gets its own copy compiled with its own flags.
 
+#if defined(_MSC_VER) && !defined(__clang__)
+#define DT_X86_INLINE __forceinline
+#else
+#define DT_X86_INLINE inline __attribute__((always_inline))
+#endif
+
 // Transposes 8 rows r[0..7] (8 floats each) in registers.
-inline __attribute__((always_inline)) void Transpose8(__m256 r[8]) {
+DT_X86_INLINE void Transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
   const __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -31,7 +37,7 @@ inline __attribute__((always_inline)) void Transpose8(__m256 r[8]) {
 }
 
 // dst[c*ldd + r] = src[r*lds + c] for r, c < 8.
-inline __attribute__((always_inline)) void Transpose8x8Avx(const float* src, int64_t lds, float* dst, int64_t ldd) {
+DT_X86_INLINE void Transpose8x8Avx(const float* src, int64_t lds, float* dst, int64_t ldd) {
   __m256 r[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
   Transpose8(r);
@@ -39,8 +45,7 @@ inline __attribute__((always_inline)) void Transpose8x8Avx(const float* src, int
 }
 
 // Like Transpose8x8Avx with rows rows[0..nrows-1] + p (nrows <= 8); missing rows repeat the last.
-inline __attribute__((always_inline)) void Transpose8x8RowsAvx(const float* const* rows, int nrows, int64_t p, float* dst,
-                                                               int64_t ldd) {
+DT_X86_INLINE void Transpose8x8RowsAvx(const float* const* rows, int nrows, int64_t p, float* dst, int64_t ldd) {
   __m256 r[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i < nrows ? i : nrows - 1] + p);
   Transpose8(r);
