@@ -77,6 +77,12 @@ export interface TrainBenchRow {
   cpuSecondsPerEpoch: number | null;
   /** Median of train()'s own EpochRecord.seconds (the epoch without its checkpoint write). */
   trainerSecondsPerEpoch: number | null;
+  /**
+   * Median over the timed epochs of the wall time outside train()'s own epoch clock: the
+   * epoch-end checkpoint.safetensors + model.safetensors writes (atomic, fsynced), the shuffle
+   * and the event-loop yields between epochs.
+   */
+  epochEndSeconds: number | null;
   /** Median wall seconds of the warm-up epoch. */
   warmupSeconds: number | null;
   samplesPerSecond: number | null;
@@ -268,6 +274,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
             secondsPerEpoch: null,
             cpuSecondsPerEpoch: null,
             trainerSecondsPerEpoch: null,
+            epochEndSeconds: null,
             warmupSeconds: null,
             samplesPerSecond: null,
             gemmBoundSeconds: null,
@@ -346,6 +353,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           secondsPerEpoch,
           cpuSecondsPerEpoch: median(cpu.slice(WARMUP_EPOCHS)),
           trainerSecondsPerEpoch: median(record.epochs.slice(WARMUP_EPOCHS).map((e) => e.seconds)),
+          epochEndSeconds: median(timedWall.map((w, i) => w - record.epochs[WARMUP_EPOCHS + i]!.seconds)),
           warmupSeconds: median(wall.slice(0, WARMUP_EPOCHS)),
           samplesPerSecond: secondsPerEpoch === null ? null : images / secondsPerEpoch,
           gemmBoundSeconds,
