@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Builds the WebAssembly kernels: assembly/ (AssemblyScript) -> build/wasm/densetrain.wasm.
+// Builds the WebAssembly kernels: assembly/ (AssemblyScript) -> dist/wasm/densetrain.wasm (not build/: node-gyp's rebuild deletes build/, which would take a shipped module with it).
 //
 //   node scripts/build-wasm.mjs               release build (what ships)
 //   node scripts/build-wasm.mjs --wat         also writes build/wasm-debug/densetrain.wat (for reading;
-//                                             outside build/wasm/, which package.json "files" ships)
+//                                             outside dist/, which package.json "files" ships)
 //   node scripts/build-wasm.mjs --out <file>  writes elsewhere (tests); a .wat goes next to it
 //   node scripts/build-wasm.mjs --entry <ts>  compiles another entry file (tests of the failure path)
 //
@@ -24,7 +24,7 @@ function option(name) {
 }
 
 const customOut = option('--out');
-const outFile = customOut ?? join(root, 'build', 'wasm', 'densetrain.wasm');
+const outFile = customOut ?? join(root, 'dist', 'wasm', 'densetrain.wasm');
 const watFile = customOut ? customOut.replace(/\.wasm$/, '') + '.wat' : join(root, 'build', 'wasm-debug', 'densetrain.wat');
 const entry = option('--entry') ?? join(root, 'assembly', 'index.ts');
 const wantWat = process.argv.includes('--wat');

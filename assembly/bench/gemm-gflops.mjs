@@ -19,7 +19,7 @@ const opt = (name, dflt) => {
   argv.splice(i, 2);
   return v;
 };
-const wasmPath = resolve(opt('--wasm', join(root, 'build', 'wasm', 'densetrain.wasm')));
+const wasmPath = resolve(opt('--wasm', join(root, 'dist', 'wasm', 'densetrain.wasm')));
 const trans = opt('--trans', 'NN');
 const budgetMs = Number(opt('--ms', '1500'));
 const shapes = argv.length > 0 ? argv.map((s) => s.split(',').map(Number)) : [[512, 512, 512], [128, 784, 128], [256, 784, 1024]];

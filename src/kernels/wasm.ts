@@ -1,6 +1,6 @@
 /**
  * The WebAssembly backend: AssemblyScript kernels (assembly/, SIMD128) compiled to
- * build/wasm/densetrain.wasm, loaded synchronously. Tensors live in the module's linear memory,
+ * dist/wasm/densetrain.wasm, loaded synchronously. Tensors live in the module's linear memory,
  * handed out by its allocator (assembly/heap.ts); kernels get byte offsets, so nothing is copied
  * per call. Memory growth detaches old views, so a tensor's `data` re-derives its view whenever
  * the memory's buffer has changed.
@@ -88,7 +88,7 @@ const ACT_KIND = { relu: 0, leaky_relu: 1, prelu: 2, sigmoid: 3, tanh: 4, linear
 
 /** Where the built module is expected. */
 export function wasmModulePath(): string {
-  return join(packageRoot(), 'build', 'wasm', 'densetrain.wasm');
+  return join(packageRoot(), 'dist', 'wasm', 'densetrain.wasm');
 }
 
 const compiled = new Map<string, WasmModule>();
