@@ -61,6 +61,18 @@ export function activationDerivative(act: Activation, z: number, h: number): num
   }
 }
 
+/**
+ * log(sum_j exp(l[row + j])) over one row, shifted by the row's maximum so that logits of
+ * +-1000 neither overflow nor turn into -Infinity.
+ */
+function rowLogSumExp(logits: Float32Array, row: number, cols: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < cols; j++) max = Math.max(max, logits[row + j]!);
+  let sumExp = 0;
+  for (let j = 0; j < cols; j++) sumExp += Math.exp(logits[row + j]! - max);
+  return max + Math.log(sumExp);
+}
+
 function createRaw(): RawKernels {
   const live = new Set<ReferenceTensor>();
   const all = new WeakSet<ReferenceTensor>();
@@ -154,11 +166,7 @@ function createRaw(): RawKernels {
       let totalLoss = 0;
       for (let i = 0; i < rows; i++) {
         const row = i * cols;
-        let max = -Infinity;
-        for (let j = 0; j < cols; j++) max = Math.max(max, L[row + j]!);
-        let sumExp = 0;
-        for (let j = 0; j < cols; j++) sumExp += Math.exp(L[row + j]! - max);
-        const logSumExp = max + Math.log(sumExp);
+        const logSumExp = rowLogSumExp(L, row, cols);
         const y = Y[i]!;
         // -log p_y = logsumexp - l_y, finite even when p_y underflows to 0.
         totalLoss += logSumExp - L[row + y]!;
@@ -176,11 +184,7 @@ function createRaw(): RawKernels {
       const P = probs.data;
       for (let i = 0; i < rows; i++) {
         const row = i * cols;
-        let max = -Infinity;
-        for (let j = 0; j < cols; j++) max = Math.max(max, L[row + j]!);
-        let sumExp = 0;
-        for (let j = 0; j < cols; j++) sumExp += Math.exp(L[row + j]! - max);
-        const logSumExp = max + Math.log(sumExp);
+        const logSumExp = rowLogSumExp(L, row, cols);
         for (let j = 0; j < cols; j++) P[row + j] = Math.exp(L[row + j]! - logSumExp);
       }
     },
