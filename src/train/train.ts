@@ -91,7 +91,7 @@ export interface TrainResult {
 }
 
 /** Keys that may differ from the checkpoint's config when resuming; the others must match. */
-const RESUME_OVERRIDABLE: readonly ConfigKey[] = ['epochs', 'patience', 'backend', 'threads', 'data'];
+export const RESUME_OVERRIDABLE: readonly ConfigKey[] = ['epochs', 'patience', 'backend', 'threads', 'data'];
 
 const SOURCE = { kind: 'file', path: 'train() config' } as const;
 

@@ -9,6 +9,9 @@
 import { resolve } from 'node:path';
 import { formatBackendInfo } from '../../kernels/index.js';
 import { readCheckpoint } from '../../train/checkpoint.js';
+// What may differ from the checkpoint's config on resume; train() refuses the rest. The CLI
+// checks first so the message names the flag or config key the user wrote.
+import { RESUME_OVERRIDABLE } from '../../train/train.js';
 import { CONFIG_KEYS, ConfigError, describeKey, optionFlag, type ConfigKey, type ResolvedConfig } from '../../train/schema.js';
 import type { TrainConfig } from '../../train/types.js';
 import { loadData } from '../deps.js';
@@ -45,12 +48,6 @@ export const registerTrainCommand: RegisterCommand = (program, context) => {
     });
 };
 
-/**
- * What may differ from the checkpoint's config when resuming: the same list as train()'s
- * RESUME_OVERRIDABLE (src/train/train.ts), which refuses the rest. Checked here first so the
- * message names the flag or config key the user wrote.
- */
-const RESUME_OVERRIDABLE: readonly ConfigKey[] = ['epochs', 'patience', 'backend', 'threads', 'data'];
 
 async function resolveForTrain(options: TrainCommandOptions, context: CliContext): Promise<ResolvedConfig> {
   if (options.resume === undefined) return resolveTrainOptions(options, context.defaults);
