@@ -64,25 +64,29 @@ function byScoreDesc(a: { index: number; score: number }, b: { index: number; sc
   return a.index - b.index;
 }
 
+/** Column of the largest value in one row; ties give the lower index; NaN is never chosen over a number. */
+function rowArgmax(probs: ArrayLike<number>, base: number, classes: number): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  let found = false;
+  for (let c = 0; c < classes; c++) {
+    const v = probs[base + c]!;
+    if (Number.isNaN(v)) continue;
+    if (!found || v > bestValue) {
+      best = c;
+      bestValue = v;
+      found = true;
+    }
+  }
+  return best;
+}
+
 /** Index of the largest value of each row; ties give the lower index; NaN is never chosen over a number. */
 export function argmaxRows(probs: Probabilities, count: number, classes: number): Int32Array {
   checkShape(probs, count, classes);
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    const base = i * classes;
-    let best = 0;
-    let bestValue = -Infinity;
-    let found = false;
-    for (let c = 0; c < classes; c++) {
-      const v = probs[base + c]!;
-      if (Number.isNaN(v)) continue;
-      if (!found || v > bestValue) {
-        best = c;
-        bestValue = v;
-        found = true;
-      }
-    }
-    out[i] = best;
+    out[i] = rowArgmax(probs, i * classes, classes);
   }
   return out;
 }
@@ -100,20 +104,7 @@ export function countCorrect(probs: ArrayLike<number>, labels: ArrayLike<number>
   if (labels.length < count) throw new RangeError(`labels hold ${labels.length} values, the batch needs ${count}`);
   let correct = 0;
   for (let i = 0; i < count; i++) {
-    const base = i * classes;
-    let best = 0;
-    let bestValue = -Infinity;
-    let found = false;
-    for (let c = 0; c < classes; c++) {
-      const v = probs[base + c]!;
-      if (Number.isNaN(v)) continue;
-      if (!found || v > bestValue) {
-        best = c;
-        bestValue = v;
-        found = true;
-      }
-    }
-    if (best === labels[i]) correct++;
+    if (rowArgmax(probs, i * classes, classes) === labels[i]) correct++;
   }
   return correct;
 }
