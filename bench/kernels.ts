@@ -8,10 +8,15 @@
  *   NN  A stored [M,K], B stored [K,N]   backward dX = dZ·W   (dZ [batch,out], W [out,in])
  *   TN  A stored [K,M], B stored [K,N]   backward dW = dZᵀ·X  (dZ [batch,out], X [batch,in])
  * One GEMM is 2·M·N·K floating-point operations.
+ *
+ * Each GEMM row also carries the peak its backend is compared with (bench/peak.ts: cores x
+ * flops per cycle for the reported ISA x clock; wasm: the SIMD128 mul+add ceiling; reference:
+ * none) and, filled in by bench/openblas.ts, numpy/OpenBLAS at the row's thread count.
  */
 import { Bench } from 'tinybench';
 import { tryLoadBackend } from '../src/kernels/index.js';
 import type { Activation, BackendName, Kernels, Tensor } from '../src/kernels/types.js';
+import { type PeakModel, peakFor } from './peak.js';
 
 export type GemmForm = 'NN' | 'NT' | 'TN';
 
@@ -50,6 +55,14 @@ export interface BenchRow {
   gflops: number | null;
   elementsPerSec: number | null;
   note?: string;
+  /** GEMM: the peak this backend is compared with, GFLOP/s (null: none, e.g. reference). */
+  peakGflops?: number | null;
+  /** GEMM: gflops / peakGflops. */
+  fractionOfPeak?: number | null;
+  /** GEMM: numpy matmul (OpenBLAS) GFLOP/s at this row's thread count (bench/openblas.ts). */
+  openblasGflops?: number | null;
+  /** GEMM: gflops / openblasGflops. */
+  openblasRatio?: number | null;
 }
 
 export interface KernelBenchOptions {
@@ -59,6 +72,8 @@ export interface KernelBenchOptions {
   shapes?: readonly (readonly [number, number, number])[];
   /** Progress lines (one per task). */
   log?: (line: string) => void;
+  /** Peaks per backend (bench/peak.ts), for each GEMM row's fraction of peak. */
+  peak?: PeakModel;
 }
 
 function fill(t: Tensor, n: number, seed: number): void {
@@ -126,6 +141,7 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Bench
     const k = loaded.kernels;
     const info = k.info();
     const base = { backend: name, isa: info.isa, threads: info.threads };
+    const peakGflops = peakFor(options.peak, name);
 
     for (const [M, K, N] of options.shapes ?? GEMM_SHAPES) {
       const flops = 2 * M * N * K;
@@ -144,8 +160,9 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Bench
           const t = timing(options.quick || name === 'reference', flops);
           const r = await median(`${name} gemm ${form} ${shape}`, () => k.gemm(transA, transB, M, N, K, 1, a, b, 0, c), t);
           const gflops = flops / (r.ms * 1e-3) / 1e9;
-          rows.push({ ...base, kernel: 'gemm', variant: form, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null });
-          log(`${name} gemm ${form} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s`);
+          const fractionOfPeak = peakGflops === null ? null : gflops / peakGflops;
+          rows.push({ ...base, kernel: 'gemm', variant: form, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null, peakGflops, fractionOfPeak });
+          log(`${name} gemm ${form} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s${fractionOfPeak === null ? '' : ` (${(fractionOfPeak * 100).toFixed(0)}% of peak)`}`);
         } finally {
           for (const t of [a, b, c]) k.free(t);
         }

@@ -20,11 +20,13 @@ import Table from 'cli-table3';
 import { BACKEND_NAMES, parseBackendChoice, selectKernels, tryLoadBackend } from '../src/kernels/index.js';
 import { packageRoot } from '../src/kernels/paths.js';
 import type { BackendName } from '../src/kernels/types.js';
-import { type BenchRow, GEMM_FORMS, REFERENCE_MAX_FLOPS, runKernelBench } from './kernels.js';
+import { type BenchRow, GEMM_FORMS, GEMM_SHAPES, type GemmForm, REFERENCE_MAX_FLOPS, runKernelBench } from './kernels.js';
+import { attachOpenBlas, runOpenBlasBench } from './openblas.js';
+import { parsePeakGflops, resolvePeak } from './peak.js';
 import { runTrainBench, TRAIN_MODELS, type TrainBenchResult } from './train.js';
 
 const OPTIONS_USAGE =
-  '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--models ' +
+  '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--peak GFLOPS] [--no-openblas] [--models ' +
   `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR]`;
 const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
 
@@ -108,13 +110,13 @@ const fmtRate = (x: number | null): string => (x === null ? '-' : x >= 1e9 ? `${
 
 function printTable(rows: BenchRow[], io: BenchIo): void {
   const table = new Table({
-    head: ['backend', 'isa', 'thr', 'kernel', 'form', 'shape', 'median ms', 'GFLOP/s', 'elem/s', 'n'],
-    colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
+    head: ['backend', 'isa', 'thr', 'kernel', 'form', 'shape', 'median ms', 'GFLOP/s', '% peak', 'OpenBLAS', 'ratio', 'elem/s', 'n'],
+    colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
   for (const r of rows) {
-    table.push([r.backend, r.isa, String(r.threads), r.kernel, r.variant, r.shape, r.note ? 'skipped' : fmt(r.medianMs, 3), fmt(r.gflops, 2), fmtRate(r.elementsPerSec), String(r.samples)]);
+    table.push([r.backend, r.isa, String(r.threads), r.kernel, r.variant, r.shape, r.note ? 'skipped' : fmt(r.medianMs, 3), fmt(r.gflops, 2), fmtPct(r.fractionOfPeak ?? null), fmt(r.openblasGflops ?? null, 2), fmt(r.openblasRatio ?? null, 2), fmtRate(r.elementsPerSec), String(r.samples)]);
   }
   io.out(table.toString());
 }
@@ -202,6 +204,8 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       models: { type: 'string' },
       epochs: { type: 'string' },
       data: { type: 'string' },
+      peak: { type: 'string' },
+      'no-openblas': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -216,6 +220,8 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
   const runTrain = suite !== 'kernels';
   const shapes = values.shapes !== undefined ? parseShapes(values.shapes) : undefined;
   if (shapes && !runKernels) throw new UsageError('--shapes applies to the kernels suite');
+  const peakOverride = values.peak !== undefined ? parsePeakGflops(values.peak) : undefined;
+  if (peakOverride === null) throw new UsageError(`--peak must be a positive number of GFLOP/s (single-core peak of the native ISA), got ${values.peak}`);
   let models: string[] | undefined;
   if (values.models !== undefined) {
     if (!runTrain) throw new UsageError('--models applies to the train suite');
@@ -262,9 +268,21 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     if (names.includes('reference')) {
       io.out(`reference: GEMM shapes above ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call are skipped (plain loops would take seconds per call); its timings use quick settings`);
     }
-    const rows = await runKernelBench({ backends: names, quick: values.quick, ...(shapes ? { shapes } : {}), log: progress });
+    const infos = names.flatMap((n) => {
+      const r = tryLoadBackend(n);
+      return r.ok ? [r.kernels.info()] : [];
+    });
+    const peak = resolvePeak(infos, host.cpuFlags, peakOverride !== undefined ? { override: peakOverride } : {});
+    for (const l of peak.lines) io.out(l);
+    const rows = await runKernelBench({ backends: names, quick: values.quick, ...(shapes ? { shapes } : {}), log: progress, peak });
+    // numpy/OpenBLAS at each benchmarked thread count (native's and 1), after the densetrain timings.
+    const openblas = values['no-openblas']
+      ? null
+      : await runOpenBlasBench({ shapes: shapes ?? GEMM_SHAPES, forms: Object.keys(GEMM_FORMS) as GemmForm[], threads: [...new Set([...infos.map((i) => i.threads), 1])], quick: values.quick, log: progress });
+    if (openblas) attachOpenBlas(rows, openblas);
+    for (const l of openblas?.lines ?? []) io.out(l);
     printTable(rows, io);
-    Object.assign(record, { gemmForms: GEMM_FORMS, statistic: 'median (tinybench latency.p50)', rows });
+    Object.assign(record, { gemmForms: GEMM_FORMS, statistic: 'median (tinybench latency.p50)', peak, openblas, rows });
   }
 
   if (runTrain) {
@@ -290,7 +308,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
   if (old) {
     // Keep the other suite's results from the same file.
     if (!runKernels && Array.isArray(old['rows'])) {
-      for (const key of ['gemmForms', 'statistic', 'rows']) record[key] = old[key];
+      for (const key of ['gemmForms', 'statistic', 'peak', 'openblas', 'rows']) record[key] = old[key];
       record['kernelsRun'] = old['kernelsRun'] ?? { date: old['date'], quick: old['quick'], machine: old['machine'], backends: old['backends'] };
     }
     if (!runTrain && old['train'] !== undefined) record['train'] = old['train'];
