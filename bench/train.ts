@@ -288,7 +288,6 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
             peakRssBytes: peakRssBytes(),
             note,
           });
-          log(`reference ${m.name}: ${note}`);
           continue;
         }
 
