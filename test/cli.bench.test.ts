@@ -49,7 +49,7 @@ interface Record {
 describe('densetrain bench', () => {
   it('kernels, then train, into one JSON record', async () => {
     const json = join(tmp, 'bench.json');
-    const kernels = await runCli(['bench', 'kernels', '--quick', '--backend', 'reference', '--shapes', '16x24x8', '--json', json], { timeoutMs: 120_000 });
+    const kernels = await runCli(['bench', 'kernels', '--quick', '--no-openblas', '--backend', 'reference', '--shapes', '16x24x8', '--json', json], { timeoutMs: 120_000 });
     expect(kernels.code, kernels.stderr).toBe(0);
     expect(kernels.stdout).toMatch(/│ reference │ js +│ +1 │ gemm +│ NT +│ 16x24x8 /);
     let record = JSON.parse(readFileSync(json, 'utf8')) as Record;

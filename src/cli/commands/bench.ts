@@ -15,11 +15,13 @@ interface BenchCommandOptions {
   models?: string;
   epochs?: string;
   data?: string;
+  peak?: string;
+  openblas?: boolean;
 }
 
 export const BENCH_USAGE =
   'usage: densetrain bench [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] ' +
-  '[--shapes MxKxN,...] [--models 784-128-64-10,784-500-500-10,784-1024-512-64-10] [--epochs N] [--data NAME|DIR]';
+  '[--shapes MxKxN,...] [--peak GFLOPS] [--no-openblas] [--models 784-128-64-10,784-500-500-10,784-1024-512-64-10] [--epochs N] [--data NAME|DIR]';
 
 export const registerBenchCommand: RegisterCommand = (program, { io }) => {
   program
@@ -30,6 +32,8 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
     .option('--json <file>', 'also write the machine description and every row as JSON to <file>')
     .option('--quick', 'shorter timings (a smoke run; train: 1 timed epoch)')
     .option('--shapes <list>', 'kernels: GEMM shapes MxKxN,... (C is M x N, inner size K) instead of the standard set')
+    .option('--peak <gflops>', 'kernels: single-core FP32 peak of the native ISA in GFLOP/s for the % peak column (default: estimated)')
+    .option('--no-openblas', 'kernels: skip the numpy/OpenBLAS comparison')
     .option('--models <list>', 'train: models to time (784-128-64-10, 784-500-500-10, 784-1024-512-64-10; default all)')
     .option('--epochs <n>', 'train: timed epochs after the warm-up epoch (default 3, 1 with --quick)')
     .option('--data <name|dir>', 'train: time on this dataset instead of fashion-mnist (28x28 images; noted in the results)')
@@ -39,6 +43,8 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
       if (options.json !== undefined) argv.push('--json', options.json);
       if (options.quick) argv.push('--quick');
       if (options.shapes !== undefined) argv.push('--shapes', options.shapes);
+      if (options.peak !== undefined) argv.push('--peak', options.peak);
+      if (options.openblas === false) argv.push('--no-openblas');
       if (options.models !== undefined) argv.push('--models', options.models);
       if (options.epochs !== undefined) argv.push('--epochs', options.epochs);
       if (options.data !== undefined) argv.push('--data', options.data);
