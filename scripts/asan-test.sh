@@ -31,7 +31,12 @@ node "$root/node_modules/cmake-js/bin/cmake-js" compile -d native --debug --out 
   --CDDENSETRAIN_SANITIZE=ON --log-level warn
 test -f "$addon"
 
-files=("$@")
+# Arguments starting with - are passed to vitest (e.g. a reporter); the rest are test files.
+files=()
+vitest_options=()
+for arg in "$@"; do
+  if [[ $arg == -* ]]; then vitest_options+=("$arg"); else files+=("$arg"); fi
+done
 if [[ ${#files[@]} -eq 0 ]]; then
   mapfile -t files < <(ls test/kernels*.test.ts test/native*.test.ts 2>/dev/null)
 fi
@@ -47,7 +52,7 @@ env \
   DENSETRAIN_BACKEND=native \
   DENSETRAIN_REQUIRE_BACKENDS=native \
   DENSETRAIN_SANITIZED=1 \
-  node "$root/node_modules/vitest/vitest.mjs" run "${files[@]}" 2>&1 | tee "$log"
+  node "$root/node_modules/vitest/vitest.mjs" run "${files[@]}" "${vitest_options[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
