@@ -187,6 +187,42 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Bench
       }
     }
 
+    // A dense layer's forward pass (the first hidden layer of 784-1024-..., batch 256): denseForward
+    // (GEMM with the bias + activation epilogue fused) next to gemm NT + biasActivation.
+    {
+      const [DR, DI, DO] = [256, 784, 1024];
+      const flops = 2 * DR * DI * DO;
+      const shape = `${DR}x${DI}->${DO}`;
+      if (name === 'reference' && flops > REFERENCE_MAX_FLOPS) {
+        rows.push({ ...base, kernel: 'denseForward', variant: 'relu', shape, medianMs: null, samples: 0, gflops: null, elementsPerSec: null, note: `skipped: reference is timed only up to ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call` });
+      } else {
+        const [x, w, bias, z, h] = [k.alloc(DR * DI), k.alloc(DO * DI), k.alloc(DO), k.alloc(DR * DO), k.alloc(DR * DO)];
+        try {
+          fill(x, DR * DI, 5);
+          fill(w, DO * DI, 6);
+          fill(bias, DO, 7);
+          for (const kind of ['relu', 'tanh'] as const) {
+            const act: Activation = { kind };
+            for (const fused of [true, false]) {
+              const variant = fused ? kind : `${kind}, gemm + biasActivation`;
+              const fn = fused
+                ? () => k.denseForward(DR, DI, DO, x, w, bias, act, z, h)
+                : () => {
+                    k.gemm(false, true, DR, DO, DI, 1, x, w, 0, z);
+                    k.biasActivation(DR, DO, z, bias, act, h);
+                  };
+              const r = await median(`${name} denseForward ${variant}`, fn, timing(options.quick, flops));
+              const gflops = flops / (r.ms * 1e-3) / 1e9;
+              rows.push({ ...base, kernel: 'denseForward', variant, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null });
+              log(`${name} denseForward ${variant} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s`);
+            }
+          }
+        } finally {
+          for (const t of [x, w, bias, z, h]) k.free(t);
+        }
+      }
+    }
+
     // Softmax cross-entropy: MNIST's 10 classes at batch 256, and a wide 1024 x 1000 case.
     for (const [rs, cs] of [
       [256, 10],

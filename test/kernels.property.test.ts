@@ -283,6 +283,78 @@ for (const { name, kernels: k } of targets) {
       );
     });
 
+    it('denseForward: every activation, with and without bias, h = z or not; = gemm NT + biasActivation', () => {
+      const shapeArb = fc.oneof(
+        { weight: 8, arbitrary: fc.record({ rows: dim, inF: dim, outF: dim }) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(
+            { rows: 257, inF: 13, outF: 3 },
+            { rows: 3, inF: 1031, outF: 67 },
+            { rows: 130, inF: 600, outF: 33 },
+            { rows: 31, inF: 257, outF: 129 },
+          ),
+        },
+        { weight: 1, arbitrary: fc.constantFrom({ rows: 0, inF: 3, outF: 5 }, { rows: 4, inF: 0, outF: 5 }, { rows: 4, inF: 3, outF: 0 }) },
+      );
+      fc.assert(
+        fc.property(shapeArb, actArb, fc.boolean(), fc.boolean(), fc.integer(), scale, ({ rows, inF, outF }, act, withBias, inPlace, seed, s) => {
+          const rng = new TestRng(seed);
+          const X = rng.floats(rows * inF, s, 0.05);
+          const W = rng.floats(outF * inF, 1, 0.05);
+          const bias = rng.floats(outF, s, 0.2);
+          const Z0 = new Float32Array(rows * outF).fill(NaN); // written without being read
+          const H0 = rng.floats(rows * outF);
+          const size = rows * outF;
+          const fused = (kk: Kernels): { z: Float64Array; h: Float64Array } =>
+            withTensors(kk, (owned, up) => {
+              const [x, w] = [up(X), up(W)];
+              const b = withBias ? up(bias) : null;
+              const z = up(Z0);
+              const h = inPlace ? z : up(H0);
+              kk.denseForward(rows, inF, outF, x, w, b, activation(kk, act, owned), z, h);
+              expect(sameBits(x.data, X, X.length) && sameBits(w.data, W, W.length), 'denseForward modified x or w').toBe(true);
+              if (b) expect(sameBits(b.data, bias, outF), 'denseForward modified bias').toBe(true);
+              expect(guardIntact(z, size) && guardIntact(h, size), 'denseForward wrote past z or h').toBe(true);
+              return { z: read(z, size), h: read(h, size) };
+            });
+          const composed = (kk: Kernels): { z: Float64Array; h: Float64Array } =>
+            withTensors(kk, (owned, up) => {
+              const [x, w] = [up(X), up(W)];
+              const b = withBias ? up(bias) : null;
+              const z = up(Z0);
+              const h = inPlace ? z : up(H0);
+              kk.gemm(false, true, rows, outF, inF, 1, x, w, 0, z);
+              kk.biasActivation(rows, outF, z, b, activation(kk, act, owned), h);
+              return { z: read(z, size), h: read(h, size) };
+            });
+          const got = fused(k);
+          // The documented contract: the same bits as the backend's own gemm + biasActivation.
+          const same = composed(k);
+          expect(sameBits(Float32Array.from(got.z), Float32Array.from(same.z), size), `${name} denseForward z != its gemm + biasActivation`).toBe(true);
+          expect(sameBits(Float32Array.from(got.h), Float32Array.from(same.h), size), `${name} denseForward h != its gemm + biasActivation`).toBe(true);
+          // Against the reference (which is gemm + biasActivation): the gemm bound of the gemm
+          // test over the terms |x w| and |b|, plus one rounding of the bias sum on each side;
+          // h through the activation's Lipschitz constant, plus the activation's own error.
+          const want = fused(ref);
+          const { mag } = gemm64({ m: rows, n: outF, k: inF, tA: false, tB: true, alpha: 1, beta: 0 }, X, W, Z0);
+          const g = gamma(inF + 4);
+          const tolZ = want.z.map((x, i) => 2 * g * (mag[i]! + (withBias ? Math.abs(bias[i % outF]!) : 0)) + 2 * U * Math.abs(x) + FLT_MIN);
+          if (!inPlace) assertClose(`${name} denseForward z`, got.z, want.z, tolZ);
+          const slope = act.kind === 'leaky_relu' ? act.alpha : act.kind === 'prelu' ? act.slope : 1;
+          const lip = Math.max(1, Math.abs(slope));
+          const rel = act.kind === 'sigmoid' || act.kind === 'tanh' ? ACT_ULPS + 1 : 2;
+          assertClose(
+            `${name} denseForward h (${JSON.stringify(act)}, ${rows}x${inF}->${outF})`,
+            got.h,
+            want.h,
+            want.h.map((x, i) => lip * tolZ[i]! + rel * U * Math.abs(x) + FLT_MIN),
+          );
+        }),
+        { numRuns: RUNS.gemm },
+      );
+    });
+
     it('activationBackward: every activation, z = 0 exactly in places, prelu slope gradient written', () => {
       fc.assert(
         fc.property(dim, dim, actArb, fc.boolean(), fc.integer(), scale, (rows, cols, act, inPlace, seed, s) => {
@@ -497,6 +569,26 @@ for (const { name, kernels: k } of targets) {
             for (const r of results.slice(1)) expect(sameBits(r, results[0]!, r.length)).toBe(true);
           }),
           { numRuns: 20 },
+        );
+        // denseForward: the fused epilogue runs on the same tile grid as the GEMM.
+        fc.assert(
+          fc.property(fc.oneof(gemmShape, bigShapes), actArb, fc.boolean(), fc.integer(), ({ m, n, k: kk }, act, inPlace, seed) => {
+            const rng = new TestRng(seed);
+            const X = rng.floats(m * kk, 1, 0.05);
+            const W = rng.floats(n * kk, 1, 0.05);
+            const bias = rng.floats(n, 1, 0.2);
+            const results = counts.map((t) => {
+              k.setThreads(t);
+              return withTensors(k, (owned, up) => {
+                const z = up(new Float32Array(m * n));
+                const h = inPlace ? z : up(new Float32Array(m * n));
+                k.denseForward(m, kk, n, up(X), up(W), up(bias), activation(k, act, owned), z, h);
+                return [...read(z, m * n), ...read(h, m * n)];
+              });
+            });
+            for (const r of results.slice(1)) expect(sameBits(r, results[0]!, r.length)).toBe(true);
+          }),
+          { numRuns: 12 },
         );
       } finally {
         k.setThreads(original);

@@ -24,7 +24,7 @@ type ArgKind =
 
 interface Spec {
   label: string;
-  kernel: 'gemm' | 'biasActivation' | 'activationBackward' | 'biasGrad' | 'softmaxCrossEntropy' | 'softmax' | 'sgdStep' | 'adamStep' | 'sumSquares';
+  kernel: 'gemm' | 'biasActivation' | 'denseForward' | 'activationBackward' | 'biasGrad' | 'softmaxCrossEntropy' | 'softmax' | 'sgdStep' | 'adamStep' | 'sumSquares';
   args: [string, ArgKind][];
   /** Valid arguments, tensors allocated through `alloc` (filled with small values). */
   build(alloc: (n: number) => Tensor): unknown[];
@@ -71,6 +71,18 @@ const SPECS: Spec[] = [
     kernel: 'biasActivation',
     args: [['rows', size], ['cols', size], ['z', tensor(12)], ['bias', tensor(4, true)], ['act', act], ['h', tensor(12)]],
     build: (al) => [3, 4, al(12), al(4), preluWith(al), al(12)],
+  },
+  {
+    label: 'denseForward (leaky_relu)',
+    kernel: 'denseForward',
+    args: [['rows', size], ['inF', size], ['outF', size], ['x', tensor(15)], ['w', tensor(20)], ['bias', tensor(4, true)], ['act', act], ['z', tensor(12)], ['h', tensor(12)]],
+    build: (al) => [3, 5, 4, al(15), al(20), al(4), { kind: 'leaky_relu', alpha: 0.1 }, al(12), al(12)],
+  },
+  {
+    label: 'denseForward (prelu)',
+    kernel: 'denseForward',
+    args: [['rows', size], ['inF', size], ['outF', size], ['x', tensor(15)], ['w', tensor(20)], ['bias', tensor(4, true)], ['act', act], ['z', tensor(12)], ['h', tensor(12)]],
+    build: (al) => [3, 5, 4, al(15), al(20), al(4), preluWith(al), al(12), al(12)],
   },
   {
     label: 'activationBackward (prelu)',
@@ -388,6 +400,20 @@ for (const { name: backend, kernels: k } of backends) {
         expectRejected(h, g, [false, false, 2, 2, 2, 1, a, h.alloc(4), 0, a], 'c is a', RangeError, 'c');
         const b = h.alloc(64);
         expectRejected(h, g, [false, false, 2, 2, 2, 1, h.alloc(4), b, 0, b], 'c is b', RangeError, 'c');
+        const df = SPECS.find((s) => s.kernel === 'denseForward')!;
+        const big = h.alloc(64);
+        const dfWith = (i: number, t: Tensor, j?: number): unknown[] => {
+          const args = df.build(h.alloc);
+          args[i] = t;
+          if (j !== undefined) args[j] = t;
+          return args;
+        };
+        expectRejected(h, df, dfWith(3, big, 7), 'denseForward z is x', RangeError, 'z');
+        expectRejected(h, df, dfWith(4, big, 7), 'denseForward z is w', RangeError, 'z');
+        expectRejected(h, df, dfWith(3, big, 8), 'denseForward h is x', RangeError, 'h');
+        expectRejected(h, df, dfWith(4, big, 8), 'denseForward h is w', RangeError, 'h');
+        expectRejected(h, df, dfWith(5, big, 7), 'denseForward bias is z', RangeError, 'bias');
+        expectRejected(h, df, dfWith(5, big, 8), 'denseForward bias is h', RangeError, 'bias');
         const bg = SPECS.find((s) => s.kernel === 'biasGrad')!;
         const dz = h.alloc(12);
         expectRejected(h, bg, [3, 4, dz, dz], 'db is dz', RangeError, 'db');

@@ -376,6 +376,39 @@ describe.skipIf(!addon)(`native raw addon boundary${addon ? '' : ` (skipped: ${l
     expect(call('gemm', false, false, 0, 0, 0, 1, new Float32Array(0), new Float32Array(0), 0, new Float32Array(0))).not.toThrow();
   });
 
+  it('denseForward refuses bad arguments and overlapping buffers', () => {
+    // rows 2, inF 3, outF 4: x 6, w 12, bias 4, z and h 8.
+    const X = f(6);
+    const W = f(12);
+    const Z = f(8);
+    const H = f(8);
+    expect(call('denseForward', 2, 3, 4, X, W, f(4), 0, 0, Z, H)).not.toThrow();
+    expect(call('denseForward', 2, 3, 4, X, W, null, 3, 0, Z, Z)).not.toThrow(); // h = z, no bias
+    expect(call('denseForward', 2, 3, 4, f(5), W, null, 0, 0, Z, H)).toThrow(/x holds 5 elements but the call needs 6/);
+    expect(call('denseForward', 2, 3, 4, X, f(11), null, 0, 0, Z, H)).toThrow(/w holds 11 elements but the call needs 12/);
+    expect(call('denseForward', 2, 3, 4, X, W, f(3), 0, 0, Z, H)).toThrow(/bias holds 3 elements but the call needs 4/);
+    expect(call('denseForward', 2, 3, 4, X, W, null, 0, 0, f(7), H)).toThrow(/z holds 7/);
+    expect(call('denseForward', 2, 3, 4, X, W, null, 0, 0, Z, f(7))).toThrow(/h holds 7/);
+    expect(call('denseForward', 2, 3, 4, X, W, null, 6, 0, Z, H)).toThrow(/kind must be an integer in \[0, 5\]/);
+    expect(call('denseForward', 2, 3, 4, X, W, null, 1, 'a', Z, H)).toThrow(/alpha must be a number/);
+    expect(call('denseForward', 2, -3, 4, X, W, null, 0, 0, Z, H)).toThrow(/inF must be/);
+    expect(call('denseForward', 2, 3, '4', X, W, null, 0, 0, Z, H)).toThrow(/outF must be/);
+    expect(call('denseForward', 65536, 65536, 1, X, W, null, 0, 0, Z, H)).toThrow(/larger than any tensor/);
+    expect(call('denseForward', 2, 3, 4, [1, 2, 3, 4, 5, 6], W, null, 0, 0, Z, H)).toThrow(TypeError);
+    expect(call('denseForward', 2, 3, 4, X, W, null, 0, 0, Z)).toThrow(TypeError);
+    const shared = new Float32Array(40);
+    expect(call('denseForward', 2, 3, 4, shared.subarray(0, 6), W, null, 0, 0, shared.subarray(5, 13), H)).toThrow(/z must not share memory with x, w or bias/);
+    expect(call('denseForward', 2, 3, 4, X, shared.subarray(0, 12), null, 0, 0, shared.subarray(11, 19), H)).toThrow(/z must not share memory/);
+    expect(call('denseForward', 2, 3, 4, X, W, shared.subarray(0, 4), 0, 0, shared.subarray(3, 11), H)).toThrow(/z must not share memory/);
+    expect(call('denseForward', 2, 3, 4, shared.subarray(0, 6), W, null, 0, 0, Z, shared.subarray(2, 10))).toThrow(/h must not share memory with x, w or bias/);
+    expect(call('denseForward', 2, 3, 4, X, W, shared.subarray(20, 24), 0, 0, Z, shared.subarray(16, 24))).toThrow(/h must not share memory/);
+    expect(call('denseForward', 2, 3, 4, X, W, null, 0, 0, shared.subarray(0, 8), shared.subarray(4, 12))).toThrow(/h must be z itself or not share memory with it/);
+    expect(call('denseForward', 2, 3, 4, shared.subarray(0, 6), shared.subarray(6, 18), shared.subarray(18, 22), 0, 0, shared.subarray(22, 30), shared.subarray(30, 38))).not.toThrow();
+    // Zero-sized calls touch nothing, even with empty views.
+    expect(call('denseForward', 0, 0, 0, new Float32Array(0), new Float32Array(0), null, 0, 0, new Float32Array(0), new Float32Array(0))).not.toThrow();
+    expect(call('denseForward', 2, 0, 4, new Float32Array(0), new Float32Array(0), null, 0, 0, Z, H)).not.toThrow();
+  });
+
   it('element-wise entry points refuse bad arguments', () => {
     const x = f(12);
     const y = f(12);

@@ -235,6 +235,40 @@ describe.skipIf(!addon)(`native ISA paths${addon ? '' : ` (skipped: ${loadError}
         }
       });
 
+      it.skipIf(!available)(`denseForward is bit-identical to gemm NT + biasActivation${available ? '' : ' [CPU lacks it]'}`, () => {
+        raw.setIsa(isa);
+        const rng = new Rng(23);
+        // Shapes across the MR/NR tile edges and several KC slices (k > 256 or 512).
+        for (const [rows, inF, outF] of [[1, 1, 1], [7, 5, 3], [13, 300, 33], [50, 784, 70], [25, 1030, 40], [4, 0, 9]] as const) {
+          const x = raw.alloc(Math.max(1, rows * inF));
+          const w = raw.alloc(Math.max(1, outF * inF));
+          const bias = raw.alloc(outF);
+          x.set(rng.floats(rows * inF));
+          w.set(rng.floats(outF * inF));
+          bias.set(rng.floats(outF));
+          for (let code = 0; code <= 5; code++) {
+            for (const withBias of [true, false]) {
+              for (const inPlace of [false, true]) {
+                for (const threads of [1, 2]) {
+                  raw.setThreads(threads);
+                  const size = rows * outF;
+                  const [z1, h1, z2, h2] = [raw.alloc(size), raw.alloc(size), raw.alloc(size), raw.alloc(size)];
+                  z1.fill(Number.NaN);
+                  raw.denseForward(rows, inF, outF, x, w, withBias ? bias : null, code, -0.3, z1, inPlace ? z1 : h1);
+                  raw.gemm(false, true, rows, outF, inF, 1, x, w, 0, z2);
+                  raw.biasActivation(rows, outF, z2, withBias ? bias : null, code, -0.3, inPlace ? z2 : h2);
+                  const label = `${isa} ${rows}x${inF}->${outF} kind ${code} bias ${withBias} inPlace ${inPlace} threads ${threads}`;
+                  expect(bits(z1), label).toEqual(bits(z2));
+                  if (!inPlace) expect(bits(h1), label).toEqual(bits(h2));
+                  for (const t of [z1, h1, z2, h2]) raw.free(t);
+                }
+              }
+            }
+          }
+          for (const t of [x, w, bias]) raw.free(t);
+        }
+      });
+
       it.skipIf(!available)(`element-wise kernels match the reference backend${available ? '' : ' [CPU lacks it]'}`, () => {
         raw.setIsa(isa);
         compareElementwise(kernels, reference, new Rng(99));
@@ -423,6 +457,26 @@ describe.skipIf(!addon)(`native results do not depend on the thread count${addon
       raw.free(c);
     });
   }
+
+  it('large denseForward (263 x 389 -> 517, relu and tanh) is bit-identical at 1, 2, 3, 5 threads', () => {
+    const rng = new Rng(9);
+    const [rows, inF, outF] = [263, 389, 517];
+    const x = raw.alloc(rows * inF);
+    const w = raw.alloc(outF * inF);
+    const bias = raw.alloc(outF);
+    const z = raw.alloc(rows * outF);
+    const h = raw.alloc(rows * outF);
+    x.set(rng.floats(rows * inF));
+    w.set(rng.floats(outF * inF));
+    bias.set(rng.floats(outF));
+    sameAtAllThreadCounts(() => {
+      raw.denseForward(rows, inF, outF, x, w, bias, 0, 0, z, h);
+      const relu = [z.slice(), h.slice()];
+      raw.denseForward(rows, inF, outF, x, w, bias, 4, 0, z, z);
+      return [...relu, z.slice()];
+    });
+    for (const t of [x, w, bias, z, h]) raw.free(t);
+  });
 
   it('element-wise kernels and reductions are bit-identical at 1, 2, 3, 5 threads', () => {
     const k = loadNativeKernels();

@@ -142,6 +142,7 @@ describe.skipIf(!addon)(`native addon exports under fuzz${addon ? '' : ` (skippe
     const shapes: Record<string, fc.Arbitrary<unknown>[]> = {
       gemm: [bool, bool, size, size, size, scalar, A, A, scalar, A],
       biasActivation: [size, size, A, fc.oneof(A, fc.constant(null)), kind, scalar, A],
+      denseForward: [size, size, size, A, A, fc.oneof(A, fc.constant(null)), kind, scalar, A, A],
       activationBackward: [size, size, kind, scalar, A, A, A, A],
       biasGrad: [size, size, A, A],
       softmaxCrossEntropy: [size, size, A, A, A, fc.oneof(A, fc.constant(null))],

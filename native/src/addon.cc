@@ -515,6 +515,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("allocatedBytes", &Addon::AllocatedBytes),
         InstanceMethod("gemm", &Addon::Gemm),
         InstanceMethod("biasActivation", &Addon::BiasActivation),
+        InstanceMethod("denseForward", &Addon::DenseForward),
         InstanceMethod("activationBackward", &Addon::ActivationBackward),
         InstanceMethod("biasGrad", &Addon::BiasGrad),
         InstanceMethod("softmaxCrossEntropy", &Addon::SoftmaxCrossEntropy),
@@ -784,6 +785,39 @@ class Addon : public Napi::Addon<Addon> {
     float* h = args.Floats(6, "h", size);
     if (!args.ok()) return info.Env().Undefined();
     table_->bias_activation(rows, cols, z, bias, static_cast<int>(kind), alpha, h, MakeExec(false));
+    return info.Env().Undefined();
+  }
+
+  // z = x * w^T + bias, h = act(z): the GEMM applies bias + activation to each tile it finishes.
+  Napi::Value DenseForward(const Napi::CallbackInfo& info) {
+    Args args(info, "denseForward");
+    const int64_t rows = args.Size(0, "rows");
+    const int64_t in_f = args.Size(1, "inF");
+    const int64_t out_f = args.Size(2, "outF");
+    const int64_t xs = args.Product("rows*inF", rows, in_f);
+    const int64_t ws = args.Product("outF*inF", out_f, in_f);
+    const int64_t zs = args.Product("rows*outF", rows, out_f);
+    const float* x = args.Floats(3, "x", xs);
+    const float* w = args.Floats(4, "w", ws);
+    const float* bias = args.Floats(5, "bias", out_f, /*optional=*/true);
+    const int64_t kind = args.Size(6, "kind", 0, kActCount - 1);
+    const double alpha = args.Number(7, "alpha");
+    float* z = args.Floats(8, "z", zs);
+    float* h = args.Floats(9, "h", zs);
+    if (args.ok()) {
+      // x, w and bias are read while tiles of z and h are written (by several threads).
+      if (Overlaps(z, zs, x, xs) || Overlaps(z, zs, w, ws) || Overlaps(z, zs, bias, out_f)) {
+        args.RangeError("z must not share memory with x, w or bias");
+      } else if (Overlaps(h, zs, x, xs) || Overlaps(h, zs, w, ws) || Overlaps(h, zs, bias, out_f)) {
+        args.RangeError("h must not share memory with x, w or bias");
+      } else if (h != z && Overlaps(h, zs, z, zs)) {
+        args.RangeError("h must be z itself or not share memory with it");
+      }
+    }
+    if (!args.ok()) return info.Env().Undefined();
+    Exec exec = MakeExec(true);
+    if (!WorkspaceOk(args)) return info.Env().Undefined();
+    table_->dense_forward(rows, in_f, out_f, x, w, bias, static_cast<int>(kind), alpha, z, h, exec);
     return info.Env().Undefined();
   }
 

@@ -65,6 +65,12 @@ struct KernelTable {
   void (*adam)(int64_t n, float* param, const float* grad, float* m, float* v, double lr,
                double beta1, double beta2, double eps, double l2, double step, const Exec& exec);
   double (*sum_squares)(int64_t n, const float* x, const Exec& exec);
+  // Dense layer forward: z = x * w^T + bias (x: rows x in_f, w: out_f x in_f, bias: out_f or
+  // null), h = act(z); h may equal z. The bias and activation are applied to each tile of z
+  // by the GEMM itself, right after its last k-slice is stored. z and h must not overlap x, w
+  // or bias (checked by the caller). Bit-identical to gemm(false, true, ...) + bias_activation.
+  void (*dense_forward)(int64_t rows, int64_t in_f, int64_t out_f, const float* x, const float* w,
+                        const float* bias, int kind, double alpha, float* z, float* h, const Exec& exec);
 };
 
 // Each defined in its own translation unit. The x86 ones exist only when DENSETRAIN_X86 is set.

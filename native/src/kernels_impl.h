@@ -29,10 +29,14 @@
 #define DT_INLINE __forceinline
 #define DT_RESTRICT __restrict
 #define DT_UNROLL
+#define DT_NO_UNROLL
 #else
 #define DT_INLINE inline __attribute__((always_inline))
 #define DT_RESTRICT __restrict__
 #define DT_UNROLL _Pragma("GCC unroll 32")
+// Keeps GCC from unrolling a short constant-length loop completely before the loop vectorizer
+// sees it (it would then stay scalar).
+#define DT_NO_UNROLL _Pragma("GCC unroll 1")
 #endif
 
 namespace densetrain {
@@ -52,6 +56,192 @@ inline void ForTasks(const Exec& exec, int ntasks, TaskFn fn, void* ctx) {
     exec.parallel(exec.pool, ntasks, fn, ctx);
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Element-wise helpers (used by the GEMM epilogue and the element-wise kernels)
+// ---------------------------------------------------------------------------------------
+
+// Float exp, tanh and sigmoid written so that loops over them vectorize (no calls, no branches;
+// selects only). Cephes-style argument reduction and minimax polynomials, within ~2 ulp of
+// the correctly rounded result; exp underflows to 0 below ln(FLT_MIN) (no subnormal results).
+DT_INLINE float BitsToFloat(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+DT_INLINE float ExpF(float x) {
+  const bool nan = x != x;
+  float xc = nan ? 0.0f : x;
+  xc = xc < -87.33654f ? -87.33654f : xc;  // ln(FLT_MIN): results stay normal
+  xc = xc > 88.0f ? 88.0f : xc;  // e^88 < FLT_MAX; only sigmoid/tanh saturation depends on this
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick, then r = x - n ln 2 in two steps.
+  const float t = xc * 1.44269504088896341f + 12582912.0f;
+  const float n = t - 12582912.0f;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float r2 = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r2 + r + 1.0f;
+  const float scale = BitsToFloat(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
+  const float e = x < -87.33654f ? 0.0f : y * scale;
+  return nan ? x : e;
+}
+
+DT_INLINE float SigmoidF(float z) {
+  // e = exp(-|z|) <= 1 never overflows; sigmoid = 1/(1+e) for z >= 0, e/(1+e) below.
+  const float az = z < 0.0f ? -z : z;
+  const float e = ExpF(-az);
+  const float num = z >= 0.0f ? 1.0f : e;
+  const float h = num / (1.0f + e);
+  return z != z ? z : h;
+}
+
+DT_INLINE float TanhF(float x) {
+  const float ax = x < 0.0f ? -x : x;
+  // |x| < 0.625: odd polynomial; else 1 - 2 / (e^{2|x|} + 1) with the sign of x.
+  const float s = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * s + 2.06390887954e-2f;
+  p = p * s - 5.37397155531e-2f;
+  p = p * s + 1.33314422036e-1f;
+  p = p * s - 3.33332819422e-1f;
+  const float small = p * s * x + x;
+  const float e = ExpF(2.0f * ax);
+  const float big_abs = 1.0f - 2.0f / (e + 1.0f);
+  const float big = x < 0.0f ? -big_abs : big_abs;
+  const float t = ax < 0.625f ? small : big;
+  return x != x ? x : t;
+}
+
+// out[i] = f(in[i]), vectorizable both in place (in == out) and out of place.
+template <class F>
+DT_INLINE void MapRow(const float* in, float* out, int64_t n, F f) {
+  if (in == out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(out[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+  }
+}
+
+// One run of n elements of a row: z[j] += bias[j] (when bias is not null), then
+// h[j] = act(z[j]); h may be z. bias_activation's row loop; dense_forward's GEMM epilogue
+// (EpilogueRow below) performs the same float operations, so the two give the same bits.
+// kKind is never kActPrelu (that is leaky_relu with the slope value as alpha).
+template <int kKind>
+DT_INLINE void BiasActSpan(float* z, float* h, int64_t n, const float* bias, double alpha) {
+  if (bias != nullptr) {
+    for (int64_t j = 0; j < n; ++j) z[j] = z[j] + bias[j];
+  }
+  switch (kKind) {
+    case kActRelu:
+      MapRow(z, h, n, [](float v) { return v > 0.0f ? v : 0.0f; });
+      break;
+    case kActLeakyRelu:  // also prelu: alpha is the slope; the product is rounded once, like the reference
+      MapRow(z, h, n, [alpha](float v) {
+        const float neg = static_cast<float>(alpha * static_cast<double>(v));
+        return v > 0.0f ? v : neg;
+      });
+      break;
+    case kActSigmoid:
+      MapRow(z, h, n, [](float v) { return SigmoidF(v); });
+      break;
+    case kActTanh:
+      MapRow(z, h, n, [](float v) { return TanhF(v); });
+      break;
+    default:
+      if (h != z) {
+        for (int64_t j = 0; j < n; ++j) h[j] = z[j];
+      }
+      break;
+  }
+}
+
+// act(v) for one value, the same arithmetic as BiasActSpan's lambdas.
+template <int kKind>
+DT_INLINE float ActF(float v, double alpha) {
+  switch (kKind) {
+    case kActRelu:
+      return v > 0.0f ? v : 0.0f;
+    case kActLeakyRelu: {
+      const float neg = static_cast<float>(alpha * static_cast<double>(v));
+      return v > 0.0f ? v : neg;
+    }
+    case kActSigmoid:
+      return SigmoidF(v);
+    case kActTanh:
+      return TanhF(v);
+    default:
+      return v;
+  }
+}
+
+// The dense_forward epilogue over one mr x nr tile of z (row stride ld) and the same tile of h,
+// right after the GEMM stored it: v = z + bias; z = v; h = act(v). The same float operations as
+// BiasActSpan (so the same bits as gemm + bias_activation), in one pass over a tile still in L1.
+// Full-width tiles (nr == kNR) run fixed-length loops the compiler vectorizes without checks.
+using EpilogueTileFn = void (*)(float* z, float* h, int64_t ld, int64_t mr, int64_t nr, const float* bias,
+                                double alpha);
+
+template <int kKind, bool kBias, bool kInPlace>
+DT_INLINE void EpilogueRow(float* DT_RESTRICT z, float* DT_RESTRICT h, int64_t n, const float* DT_RESTRICT bias,
+                           double alpha) {
+  DT_NO_UNROLL
+  for (int64_t j = 0; j < n; ++j) {
+    const float v = kBias ? z[j] + bias[j] : z[j];
+    if (kInPlace) {
+      z[j] = ActF<kKind>(v, alpha);
+    } else {
+      if (kBias) z[j] = v;
+      h[j] = ActF<kKind>(v, alpha);
+    }
+  }
+}
+
+template <int kKind, bool kBias, bool kInPlace, int kNR>
+void EpilogueTile(float* z, float* h, int64_t ld, int64_t mr, int64_t nr, const float* bias, double alpha) {
+  if (nr == kNR) {
+    for (int64_t r = 0; r < mr; ++r) EpilogueRow<kKind, kBias, kInPlace>(z + r * ld, h + r * ld, kNR, bias, alpha);
+  } else {
+    for (int64_t r = 0; r < mr; ++r) EpilogueRow<kKind, kBias, kInPlace>(z + r * ld, h + r * ld, nr, bias, alpha);
+  }
+}
+
+template <int kKind, int kNR>
+EpilogueTileFn SelectEpilogue2(bool bias, bool in_place) {
+  if (bias) return in_place ? &EpilogueTile<kKind, true, true, kNR> : &EpilogueTile<kKind, true, false, kNR>;
+  return in_place ? &EpilogueTile<kKind, false, true, kNR> : &EpilogueTile<kKind, false, false, kNR>;
+}
+
+template <int kNR>
+EpilogueTileFn SelectEpilogue(int kind, bool bias, bool in_place) {
+  switch (kind) {
+    case kActRelu:
+      return SelectEpilogue2<kActRelu, kNR>(bias, in_place);
+    case kActLeakyRelu:
+    case kActPrelu:
+      return SelectEpilogue2<kActLeakyRelu, kNR>(bias, in_place);
+    case kActSigmoid:
+      return SelectEpilogue2<kActSigmoid, kNR>(bias, in_place);
+    case kActTanh:
+      return SelectEpilogue2<kActTanh, kNR>(bias, in_place);
+    default:
+      return SelectEpilogue2<kActLinear, kNR>(bias, in_place);
+  }
+}
+
+// What dense_forward asks the GEMM to do to each finished tile of C.
+struct Epilogue {
+  EpilogueTileFn tile;
+  const float* bias;  // n floats, or null
+  float* h;           // m x n like C; may be C
+  double alpha;
+};
 
 // ---------------------------------------------------------------------------------------
 // GEMM
@@ -221,9 +411,12 @@ struct GemmImpl {
     }
   }
 
-  // C block (mc x nc at c, row stride ldc) from packed panels.
+  // C block (mc x nc at c, row stride ldc) from packed panels. With an epilogue (last k-slice
+  // of dense_forward only), each tile gets bias + activation right after it is stored, while it
+  // is still in L1; h and bias point at the block's origin in h and at its first column.
   static void Macro(int64_t mc, int64_t nc, int64_t kc, const float* ap, const float* bp, float* c,
-                    int64_t ldc, float alpha, float beta) {
+                    int64_t ldc, float alpha, float beta, const Epilogue* epi = nullptr,
+                    float* h = nullptr, const float* bias = nullptr) {
     for (int64_t jr = 0; jr < nc; jr += NR) {
       const int64_t nr = Min64(NR, nc - jr);
       const float* b = bp + jr * kc;
@@ -231,6 +424,15 @@ struct GemmImpl {
         const int64_t mr = Min64(MR, mc - ir);
         const float* a = ap + ir * kc;
         float* cij = c + ir * ldc + jr;
+        if (epi != nullptr && h != c) {
+          // h is written only by the epilogue, in tile order (not a stream the hardware
+          // prefetchers follow): ask for its lines now, while the micro-kernel computes.
+          float* hij = h + ir * ldc + jr;
+          for (int64_t r = 0; r < mr; ++r) {
+            I::Prefetch(hij + r * ldc);
+            I::Prefetch(hij + r * ldc + nr - 1);
+          }
+        }
         if (mr == MR && nr == NR) {
           Micro(kc, a, b, cij, ldc, alpha, beta);
         } else {
@@ -246,6 +448,9 @@ struct GemmImpl {
             }
           }
         }
+        if (epi != nullptr) {
+          epi->tile(cij, h + ir * ldc + jr, ldc, mr, nr, bias != nullptr ? bias + jr : nullptr, epi->alpha);
+        }
       }
     }
   }
@@ -257,6 +462,7 @@ struct GemmImpl {
     const float* a;
     const float* b;
     float* c;
+    const Epilogue* epi;  // null for a plain GEMM
     int64_t pm, pn;  // MR-row panels, NR-column panels
     int tm, tn;      // task grid
     const Exec* exec;
@@ -276,10 +482,17 @@ struct GemmImpl {
         const int64_t kc = Min64(x.kcb, x.k - pc);
         PackB(x.tb, x.b, x.k, x.n, pc, kc, jc, nc, bp);
         const float beta = pc == 0 ? x.beta : 1.0f;
+        // The epilogue runs once per element: after the last k-slice has been added.
+        const Epilogue* epi = pc + kc >= x.k ? x.epi : nullptr;
         for (int64_t ic = i0; ic < i1; ic += mcb) {
           const int64_t mc = Min64(mcb, i1 - ic);
           PackA(x.ta, x.a, x.m, x.k, ic, mc, pc, kc, ap);
-          Macro(mc, nc, kc, ap, bp, x.c + ic * x.n + jc, x.n, x.alpha, beta);
+          if (epi == nullptr) {
+            Macro(mc, nc, kc, ap, bp, x.c + ic * x.n + jc, x.n, x.alpha, beta);
+          } else {
+            Macro(mc, nc, kc, ap, bp, x.c + ic * x.n + jc, x.n, x.alpha, beta, epi, epi->h + ic * x.n + jc,
+                  epi->bias != nullptr ? epi->bias + jc : nullptr);
+          }
         }
       }
     }
@@ -297,8 +510,9 @@ struct GemmImpl {
     Rect(x, i0, i1, j0, j1, x.exec->workspace[worker]);
   }
 
+  // epi (dense_forward): bias + activation applied to each finished tile of C; requires k > 0.
   static void Run(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                  const float* b, float beta, float* c, const Exec& exec) {
+                  const float* b, float beta, float* c, const Exec& exec, const Epilogue* epi = nullptr) {
     if (m <= 0 || n <= 0) return;
     const int64_t mn = m * n;
     if (k <= 0) {
@@ -322,6 +536,7 @@ struct GemmImpl {
     x.a = a;
     x.b = b;
     x.c = c;
+    x.epi = epi;
     x.pm = CeilDiv(m, MR);
     x.pn = CeilDiv(n, NR);
     x.tm = 1;
@@ -372,74 +587,6 @@ DT_INLINE int64_t RowChunkFor(int64_t rows, int64_t cols) {
   return Max64(by_size, CeilDiv(rows, kMaxChunks));
 }
 
-// Float exp, tanh and sigmoid written so that loops over them vectorize (no calls, no branches;
-// selects only). Cephes-style argument reduction and minimax polynomials, within ~2 ulp of
-// the correctly rounded result; exp underflows to 0 below ln(FLT_MIN) (no subnormal results).
-DT_INLINE float BitsToFloat(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-DT_INLINE float ExpF(float x) {
-  const bool nan = x != x;
-  float xc = nan ? 0.0f : x;
-  xc = xc < -87.33654f ? -87.33654f : xc;  // ln(FLT_MIN): results stay normal
-  xc = xc > 88.0f ? 88.0f : xc;  // e^88 < FLT_MAX; only sigmoid/tanh saturation depends on this
-  // n = round(x / ln 2) by the 1.5 * 2^23 trick, then r = x - n ln 2 in two steps.
-  const float t = xc * 1.44269504088896341f + 12582912.0f;
-  const float n = t - 12582912.0f;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  const float r2 = r * r;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * r2 + r + 1.0f;
-  const float scale = BitsToFloat(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
-  const float e = x < -87.33654f ? 0.0f : y * scale;
-  return nan ? x : e;
-}
-
-DT_INLINE float SigmoidF(float z) {
-  // e = exp(-|z|) <= 1 never overflows; sigmoid = 1/(1+e) for z >= 0, e/(1+e) below.
-  const float az = z < 0.0f ? -z : z;
-  const float e = ExpF(-az);
-  const float num = z >= 0.0f ? 1.0f : e;
-  const float h = num / (1.0f + e);
-  return z != z ? z : h;
-}
-
-DT_INLINE float TanhF(float x) {
-  const float ax = x < 0.0f ? -x : x;
-  // |x| < 0.625: odd polynomial; else 1 - 2 / (e^{2|x|} + 1) with the sign of x.
-  const float s = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * s + 2.06390887954e-2f;
-  p = p * s - 5.37397155531e-2f;
-  p = p * s + 1.33314422036e-1f;
-  p = p * s - 3.33332819422e-1f;
-  const float small = p * s * x + x;
-  const float e = ExpF(2.0f * ax);
-  const float big_abs = 1.0f - 2.0f / (e + 1.0f);
-  const float big = x < 0.0f ? -big_abs : big_abs;
-  const float t = ax < 0.625f ? small : big;
-  return x != x ? x : t;
-}
-
-// out[i] = f(in[i]), vectorizable both in place (in == out) and out of place.
-template <class F>
-DT_INLINE void MapRow(const float* in, float* out, int64_t n, F f) {
-  if (in == out) {
-    for (int64_t i = 0; i < n; ++i) out[i] = f(out[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
-  }
-}
-
 struct BiasActCtx {
   int64_t rows, cols, chunk;
   float* z;
@@ -452,37 +599,7 @@ struct BiasActCtx {
 template <int kKind>
 DT_INLINE void BiasActRows(const BiasActCtx& x, int64_t r0, int64_t r1) {
   const int64_t cols = x.cols;
-  const double alpha = x.alpha;
-  for (int64_t i = r0; i < r1; ++i) {
-    float* z = x.z + i * cols;
-    float* h = x.h + i * cols;
-    if (x.bias != nullptr) {
-      const float* bias = x.bias;
-      for (int64_t j = 0; j < cols; ++j) z[j] = z[j] + bias[j];
-    }
-    switch (kKind) {
-      case kActRelu:
-        MapRow(z, h, cols, [](float v) { return v > 0.0f ? v : 0.0f; });
-        break;
-      case kActLeakyRelu:  // also prelu: alpha is the slope; the product is rounded once, like the reference
-        MapRow(z, h, cols, [alpha](float v) {
-          const float neg = static_cast<float>(alpha * static_cast<double>(v));
-          return v > 0.0f ? v : neg;
-        });
-        break;
-      case kActSigmoid:
-        MapRow(z, h, cols, [](float v) { return SigmoidF(v); });
-        break;
-      case kActTanh:
-        MapRow(z, h, cols, [](float v) { return TanhF(v); });
-        break;
-      default:
-        if (h != z) {
-          for (int64_t j = 0; j < cols; ++j) h[j] = z[j];
-        }
-        break;
-    }
-  }
+  for (int64_t i = r0; i < r1; ++i) BiasActSpan<kKind>(x.z + i * cols, x.h + i * cols, cols, x.bias, x.alpha);
 }
 
 void BiasActTask(void* vctx, int task, int /*worker*/) {
@@ -847,6 +964,20 @@ void GemmEntry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
   GemmImpl<I>::Run(ta, tb, m, n, k, alpha, a, b, beta, c, exec);
 }
 
+template <class I>
+void DenseForwardEntry(int64_t rows, int64_t in_f, int64_t out_f, const float* x, const float* w,
+                       const float* bias, int kind, double alpha, float* z, float* h, const Exec& exec) {
+  if (rows <= 0 || out_f <= 0) return;
+  if (in_f <= 0) {
+    // Empty sum: z = 0, then the ordinary bias + activation pass.
+    GemmImpl<I>::Run(false, true, rows, out_f, 0, 1.0f, x, w, 0.0f, z, exec);
+    BiasActivation(rows, out_f, z, bias, kind, alpha, h, exec);
+    return;
+  }
+  const Epilogue epi{SelectEpilogue<GemmImpl<I>::NR>(kind, bias != nullptr, h == z), bias, h, alpha};
+  GemmImpl<I>::Run(false, true, rows, out_f, in_f, 1.0f, x, w, 0.0f, z, exec, &epi);
+}
+
 }  // namespace
 }  // namespace densetrain
 
@@ -871,6 +1002,7 @@ void GemmEntry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
       &Sgd,                                                                                \
       &Adam,                                                                               \
       &SumSquares,                                                                         \
+      &DenseForwardEntry<Isa>,                                                             \
   };                                                                                       \
   }                                                                                        \
   }

@@ -1,7 +1,8 @@
 // Stand-alone check of the GEMM in every kernel table this build has, without Node: compares
 // against a float64 product within the float32 error bound, for all transposes and awkward
 // shapes, and checks that splitting the work into tasks (as the thread pool does) changes no
-// bit. Useful where the addon cannot be loaded, e.g. the arm64 build under qemu:
+// bit; and that dense_forward (the GEMM with the bias + activation epilogue) gives the bits
+// of gemm + bias_activation. Useful where the addon cannot be loaded, e.g. the arm64 build under qemu:
 //
 //   aarch64-linux-gnu-g++ -std=c++17 -O2 -ffp-contract=off -fno-math-errno -Inative/src \
 //     native/test/gemm_selftest.cc native/src/isa_generic.cc -o /tmp/selftest -static
@@ -85,6 +86,36 @@ int Check(const KernelTable* table) {
                           (long long)j, got, c2[i * n + j], exact, bound);
             }
           }
+        }
+      }
+    }
+  }
+  // dense_forward: bit-identical to gemm NT + bias_activation (serial and split), every
+  // activation, with and without bias, h separate and h == z.
+  for (const auto& s : shapes) {
+    const int64_t rows = s[0], out_f = s[1], in_f = s[2];
+    std::vector<float> x(rows * in_f), w(out_f * in_f), bias(out_f);
+    for (auto& v : x) v = Rand();
+    for (auto& v : w) v = Rand();
+    for (auto& v : bias) v = Rand();
+    for (int kind = 0; kind < kActCount; ++kind) {
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool with_bias = variant & 1, in_place = variant & 2;
+        const float* bp = with_bias ? bias.data() : nullptr;
+        std::vector<float> z0(rows * out_f), h0(rows * out_f), z1(rows * out_f, NAN), h1(rows * out_f), z2(rows * out_f, NAN),
+            h2(rows * out_f);
+        table->gemm(false, true, rows, out_f, in_f, 1.0f, x.data(), w.data(), 0.0f, z0.data(), serial);
+        table->bias_activation(rows, out_f, z0.data(), bp, kind, -0.3, in_place ? z0.data() : h0.data(), serial);
+        table->dense_forward(rows, in_f, out_f, x.data(), w.data(), bp, kind, -0.3, z1.data(), in_place ? z1.data() : h1.data(),
+                             serial);
+        table->dense_forward(rows, in_f, out_f, x.data(), w.data(), bp, kind, -0.3, z2.data(), in_place ? z2.data() : h2.data(),
+                             split);
+        const size_t bytes = sizeof(float) * rows * out_f;
+        const bool same = std::memcmp(z0.data(), z1.data(), bytes) == 0 && std::memcmp(z0.data(), z2.data(), bytes) == 0 &&
+                          (in_place || (std::memcmp(h0.data(), h1.data(), bytes) == 0 && std::memcmp(h0.data(), h2.data(), bytes) == 0));
+        if (!same && failures++ < 10) {
+          std::printf("%s dense_forward rows=%lld in=%lld out=%lld kind=%d bias=%d in_place=%d differs from gemm + bias_activation\n",
+                      table->name, (long long)rows, (long long)in_f, (long long)out_f, kind, with_bias, in_place);
         }
       }
     }

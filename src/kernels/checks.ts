@@ -136,6 +136,25 @@ export function withChecks(raw: RawKernels): Kernels {
       raw.biasActivation(rows, cols, z, bias ?? null, activation(act, false), h);
     },
 
+    denseForward(rows, inF, outF, x, w, bias, act, z, h): void {
+      checkSize('rows', rows);
+      checkSize('inF', inF);
+      checkSize('outF', outF);
+      tensor('x', x, product('rows*inF', rows, inF));
+      tensor('w', w, product('outF*inF', outF, inF));
+      optionalTensor('bias', bias, outF);
+      const size = product('rows*outF', rows, outF);
+      tensor('z', z, size);
+      tensor('h', h, size);
+      const a = activation(act, false);
+      if (z === x || z === w) throw new RangeError('z must not be the same tensor as x or w');
+      if (h === x || h === w) throw new RangeError('h must not be the same tensor as x or w');
+      if (bias !== null && bias !== undefined && (bias === z || bias === h)) {
+        throw new RangeError('bias must not be the same tensor as z or h');
+      }
+      raw.denseForward(rows, inF, outF, x, w, bias ?? null, a, z, h);
+    },
+
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope): void {
       checkSize('rows', rows);
       checkSize('cols', cols);

@@ -74,6 +74,19 @@ export interface NativeAddon {
     alpha: number,
     h: Float32Array,
   ): void;
+  /** z = x · wᵀ + bias, h = act(z), with bias + activation applied inside the GEMM (h may be z). */
+  denseForward(
+    rows: number,
+    inF: number,
+    outF: number,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    kind: number,
+    alpha: number,
+    z: Float32Array,
+    h: Float32Array,
+  ): void;
   /** Returns the PReLU slope gradient (0 for other activations). */
   activationBackward(
     rows: number,
@@ -244,6 +257,10 @@ function createRaw(addon: NativeAddon): RawKernels {
     biasActivation(rows, cols, z, bias, act, h) {
       const [code, alpha] = activationArgs(act);
       addon.biasActivation(rows, cols, z.data, bias ? bias.data : null, code, alpha, h.data);
+    },
+    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
+      const [code, alpha] = activationArgs(act);
+      addon.denseForward(rows, inF, outF, x.data, w.data, bias ? bias.data : null, code, alpha, z.data, h.data);
     },
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const [code, alpha] = activationArgs(act);

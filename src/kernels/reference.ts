@@ -133,6 +133,12 @@ function createRaw(): RawKernels {
       }
     },
 
+    // The oracle for the fused kernels of the other backends: literally gemm, then bias + activation.
+    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
+      this.gemm(false, true, rows, outF, inF, 1, x, w, 0, z);
+      this.biasActivation(rows, outF, z, bias, act, h);
+    },
+
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const Z = z.data;
       const H = h.data;

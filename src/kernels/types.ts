@@ -106,6 +106,27 @@ export interface Kernels {
   biasActivation(rows: number, cols: number, z: Tensor, bias: Tensor | null, act: Activation, h: Tensor): void;
 
   /**
+   * A dense layer's forward pass, GEMM with the bias + activation epilogue fused:
+   * z = x · wᵀ + bias, then h = act(z), where x is rows x inF, w is outF x inF (the layout of
+   * PyTorch's nn.Linear weight), bias has outF elements (or is null: no bias), and z and h are
+   * rows x outF. The same results as gemm(false, true, rows, outF, inF, 1, x, w, 0, z) followed
+   * by biasActivation(rows, outF, z, bias, act, h), with the same activation semantics (prelu
+   * reads its slope from act.slope.data[0]). z is written without being read. h may be the same
+   * tensor as z (then z holds act(z) afterwards). z and h must not be x, w or bias.
+   */
+  denseForward(
+    rows: number,
+    inF: number,
+    outF: number,
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    act: Activation,
+    z: Tensor,
+    h: Tensor,
+  ): void;
+
+  /**
    * Activation backward: dz[i,j] = dh[i,j] * act'(z[i,j]), using h = act(z) where that is
    * cheaper (sigmoid, tanh). PyTorch's convention at exactly z = 0: relu'(0) = 0,
    * leaky_relu'(0) = alpha, prelu'(0) = slope. For prelu, dSlope.data[0] is *written* with

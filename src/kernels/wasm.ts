@@ -235,6 +235,16 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
       wasm.biasActivation(rows, cols, ptr(z), optPtr(bias), kind, alpha, slope, ptr(h));
     },
 
+    // Composed from the module's gemm and biasActivation (two passes over z, no wasm export of
+    // its own): at these sizes the GEMM dominates and a fused SIMD128 epilogue is not yet written.
+    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
+      if (!wasm.gemm(0, 1, rows, outF, inF, 1, ptr(x), ptr(w), 0, ptr(z))) {
+        throw new RangeError('wasm backend out of memory for GEMM scratch');
+      }
+      const [kind, alpha, slope] = actArgs(act);
+      wasm.biasActivation(rows, outF, ptr(z), optPtr(bias), kind, alpha, slope, ptr(h));
+    },
+
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const [kind, alpha, slope] = actArgs(act);
       const slopeGrad = wasm.activationBackward(rows, cols, kind, alpha, slope, ptr(z), ptr(h), ptr(dh), ptr(dz));

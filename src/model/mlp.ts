@@ -4,7 +4,7 @@
  * activation (prelu: one learned scalar slope per hidden layer); the output layer is linear
  * into softmax + cross-entropy.
  *
- *   forward:  Z_i = A_{i-1} · W_iᵀ (gemm NT), then bias + activation (fused)
+ *   forward:  Z_i = A_{i-1} · W_iᵀ + b_i, H_i = act(Z_i) (denseForward: gemm NT with the bias + activation fused)
  *   backward: dW_i = dZ_iᵀ · A_{i-1} (gemm TN), db_i = column sums, dA_{i-1} = dZ_i · W_i (gemm NN)
  *
  * Every backend buffer (parameters, gradients, activations and input/label buffers for
@@ -250,9 +250,8 @@ export class Mlp implements Model {
     const last = this.#layers.length - 1;
     this.#layers.forEach((layer, i) => {
       const z = this.#z[i]!;
-      k.gemm(false, true, count, layer.outSize, layer.inSize, 1, a, layer.weight.value, 0, z);
       const h = i < last ? this.#h[i]! : z;
-      k.biasActivation(count, layer.outSize, z, layer.bias.value, layer.act, h);
+      k.denseForward(count, layer.inSize, layer.outSize, a, layer.weight.value, layer.bias.value, layer.act, z, h);
       a = h;
     });
   }

@@ -125,6 +125,10 @@ export function createF32EmuKernels(): Kernels {
         H[i] = act32(act, Z[i]!);
       }
     },
+    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
+      this.gemm(false, true, rows, outF, inF, 1, x, w, 0, z);
+      this.biasActivation(rows, outF, z, bias, act, h);
+    },
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const Z = z.data;
       const H = h.data;
