@@ -125,8 +125,8 @@ const fmtPct = (x: number | null): string => (x === null ? '-' : `${(x * 100).to
 
 function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
   const table = new Table({
-    head: ['backend', 'isa', 'thr', 'model', 'batch', 's/epoch', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
-    colAligns: ['left', 'left', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    head: ['backend', 'isa', 'thr', 'model', 'batch', 's/epoch', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
+    colAligns: ['left', 'left', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
@@ -138,6 +138,7 @@ function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
       r.model,
       String(r.batchSize),
       r.note ? 'skipped' : fmt(r.secondsPerEpoch, 3),
+      fmt(r.bestEpochSeconds, 3),
       fmt(r.cpuSecondsPerEpoch, 3),
       fmt(r.epochEndSeconds, 3),
       r.samplesPerSecond === null ? '-' : String(Math.round(r.samplesPerSecond)),

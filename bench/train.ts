@@ -73,6 +73,8 @@ export interface TrainBenchRow {
   epochSeconds: number[];
   /** Median of epochSeconds (null when skipped). */
   secondsPerEpoch: number | null;
+  /** Fastest timed epoch: on a shared machine, the one least disturbed by other processes. */
+  bestEpochSeconds: number | null;
   /** Median process CPU seconds (user + system, all threads) per timed epoch. */
   cpuSecondsPerEpoch: number | null;
   /** Median of train()'s own EpochRecord.seconds (the epoch without its checkpoint write). */
@@ -272,6 +274,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
             ...base,
             epochSeconds: [],
             secondsPerEpoch: null,
+            bestEpochSeconds: null,
             cpuSecondsPerEpoch: null,
             trainerSecondsPerEpoch: null,
             epochEndSeconds: null,
@@ -350,6 +353,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           ...base,
           epochSeconds: timedWall,
           secondsPerEpoch,
+          bestEpochSeconds: timedWall.length > 0 ? Math.min(...timedWall) : null,
           cpuSecondsPerEpoch: median(cpu.slice(WARMUP_EPOCHS)),
           trainerSecondsPerEpoch: median(record.epochs.slice(WARMUP_EPOCHS).map((e) => e.seconds)),
           epochEndSeconds: median(timedWall.map((w, i) => w - record.epochs[WARMUP_EPOCHS + i]!.seconds)),
