@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isUpToDate } from './up-to-date.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -35,6 +36,17 @@ function fail(message, detail) {
   process.stderr.write(`build-wasm: ${message}\n`);
   if (detail) process.stderr.write(`${detail.trimEnd()}\n`);
   process.exit(1);
+}
+
+// The default release build is skipped when the module is newer than everything it is built
+// from (a repeated npm install, or npx linking this folder); --force always rebuilds.
+const defaultBuild = customOut === undefined && option('--entry') === undefined && !wantWat;
+if (defaultBuild && !process.argv.includes('--force')) {
+  const inputs = ['assembly', 'asconfig.json', 'scripts/build-wasm.mjs', 'node_modules/assemblyscript/package.json'];
+  if (isUpToDate(outFile, inputs.map((p) => join(root, p)))) {
+    process.stdout.write(`build-wasm: ${relative(root, outFile)} is up to date\n`);
+    process.exit(0);
+  }
 }
 
 let asc;

@@ -17,6 +17,7 @@
 //   npm_config_nodedir           Node headers directory (passed as --nodedir)
 //   DENSETRAIN_NATIVE_PLATFORM   pretend to be this "<platform>-<arch>" (for tests)
 //   CXX                          C++ compiler (default c++), checked before node-gyp runs
+import { isUpToDate } from './up-to-date.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -109,6 +110,31 @@ function reasonFromOutput(output, status) {
   return `node-gyp exited with status ${status}`;
 }
 
+/** What the addon is built from: a change to any of these makes an existing addon stale. */
+const NATIVE_INPUTS = ['native/src', 'binding.gyp', 'scripts/install-native.mjs', 'node_modules/node-addon-api/package.json'];
+
+let lastLoadError = '';
+/**
+ * Loads the addon in a clean child process (no forced ISA or thread count) and returns the ISAs
+ * it can use here, or null (the reason in lastLoadError) if it does not load.
+ */
+function loadCheck() {
+  const childEnv = { ...env };
+  delete childEnv.DENSETRAIN_ISA;
+  delete childEnv.DENSETRAIN_THREADS;
+  const probe = run(
+    process.execPath,
+    ['-e', `const a = require(${JSON.stringify(addonPath)}); process.stdout.write(a.supportedIsas().join(','))`],
+    { env: childEnv },
+  );
+  if (probe.status !== 0) {
+    note(`load check:\n${probe.stdout}${probe.stderr}`);
+    lastLoadError = firstLine(probe.stderr) || `status ${probe.status}`;
+    return null;
+  }
+  return probe.stdout.trim();
+}
+
 function main() {
   if (env.DENSETRAIN_SKIP_NATIVE === '1' && !force) {
     removeAddon();
@@ -141,6 +167,16 @@ function main() {
     if (makeProbe.error || makeProbe.status !== 0) fail(`${make} not found (needed by node-gyp)`);
   }
 
+  // An addon newer than every native source (a repeated npm install, or npx linking this
+  // folder) is kept if it still loads; --force always rebuilds.
+  if (!force && isUpToDate(addonPath, NATIVE_INPUTS.map((p) => join(root, p)))) {
+    const isas = loadCheck();
+    if (isas !== null) {
+      process.stdout.write(`densetrain: native addon up to date (ISAs usable here: ${isas})\n`);
+      process.exit(0);
+    }
+  }
+
   const args = [nodeGyp, 'rebuild'];
   const nodedir = findNodeDir();
   if (nodedir !== null) args.push(`--nodedir=${nodedir}`);
@@ -157,20 +193,8 @@ function main() {
   if (build.status !== 0) fail(reasonFromOutput(output, build.status));
   if (!existsSync(addonPath)) fail('node-gyp succeeded but build/Release/densetrain.node is missing');
 
-  // The addon must load here, in a clean child process (no forced ISA or thread count).
-  const childEnv = { ...env };
-  delete childEnv.DENSETRAIN_ISA;
-  delete childEnv.DENSETRAIN_THREADS;
-  const probe = run(
-    process.execPath,
-    ['-e', `const a = require(${JSON.stringify(addonPath)}); process.stdout.write(a.supportedIsas().join(','))`],
-    { env: childEnv },
-  );
-  if (probe.status !== 0) {
-    note(`load check:\n${probe.stdout}${probe.stderr}`);
-    fail(`the built addon does not load: ${firstLine(probe.stderr) || `status ${probe.status}`}`);
-  }
-  const isas = probe.stdout.trim();
+  const isas = loadCheck();
+  if (isas === null) fail(`the built addon does not load: ${lastLoadError}`);
   writeLog(`densetrain native build succeeded: build/Release/densetrain.node (ISAs usable here: ${isas})`);
   process.stdout.write(`densetrain: native addon built (ISAs usable here: ${isas})\n`);
   process.exit(0);

@@ -133,6 +133,7 @@ function tempPackage(): string {
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
   cpSync(join(ROOT, 'binding.gyp'), join(dir, 'binding.gyp'));
   cpSync(join(ROOT, 'scripts', 'install-native.mjs'), join(dir, 'scripts', 'install-native.mjs'));
+  cpSync(join(ROOT, 'scripts', 'up-to-date.mjs'), join(dir, 'scripts', 'up-to-date.mjs'));
   cpSync(join(ROOT, 'native', 'src'), join(dir, 'native', 'src'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules', 'node-addon-api'), join(dir, 'node_modules', 'node-addon-api'));
   return dir;
@@ -220,6 +221,13 @@ describe.skipIf(process.env['DENSETRAIN_SANITIZED'] === '1')('scripts/install-na
       expect(ok.stdout.trim()).toMatch(/^densetrain: native addon built \(ISAs usable here: [a-z0-9,]*generic\)$/);
       expect(ok.firstLogLine).toMatch(/^densetrain native build succeeded: build\/Release\/densetrain\.node/);
       const addon = join(dir, 'build', 'Release', 'densetrain.node');
+      expect(existsSync(addon)).toBe(true);
+
+      // Unchanged sources: a second install (npm install again, or npx linking the folder) keeps
+      // the addon instead of rebuilding it.
+      const again = install(dir);
+      expect(again.status).toBe(0);
+      expect(again.stdout.trim()).toMatch(/^densetrain: native addon up to date \(ISAs usable here: [a-z0-9,]*generic\)$/);
       expect(existsSync(addon)).toBe(true);
 
       writeFileSync(join(dir, 'native', 'src', 'thread_pool.cc'), 'this is not C++;\n', { flag: 'a' });
