@@ -13,22 +13,11 @@ import { describe, expect, it } from 'vitest';
 import { Mlp } from '../src/model/mlp.js';
 import type { ActivationName } from '../src/kernels/types.js';
 import { loadedBackends, registerMissingBackends } from './helpers/backends.js';
+import { MLP_CASES } from './helpers/fixtures.js';
 import { maxAbs, paramsInOurLayout, readGolden, toFloat32, worstViolation, type FixtureTensor } from './helpers/golden-model.js';
 
-const CASES = [
-  'relu',
-  'leaky_relu_0.01',
-  'leaky_relu_0.2',
-  'leaky_relu_neg0.5',
-  'sigmoid',
-  'tanh',
-  'prelu',
-  'linear',
-  'relu_zero',
-  'leaky_relu_0.2_zero',
-  'hard_logits_100',
-  'hard_logits_1000',
-] as const;
+// The twelve network cases of the golden set (the optimizer and predict cases are tested elsewhere).
+const CASES = MLP_CASES;
 
 interface GoldenCase {
   activation: { name: ActivationName; alpha?: number; init?: number[] };
