@@ -6,7 +6,11 @@
 import { withChecks, type RawKernels } from './checks.js';
 import type { Activation, Kernels, Tensor } from './types.js';
 
-class ReferenceTensor implements Tensor {
+/**
+ * A tensor in ordinary JS memory, freeable. Ownership is not a property of the class: each
+ * backend instance keeps its own set of the tensors it allocated.
+ */
+export class JsTensor implements Tensor {
   #data: Float32Array | null;
   readonly length: number;
   constructor(length: number) {
@@ -74,8 +78,8 @@ function rowLogSumExp(logits: Float32Array, row: number, cols: number): number {
 }
 
 function createRaw(): RawKernels {
-  const live = new Set<ReferenceTensor>();
-  const all = new WeakSet<ReferenceTensor>();
+  const live = new Set<JsTensor>();
+  const all = new WeakSet<JsTensor>();
   let bytes = 0;
 
   return {
@@ -84,16 +88,16 @@ function createRaw(): RawKernels {
     maxLength: 2 ** 28,
     info: () => ({ backend: 'reference', isa: 'js', threads: 1 }),
     setThreads: () => undefined,
-    owns: (t: unknown): t is Tensor => t instanceof ReferenceTensor && all.has(t),
+    owns: (t: unknown): t is Tensor => t instanceof JsTensor && all.has(t),
     alloc(length) {
-      const t = new ReferenceTensor(length);
+      const t = new JsTensor(length);
       live.add(t);
       all.add(t);
       bytes += length * 4;
       return t;
     },
     free(t) {
-      const tensor = t as ReferenceTensor;
+      const tensor = t as JsTensor;
       tensor.release();
       live.delete(tensor);
       bytes -= tensor.length * 4;

@@ -9,28 +9,10 @@
  * to run against before those land.
  */
 import { withChecks, type RawKernels } from '../../src/kernels/checks.js';
+import { JsTensor } from '../../src/kernels/reference.js';
 import type { Activation, BackendName, Kernels, Tensor } from '../../src/kernels/types.js';
 
 const f = Math.fround;
-
-class EmuTensor implements Tensor {
-  #data: Float32Array | null;
-  readonly length: number;
-  constructor(length: number) {
-    this.#data = new Float32Array(length);
-    this.length = length;
-  }
-  get data(): Float32Array {
-    if (this.#data === null) throw new RangeError('tensor has been freed');
-    return this.#data;
-  }
-  get freed(): boolean {
-    return this.#data === null;
-  }
-  release(): void {
-    this.#data = null;
-  }
-}
 
 function act32(act: Activation, z: number): number {
   switch (act.kind) {
@@ -79,8 +61,8 @@ function laneSum(k: number, term: (p: number) => number): number {
 }
 
 export function createF32EmuKernels(): Kernels {
-  const live = new Set<EmuTensor>();
-  const all = new WeakSet<EmuTensor>();
+  const live = new Set<JsTensor>();
+  const all = new WeakSet<JsTensor>();
   let bytes = 0;
   const raw: RawKernels = {
     name: 'f32emu' as BackendName,
@@ -88,17 +70,17 @@ export function createF32EmuKernels(): Kernels {
     maxLength: 2 ** 26,
     info: () => ({ backend: 'f32emu' as BackendName, isa: 'f32-emulated', threads: 1 }),
     setThreads: () => undefined,
-    owns: (t: unknown): t is Tensor => t instanceof EmuTensor && all.has(t),
+    owns: (t: unknown): t is Tensor => t instanceof JsTensor && all.has(t),
     alloc(length) {
-      const t = new EmuTensor(length);
+      const t = new JsTensor(length);
       live.add(t);
       all.add(t);
       bytes += length * 4;
       return t;
     },
     free(t) {
-      (t as EmuTensor).release();
-      live.delete(t as EmuTensor);
+      (t as JsTensor).release();
+      live.delete(t as JsTensor);
       bytes -= t.length * 4;
     },
     allocatedBytes: () => bytes,
