@@ -851,7 +851,8 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
-  // Shared by softmaxCrossEntropy (labels != null) and softmax.
+  // Labels are validated here too (the TypeScript layer checks them first) so a direct call to
+  // the addon can never index outside a row.
   Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
     Args args(info, "softmaxCrossEntropy");
     const int64_t rows = args.Size(0, "rows", 1);
