@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 import type { RunRecord } from '../src/train/types.js';
-import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
+import { collect, ensureBuilt, runCli, signalWhenSeen, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 
 let tmp: string;
 let data: TinyDataset;
@@ -127,15 +127,9 @@ describe('densetrain compare: Ctrl-C', () => {
       ['compare', ...TINY(), '--batch-size', '4', '--activation', 'relu,tanh', '--epochs', '100000', '--patience', '0', '--out', out],
       { cwd: tmp },
     );
-    let sent = false;
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (!sent && /epoch +2\/100000/.test(chunk.toString())) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
+    const sent = signalWhenSeen(child, /epoch +2\/100000/);
     const result = await collect(child);
-    expect(sent, `never saw epoch 2: ${result.stderr}`).toBe(true);
+    expect(sent(), `never saw epoch 2: ${result.stderr}`).toBe(true);
     expect(result.code, result.stderr).toBe(130);
     expect(existsSync(join(out, 'activation-relu', 'checkpoint.safetensors'))).toBe(true);
     expect(existsSync(join(out, 'activation-relu', 'INCOMPLETE'))).toBe(true);

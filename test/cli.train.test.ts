@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../src/train/types.js';
-import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
+import { collect, ensureBuilt, runCli, signalWhenSeen, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 
 let tmp: string;
 let data: TinyDataset;
@@ -104,15 +104,9 @@ describe.concurrent('densetrain', () => {
       ['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', '100000', '--patience', '0', '--batch-size', '4', '--out', out],
       { cwd: tmp },
     );
-    let sent = false;
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (!sent && /epoch +2\/100000/.test(chunk.toString())) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
+    const sent = signalWhenSeen(child, /epoch +2\/100000/);
     const result = await collect(child);
-    expect(sent, `never saw epoch 2: ${result.stderr}`).toBe(true);
+    expect(sent(), `never saw epoch 2: ${result.stderr}`).toBe(true);
     expect(result.code, result.stderr).toBe(130);
     expect(result.stderr).toContain('interrupted');
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);

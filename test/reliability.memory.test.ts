@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryLoadBackend } from '../src/kernels/index.js';
 import type { RunRecord } from '../src/train/types.js';
 import { registerMissingBackends } from './helpers/backends.js';
-import { collect, ensureBuilt, ROOT, spawnCli, writeTinyDataset } from './helpers/cli.js';
+import { collect, ensureBuilt, ROOT, signalWhenSeen, spawnCli, writeTinyDataset } from './helpers/cli.js';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
@@ -177,17 +177,9 @@ describe('SIGINT during `densetrain train`', () => {
     const data = writeTinyDataset(join(tmp, 'tiny'));
     const out = join(tmp, 'interrupted');
     const child = spawnCli(['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', '100000', '--patience', '0', '--batch-size', '4', '--out', out, '--quiet'], { cwd: tmp });
-    let sent = false;
-    let seen = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (!sent && /^epoch +3\//m.test(seen)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
+    const sent = signalWhenSeen(child, /^epoch +3\//m);
     const result = await collect(child);
-    expect(sent, result.stderr).toBe(true);
+    expect(sent(), result.stderr).toBe(true);
     expect(result.code, result.stderr).toBe(130);
     const record = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as RunRecord;
     expect(record.stopReason).toBe('interrupted');

@@ -87,6 +87,24 @@ export function collect(child: ChildProcess, timeoutMs = 90_000): Promise<CliRes
   });
 }
 
+/**
+ * Sends `signal` to the child the first time its stderr so far matches `pattern` (the output is
+ * accumulated, so a line split across chunks still matches). Returns a function telling whether
+ * the signal was sent, for the test to assert after the child exits.
+ */
+export function signalWhenSeen(child: ChildProcess, pattern: RegExp, signal: NodeJS.Signals = 'SIGINT'): () => boolean {
+  let sent = false;
+  let seen = '';
+  child.stderr!.on('data', (chunk: Buffer | string) => {
+    seen += chunk.toString();
+    if (!sent && pattern.test(seen)) {
+      sent = true;
+      child.kill(signal);
+    }
+  });
+  return () => sent;
+}
+
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return collect(spawnCli(args, options), options.timeoutMs);
 }
