@@ -10,6 +10,13 @@
 //   +12 u32 previous free block in this size class (free blocks only)
 //   +16 payload
 // Invariants: no two free blocks are adjacent, and no free block ends at `top`.
+//
+// The raw exports take byte offsets, and a kernel given a wrong offset can overwrite a header:
+// the JS side never does that, but a raw caller can. So every pointer the heap follows (a free
+// list link, a boundary tag, a pointer given to free) is checked to be a block of this heap
+// before it is used, and every list walk is bounded by the number of blocks the heap can hold.
+// A corrupted heap therefore traps (WebAssembly.RuntimeError in JS) instead of looping forever
+// or scribbling further; a double free traps too.
 
 // @ts-ignore: decorator
 @inline const HEADER: usize = 16;
@@ -41,6 +48,32 @@ let liveBlocks: i32 = 0;
   return (load<u32>(block) & USED) != 0;
 }
 
+/** True when `block` can be the start of a block of this heap (in range, on the 48 mod 64 grid). */
+// @ts-ignore: decorator
+@inline function isBlockAddress(block: usize): bool {
+  return block >= heapStart && block < top && ((block - heapStart) & (ALIGN - 1)) == 0;
+}
+
+/** Traps unless `block` is a block address whose size field is sane (a multiple of 64, within the heap). */
+function checkBlock(block: usize): void {
+  if (!isBlockAddress(block)) unreachable();
+  const size = blockSize(block);
+  if (size < ALIGN || (size & (ALIGN - 1)) != 0 || size > top - block) unreachable();
+}
+
+/** Traps unless `link` is 0 (end of list) or a free block of this heap. */
+function checkLink(link: usize): void {
+  if (link == 0) return;
+  checkBlock(link);
+  if (isUsed(link)) unreachable();
+}
+
+/** An upper bound on the number of blocks, hence on the length of any walk over them. */
+// @ts-ignore: decorator
+@inline function maxBlocks(): usize {
+  return (top - heapStart) / ALIGN + 1;
+}
+
 function sizeClass(size: usize): i32 {
   return 31 - <i32>clz<u32>(<u32>size);
 }
@@ -59,6 +92,9 @@ function insertFree(block: usize, size: usize): void {
 function removeFree(block: usize): void {
   const next = <usize>load<u32>(block, 8);
   const prev = <usize>load<u32>(block, 12);
+  checkLink(next);
+  checkLink(prev);
+  if (next == block || prev == block) unreachable(); // a block linked to itself
   if (prev != 0) {
     store<u32>(prev, <u32>next, 8);
   } else {
@@ -75,7 +111,10 @@ function takeFit(size: usize): usize {
   let best: usize = 0;
   let bestSize: usize = <usize>-1;
   let block = <usize>load<u32>(heads + (<usize>c << 2));
+  let steps = maxBlocks();
   while (block != 0) {
+    if (steps-- == 0) unreachable(); // a cycle: the list was overwritten
+    checkLink(block);
     const s = blockSize(block);
     if (s >= size && s < bestSize) {
       best = block;
@@ -89,6 +128,7 @@ function takeFit(size: usize): usize {
     for (let d = c + 1; d < CLASSES; d++) {
       const head = <usize>load<u32>(heads + (<usize>d << 2));
       if (head != 0) {
+        checkLink(head);
         best = head;
         break;
       }
@@ -146,19 +186,29 @@ export function alloc(bytes: usize): usize {
   return payload;
 }
 
-/** Gives a block from alloc() back. The caller guarantees it is live (the JS side checks). */
+/**
+ * Gives a block from alloc() back. The JS side only passes live blocks; anything else (a pointer
+ * that is not a block of this heap, a block already free) traps rather than corrupting the heap.
+ */
 export function free(payload: usize): void {
+  if (payload < HEADER) unreachable();
   let block = payload - HEADER;
+  checkBlock(block);
+  if (!isUsed(block)) unreachable(); // double free
   let size = blockSize(block);
   usedBytes -= size;
   liveBlocks--;
   const next = block + size;
+  if (next < top) checkBlock(next);
   if (next < top && !isUsed(next)) {
     removeFree(next);
     size += blockSize(next);
   }
   if (block != heapStart) {
-    const prev = block - <usize>load<u32>(block, 4);
+    const prevSize = <usize>load<u32>(block, 4);
+    if (prevSize > block - heapStart) unreachable();
+    const prev = block - prevSize;
+    checkBlock(prev);
     if (!isUsed(prev)) {
       removeFree(prev);
       size += blockSize(prev);
@@ -199,7 +249,7 @@ export function heapCheck(): i32 {
   let freeCount = 0;
   while (block < top) {
     const size = blockSize(block);
-    if (size < ALIGN || (size & (ALIGN - 1)) != 0) return 1;
+    if (size < ALIGN || (size & (ALIGN - 1)) != 0 || size > top - block) return 1;
     if (<usize>load<u32>(block, 4) != prevSize) return 2;
     const free = !isUsed(block);
     if (free && prevFree) return 3;
@@ -217,8 +267,9 @@ export function heapCheck(): i32 {
   for (let c = 0; c < CLASSES; c++) {
     let b = <usize>load<u32>(heads + (<usize>c << 2));
     while (b != 0) {
-      if (isUsed(b) || sizeClass(blockSize(b)) != c) return 8;
-      listed++;
+      if (!isBlockAddress(b) || isUsed(b) || sizeClass(blockSize(b)) != c) return 8;
+      if (<usize>++listed > <usize>freeCount) return 9; // more listed than exist: a cycle or a stray link
+
       b = <usize>load<u32>(b, 8);
     }
   }

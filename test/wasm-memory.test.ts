@@ -212,4 +212,30 @@ describe('wasm allocator', () => {
     expect(() => kernels.alloc(0)).toThrow(RangeError);
     expect(wasm.heapCheck()).toBe(0);
   });
+
+  // The raw exports take byte offsets, so a raw caller (not the JS backend) can hand free() a
+  // wrong pointer or let a kernel overwrite a block header. That must trap, never loop: a
+  // free-list cycle used to make alloc() spin forever (found by the boundary fuzz test).
+  it('raw misuse traps instead of corrupting or hanging: bad pointers, double free, overwritten links', () => {
+    const { wasm } = fresh();
+    const a = wasm.alloc(256);
+    const b = wasm.alloc(256);
+    const c = wasm.alloc(256);
+    expect(() => wasm.free(a + 4)).toThrow(WebAssembly.RuntimeError); // not a block start
+    expect(() => wasm.free(8)).toThrow(WebAssembly.RuntimeError); // below the heap
+    expect(() => wasm.free(c + 1 << 20)).toThrow(WebAssembly.RuntimeError); // above the top
+    expect(wasm.heapCheck()).toBe(0);
+    wasm.free(b);
+    expect(() => wasm.free(b)).toThrow(WebAssembly.RuntimeError); // double free
+    expect(wasm.heapCheck()).toBe(0);
+
+    // Overwrite the free block's "next" link with its own address: a one-block cycle.
+    const words = () => new Uint32Array(wasm.memory.buffer);
+    const header = b - 16;
+    words()[(header + 8) / 4] = header;
+    expect(wasm.heapCheck()).not.toBe(0);
+    expect(() => wasm.alloc(8192)).not.toThrow(); // a larger class never walks that list
+    expect(() => wasm.alloc(200)).toThrow(WebAssembly.RuntimeError); // walks it: trap, not a hang
+    expect(() => wasm.free(a)).toThrow(WebAssembly.RuntimeError); // coalescing would follow the link
+  });
 });
