@@ -250,6 +250,28 @@ export function withChecks(raw: RawKernels): Kernels {
       tensor('x', x, n);
       return raw.sumSquares(n, x);
     },
+
+    gatherRows(count, features, bytes, indices, start, table, out) {
+      checkSize('count', count);
+      checkSize('features', features);
+      if (features < 1) throw new RangeError('features must be at least 1');
+      if (!(bytes instanceof Uint8Array)) throw new TypeError(`bytes must be a Uint8Array, got ${describe(bytes)}`);
+      if (!(indices instanceof Uint32Array)) throw new TypeError(`indices must be a Uint32Array, got ${describe(indices)}`);
+      checkSize('start', start);
+      if (!(table instanceof Float32Array)) throw new TypeError(`table must be a Float32Array, got ${describe(table)}`);
+      if (table.length < 256) throw new RangeError(`table holds ${table.length} floats, one per byte value needs 256`);
+      if (start + count > indices.length) {
+        throw new RangeError(`start + count (${start + count}) exceeds indices.length (${indices.length})`);
+      }
+      tensor('out', out, product('count*features', count, features));
+      const images = Math.floor(bytes.length / features);
+      for (let k = start; k < start + count; k++) {
+        if (indices[k]! >= images) {
+          throw new RangeError(`indices[${k}] = ${indices[k]} is out of range for ${images} images of ${features} bytes`);
+        }
+      }
+      raw.gatherRows(count, features, bytes, indices, start, table, out);
+    },
   };
   return Object.freeze(checked);
 }

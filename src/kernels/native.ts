@@ -17,7 +17,7 @@ import { packageRoot } from './paths.js';
 import type { Activation, ActivationName, Kernels, Tensor } from './types.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** Activation codes of the raw addon. */
 export const ACTIVATION_CODES: Readonly<Record<ActivationName, number>> = Object.freeze({
@@ -132,6 +132,7 @@ export interface NativeAddon {
     step: number,
   ): void;
   sumSquares(n: number, x: Float32Array): number;
+  gatherRows(count: number, features: number, bytes: Uint8Array, indices: Uint32Array, start: number, table: Float32Array, out: Float32Array): void;
 }
 
 /** Where the addon is loaded from: DENSETRAIN_NATIVE_PATH, else build/Release/densetrain.node. */
@@ -284,6 +285,9 @@ function createRaw(addon: NativeAddon): RawKernels {
     },
     sumSquares(n, x) {
       return addon.sumSquares(n, x.data);
+    },
+    gatherRows(count, features, bytes, indices, start, table, out) {
+      addon.gatherRows(count, features, bytes, indices, start, table, out.data);
     },
   };
 }

@@ -236,6 +236,14 @@ function createRaw(): RawKernels {
       for (let i = 0; i < n; i++) sum += X[i]! * X[i]!;
       return sum;
     },
+
+    gatherRows(count, features, bytes, indices, start, table, out) {
+      const o = out.data;
+      for (let k = 0; k < count; k++) {
+        const src = indices[start + k]! * features;
+        for (let p = 0; p < features; p++) o[k * features + p] = table[bytes[src + p]!]!;
+      }
+    },
   };
 }
 

@@ -203,4 +203,22 @@ export interface Kernels {
 
   /** Sum of squares of the first n elements, accumulated in float64 (for the L2 term). */
   sumSquares(n: number, x: Tensor): number;
+
+  /**
+   * Batch filling: bytes -> floats through a 256-entry table. For k < count and p < features,
+   * out[k*features + p] = table[bytes[indices[start + k]*features + p]]. `bytes` holds images of
+   * `features` bytes each (a dataset stays bytes in JavaScript memory; nothing is copied), and
+   * `table` maps each byte value to its scaled float (data/batches.ts scalingTable), so every
+   * backend writes the same floats bit for bit. Every index is checked against the number of
+   * whole images in `bytes` before anything is written.
+   */
+  gatherRows(
+    count: number,
+    features: number,
+    bytes: Uint8Array,
+    indices: Uint32Array,
+    start: number,
+    table: Float32Array,
+    out: Tensor,
+  ): void;
 }

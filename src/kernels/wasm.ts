@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withChecks, type RawKernels } from './checks.js';
+import { gatherBytesJs } from './gather.js';
 import { packageRoot } from './paths.js';
 import type { Activation, Kernels, Tensor } from './types.js';
 
@@ -276,6 +277,13 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
 
     sumSquares(n, x) {
       return wasm.sumSquares(n, ptr(x));
+    },
+
+    // The dataset's bytes live in JavaScript memory, not in the module's linear memory, and
+    // copying 47 MB of Fashion-MNIST in would cost more memory than the loop costs time: the
+    // tensor's view is filled from JavaScript, by the same word-at-a-time loop fillBatch uses.
+    gatherRows(count, features, bytes, indices, start, table, out) {
+      gatherBytesJs(count, features, bytes, indices, start, table, out.data);
     },
   };
   return { kernels: withChecks(raw), exports: wasm };

@@ -20,7 +20,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { computeScaling, fillBatch } from '../data/batches.js';
+import { computeScaling, scalingTable } from '../data/batches.js';
 import { loadDataset } from '../data/registry.js';
 import { heldOutCount, validationSplit } from '../data/split.js';
 import type { Dataset, ImageSet, PixelScaling } from '../data/types.js';
@@ -113,6 +113,18 @@ function resolveTrainConfig(partial: Partial<TrainConfig>, checkpoint: Checkpoin
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * Loads images indices[start .. start+rows) of a set into the model's input and label tensors.
+ * The pixels go through the backend (native converts bytes to floats in C++; see
+ * Kernels.gatherRows); the labels, `rows` bytes, are copied here.
+ */
+function loadBatch(model: Mlp, set: ImageSet, indices: Uint32Array, start: number, rows: number, scaling: PixelScaling): void {
+  model.kernels.gatherRows(rows, set.features, set.images, indices, start, scalingTable(scaling), model.inputTensor);
+  const y = model.labelTensor.data;
+  const labels = set.labels;
+  for (let k = 0; k < rows; k++) y[k] = labels[indices[start + k]!]!;
+}
+
+/**
  * Mean loss, accuracy and predictions over `indices` of a set; predictions written into
  * `preds`. Yields to the event loop between chunks (a chunk costs about one training batch).
  */
@@ -123,7 +135,7 @@ async function evaluateIndices(model: Mlp, set: ImageSet, indices: Uint32Array, 
   for (let start = 0; start < indices.length; start += cap) {
     if (start > 0) await nextMacrotask();
     const rows = Math.min(cap, indices.length - start);
-    fillBatch(set, indices, start, rows, model.inputTensor.data, model.labelTensor.data, scaling);
+    loadBatch(model, set, indices, start, rows, scaling);
     lossSum += model.evaluateBatch(rows) * rows;
     preds.set(argmaxRows(model.probsTensor.data.subarray(0, rows * classes), rows, classes), start);
     for (let k = 0; k < rows; k++) labels[start + k] = set.labels[indices[start + k]!]!;
@@ -277,7 +289,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         const t0 = performance.now();
         const start = b * cfg.batchSize;
         const rows = Math.min(cfg.batchSize, n - start);
-        fillBatch(trainSet, order, start, rows, model.inputTensor.data, model.labelTensor.data, scaling);
+        loadBatch(model, trainSet, order, start, rows, scaling);
         const loss = model.computeGradients(rows, 0);
         if (!Number.isFinite(loss)) {
           stopReason = 'diverged';
@@ -286,7 +298,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         }
         optimizer.step(lr);
         state.optimizerSteps = optimizer.stepCount;
-        // The label buffer holds this batch's labels (fillBatch wrote them): no per-batch arrays.
+        // The label buffer holds this batch's labels (loadBatch wrote them): no per-batch arrays.
         const correct = countCorrect(model.probsTensor.data, model.labelTensor.data, rows, classes);
         partial.lossSum += loss * rows;
         partial.correct += correct;

@@ -203,6 +203,13 @@ export function createF32EmuKernels(): Kernels {
       for (let i = 0; i < n; i++) s += X[i]! * X[i]!;
       return s;
     },
+    // A table lookup: exact in any precision.
+    gatherRows(count, features, bytes, indices, start, table, out) {
+      const o = out.data;
+      for (let k = 0; k < count; k++) {
+        for (let p = 0; p < features; p++) o[k * features + p] = table[bytes[indices[start + k]! * features + p]!]!;
+      }
+    },
   };
   return withChecks(raw);
 }
