@@ -234,6 +234,21 @@ describe('report: escaping and variants', () => {
     const svgs = files.filter((f) => f.endsWith('.svg'));
     expect(svgs.length).toBe(6);
     expect(pngs.length).toBe(png === null ? 0 : svgs.length);
+    // Each PNG is its chart drawn at twice the SVG's size, with something on it (not one colour).
+    for (const f of pngs) {
+      const svg = await readFile(join(dir, 'charts', f.replace(/\.png$/, '.svg')), 'utf8');
+      const width = Number(/<svg[^>]*\swidth="([\d.]+)"/.exec(svg)![1]);
+      const image = PNG.sync.read(await readFile(join(dir, 'charts', f)));
+      expect(Math.abs(image.width - 2 * width), f).toBeLessThanOrEqual(2);
+      const colours = new Set<number>();
+      for (let i = 0; i < image.data.length; i += 4 * 97) colours.add(image.data.readUInt32LE(i));
+      expect(colours.size, `${f}: distinct colours`).toBeGreaterThan(3);
+    }
+  });
+
+  it('the development install has a rasteriser, so the PNG path above is exercised', async () => {
+    // @resvg/resvg-js is a devDependency for exactly this; users install it (or @napi-rs/canvas) to get PNGs.
+    expect(await rasteriseSvg('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')).not.toBeNull();
   });
 
   it('rejects probabilities of the wrong size', async () => {
