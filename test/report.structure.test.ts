@@ -246,6 +246,18 @@ describe('report: escaping and variants', () => {
     }
   });
 
+  it('legends list only the series that have data (no validation entry without a validation split)', async () => {
+    const { record } = syntheticRun();
+    const withVal = chartSvgs((await buildReport({ record })).html);
+    expect(withVal.get('loss')).toContain('validation loss / epoch');
+    expect(withVal.get('accuracy')).toContain('validation');
+    const noVal = { ...record, epochs: record.epochs.map((e) => ({ ...e, valLoss: null, valAccuracy: null })) };
+    const without = chartSvgs((await buildReport({ record: noVal })).html);
+    expect(without.get('loss')).toContain('train loss / epoch');
+    expect(without.get('loss')).not.toContain('validation loss / epoch');
+    expect(without.get('accuracy')).not.toContain('validation');
+  });
+
   it('the development install has a rasteriser, so the PNG path above is exercised', async () => {
     // @resvg/resvg-js is a devDependency for exactly this; users install it (or @napi-rs/canvas) to get PNGs.
     expect(await rasteriseSvg('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')).not.toBeNull();

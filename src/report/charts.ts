@@ -135,6 +135,16 @@ interface Row {
 
 const finite = (r: Row): boolean => Number.isFinite(r.x) && Number.isFinite(r.y);
 
+/**
+ * The colour scale's domain and range restricted to the series that have data, so a run
+ * without a validation split (or a test set) has no legend entry for a line that is not drawn.
+ */
+function presentSeries(rows: readonly { series: string }[], domain: string[], range: string[]): { domain: string[]; range: string[] } {
+  const present = new Set(rows.map((r) => r.series));
+  const keep = domain.map((d, i) => [d, range[i]!] as const).filter(([d]) => present.has(d));
+  return { domain: keep.map(([d]) => d), range: keep.map(([, r]) => r) };
+}
+
 /** Training loss per batch (raw, faint, and smoothed), train and validation loss per epoch. */
 export function lossChartSpec(record: RunRecord, width = 1000, height = 300): TopLevelSpec {
   const raw = batchLossPoints(record);
@@ -147,9 +157,12 @@ export function lossChartSpec(record: RunRecord, width = 1000, height = 300): To
       .filter((e) => e.valLoss !== null)
       .map((e) => ({ series: 'validation loss / epoch', x: epochEnd(record, e.epoch), y: e.valLoss as number })),
   ].filter(finite);
-  const domain = ['batch loss (raw)', 'batch loss (smoothed)', 'train loss / epoch', 'validation loss / epoch'];
-  const range = [PALETTE.raw, PALETTE.smoothed, PALETTE.train, PALETTE.val];
-  const color = { field: 'series', type: 'nominal' as const, title: null, scale: { domain, range } };
+  const scale = presentSeries(
+    rows,
+    ['batch loss (raw)', 'batch loss (smoothed)', 'train loss / epoch', 'validation loss / epoch'],
+    [PALETTE.raw, PALETTE.smoothed, PALETTE.train, PALETTE.val],
+  );
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale };
   const x = { field: 'x', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0, nice: false } };
   const y = { field: 'y', type: 'quantitative' as const, title: 'cross-entropy loss', scale: { zero: false } };
   const best = record.epochs.find((e) => e.epoch === record.bestEpoch);
@@ -211,13 +224,8 @@ export function accuracyChartSpec(
     testAccuracy !== null && Number.isFinite(testAccuracy)
       ? [{ series: 'test (final model)', x: last, y: testAccuracy, label: `test ${(testAccuracy * 100).toFixed(2)}%` }]
       : [];
-  const domain = ['train', 'validation', 'test (final model)'];
-  const color = {
-    field: 'series',
-    type: 'nominal' as const,
-    title: null,
-    scale: { domain, range: [PALETTE.train, PALETTE.val, PALETTE.test] },
-  };
+  const scale = presentSeries([...rows, ...testRows], ['train', 'validation', 'test (final model)'], [PALETTE.train, PALETTE.val, PALETTE.test]);
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale };
   const x = { field: 'x', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0, nice: false } };
   const y = { field: 'y', type: 'quantitative' as const, title: 'accuracy', axis: { format: '.0%' }, scale: { zero: false } };
   const layers: any[] = [
