@@ -238,8 +238,9 @@ describe.skipIf(!addon)(`native ISA paths${addon ? '' : ` (skipped: ${loadError}
       it.skipIf(!available)(`denseForward is bit-identical to gemm NT + biasActivation${available ? '' : ' [CPU lacks it]'}`, () => {
         raw.setIsa(isa);
         const rng = new Rng(23);
-        // Shapes across the MR/NR tile edges and several KC slices (k > 256 or 512).
-        for (const [rows, inF, outF] of [[1, 1, 1], [7, 5, 3], [13, 300, 33], [50, 784, 70], [25, 1030, 40], [4, 0, 9]] as const) {
+        // Shapes across the MR/NR tile edges and several KC slices (k > 256 or 512); outF <= 16
+        // takes the narrow tile on AVX-512, threaded in the 400x600->10 case.
+        for (const [rows, inF, outF] of [[1, 1, 1], [7, 5, 3], [13, 300, 33], [50, 784, 70], [25, 1030, 40], [4, 0, 9], [400, 600, 10], [130, 257, 16]] as const) {
           const x = raw.alloc(Math.max(1, rows * inF));
           const w = raw.alloc(Math.max(1, outF * inF));
           const bias = raw.alloc(outF);

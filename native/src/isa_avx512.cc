@@ -16,8 +16,11 @@ namespace {
 
 #include "x86_transpose.h"
 
+struct IsaNarrow;
+
 // 32 zmm registers: a 12x32 tile is 24 accumulators + 2 B vectors + 1 broadcast.
 struct Isa {
+  using Narrow = IsaNarrow;
   using V = __m512;
   static constexpr int kW = 16;
   static constexpr int kMR = 12;
@@ -42,6 +45,14 @@ struct Isa {
   static inline void Transpose8x8Rows(const float* const* rows, int nrows, int64_t p, float* dst, int64_t ldd) {
     Transpose8x8RowsAvx(rows, nrows, p, dst, ldd);
   }
+};
+
+// GEMMs with at most 16 output columns (the 10-class layer): a 24x16 tile, 24 accumulators + 1 B
+// vector + 1 broadcast, computes 16 columns instead of 32 (a 10-wide output wastes 6, not 22).
+struct IsaNarrow : Isa {
+  static constexpr int kMR = 16;
+  static constexpr int kNV = 1;
+  static constexpr int64_t kMC = 256;
 };
 
 }  // namespace
