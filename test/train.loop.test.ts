@@ -3,12 +3,13 @@
  * and mid-epoch), no backend allocation per batch, divergence, early stopping, interruption,
  * event-loop yielding.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { train, type BatchEvent } from '../src/train/train.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
 import type { Kernels } from '../src/kernels/types.js';
 import type { TrainConfig } from '../src/train/types.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';
@@ -202,6 +203,31 @@ describe('training loop', () => {
       expect([ckpt.state.epoch, ckpt.state.batch]).toEqual([last.epoch - 1, 0]);
       for (const t of ckpt.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
       expect(record.test).not.toBeNull();
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('keeps the per-batch history in a float32 tensor of the checkpoint, not in its JSON state', async () => {
+    const dir = await tempDir();
+    const { record, model } = await train({ ...base, epochs: 2 }, { dataset, kernels: reference, outDir: dir });
+    try {
+      const file = join(dir, 'checkpoint.safetensors');
+      const raw = decodeSafetensors(await readFile(file), file);
+      expect(JSON.parse(raw.metadata['training']!)).not.toHaveProperty('batches');
+      const t = raw.tensors.get('training.batches')!;
+      expect(t.shape).toEqual([record.batches.length, 3]);
+      expect(record.batches.every((b) => b.loss === Math.fround(b.loss))).toBe(true);
+      expect((await readCheckpoint(dir)).state.batches).toEqual(record.batches);
+
+      // A checkpoint written before the tensor existed (history in the JSON state) still resumes.
+      const ckpt = await readCheckpoint(dir);
+      const legacy = new Map([...raw.tensors].filter(([name]) => name !== 'training.batches'));
+      const meta = { ...raw.metadata, training: JSON.stringify({ ...JSON.parse(raw.metadata['training']!), batches: record.batches }) };
+      delete meta['sha256'];
+      delete meta['header_sha256'];
+      await writeFile(file, encodeSafetensors(legacy, meta));
+      expect((await readCheckpoint(dir)).state).toEqual(ckpt.state);
     } finally {
       model.dispose();
     }

@@ -111,10 +111,12 @@ export async function writeCheckpoint(
     entries.push([name, { shape: [...shape], data: t.data.subarray(0, t.length) }]);
   }
   for (const p of model.parameters) entries.push([`best.${p.name}`, { shape: [...p.shape], data: best.get(p.name)! }]);
+  entries.push([BATCHES_TENSOR, { shape: [state.batches.length, 3], data: encodeBatches(state.batches) }]);
+  const { batches: _inTensor, ...rest } = state;
   await writeSafetensors(path, entries, {
     ...modelMetadata(model, 'densetrain-checkpoint'),
     config: JSON.stringify(config),
-    training: JSON.stringify(state),
+    training: JSON.stringify(rest),
     optimizer: optimizer.name,
   });
 }
@@ -139,6 +141,44 @@ async function resolveFile(path: string, fileInDir: string): Promise<string> {
   return path;
 }
 
+/**
+ * The per-batch history (epoch, batch, loss) is a float32 tensor [batches, 3] in the checkpoint,
+ * not part of the JSON training state: written after every epoch, a JSON copy of it grows with
+ * the run and made V8's heap (and RSS) grow by ~0.1 MB per epoch (21 MB over 200 epochs of
+ * mnist-sample; 6 MB with the tensor). Losses are float32 in the record, epoch and batch numbers
+ * are integers below 2^24: all exact in float32.
+ */
+const BATCHES_TENSOR = 'training.batches';
+const F32_EXACT_INT = 2 ** 24;
+
+function encodeBatches(batches: readonly BatchRecord[]): Float32Array {
+  const out = new Float32Array(batches.length * 3);
+  for (let i = 0; i < batches.length; i++) {
+    const b = batches[i]!;
+    if (!(b.epoch < F32_EXACT_INT && b.batch < F32_EXACT_INT)) throw new RangeError(`batch record ${i}: epoch ${b.epoch} / batch ${b.batch} too large to store exactly`);
+    out[3 * i] = b.epoch;
+    out[3 * i + 1] = b.batch;
+    out[3 * i + 2] = b.loss;
+  }
+  return out;
+}
+
+function decodeBatches(file: string, t: TensorEntry | undefined, state: Partial<TrainingState>): BatchRecord[] {
+  if (t === undefined) {
+    // Checkpoints written before the tensor existed keep the history in the JSON state.
+    if (Array.isArray(state.batches)) return state.batches;
+    throw new CheckpointError(`${file}: tensor ${BATCHES_TENSOR} is missing`);
+  }
+  if (t.shape.length !== 2 || t.shape[1] !== 3) throw new CheckpointError(`${file}: tensor ${BATCHES_TENSOR} has shape [${t.shape.join(', ')}], expected [batches, 3]`);
+  const out: BatchRecord[] = new Array(t.shape[0]!);
+  for (let i = 0; i < out.length; i++) out[i] = { epoch: t.data[3 * i]!, batch: t.data[3 * i + 1]!, loss: t.data[3 * i + 2]! };
+  return out;
+}
+
+function withBatches(file: string, t: TensorEntry | undefined, state: TrainingState): TrainingState {
+  return { ...state, batches: decodeBatches(file, t, state) };
+}
+
 /** Reads a resumable checkpoint (a run directory or a checkpoint.safetensors path). */
 export async function readCheckpoint(path: string): Promise<CheckpointContents> {
   const file = await resolveFile(path, CHECKPOINT_FILE);
@@ -152,7 +192,7 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
     file,
     architecture: parseJson<ModelArchitecture>(file, meta, 'architecture'),
     config: parseJson<TrainConfig>(file, meta, 'config'),
-    state: parseJson<TrainingState>(file, meta, 'training'),
+    state: withBatches(file, contents.tensors.get(BATCHES_TENSOR), parseJson<TrainingState>(file, meta, 'training')),
     scaling: parseJson<PixelScaling | null>(file, meta, 'scaling'),
     classNames: parseJson<string[] | null>(file, meta, 'classNames'),
     tensors: contents.tensors,

@@ -303,7 +303,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         partial.lossSum += loss * rows;
         partial.correct += correct;
         partial.seen += rows;
-        const record: BatchRecord = { epoch, batch: b + 1, loss };
+        const record: BatchRecord = { epoch, batch: b + 1, loss: Math.fround(loss) };
         state.batches.push(record);
         const seconds = (performance.now() - t0) / 1000;
         options.onBatch?.({ ...record, batches: batchesPerEpoch, size: rows, accuracy: correct / rows, samplesPerSecond: rows / Math.max(seconds, 1e-9), lr });

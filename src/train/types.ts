@@ -51,6 +51,10 @@ export interface TrainConfig {
 export interface BatchRecord {
   epoch: number;
   batch: number;
+  /**
+   * Mean loss of the batch, rounded to float32: the history is kept for every batch of a run and
+   * stored in each checkpoint as a float32 tensor (exact), not as a growing JSON string.
+   */
   loss: number;
 }
 
