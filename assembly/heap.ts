@@ -269,7 +269,6 @@ export function heapCheck(): i32 {
     while (b != 0) {
       if (!isBlockAddress(b) || isUsed(b) || sizeClass(blockSize(b)) != c) return 8;
       if (<usize>++listed > <usize>freeCount) return 9; // more listed than exist: a cycle or a stray link
-
       b = <usize>load<u32>(b, 8);
     }
   }

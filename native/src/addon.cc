@@ -448,11 +448,13 @@ class Args {
   bool ok_ = true;
 };
 
-// True if [a, a+an) and [b, b+bn) (in floats) overlap. Empty ranges overlap nothing.
-bool Overlaps(const float* a, int64_t an, const float* b, int64_t bn) {
+// True if [a, a+an) and [b, b+bn) (in elements of their own types) overlap. Empty ranges
+// overlap nothing.
+template <class A, class B>
+bool Overlaps(const A* a, int64_t an, const B* b, int64_t bn) {
   if (a == nullptr || b == nullptr || an <= 0 || bn <= 0) return false;
-  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), a1 = a0 + static_cast<uintptr_t>(an) * 4;
-  const uintptr_t b0 = reinterpret_cast<uintptr_t>(b), b1 = b0 + static_cast<uintptr_t>(bn) * 4;
+  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), a1 = a0 + static_cast<uintptr_t>(an) * sizeof(A);
+  const uintptr_t b0 = reinterpret_cast<uintptr_t>(b), b1 = b0 + static_cast<uintptr_t>(bn) * sizeof(B);
   return a0 < b1 && b0 < a1;
 }
 
@@ -974,19 +976,21 @@ class Addon : public Napi::Addon<Addon> {
   // lookup per byte, the same in every ISA (and bit-identical to the JavaScript backends), so it
   // lives here rather than in the kernel tables. One thread: a batch is ~100 KB of bytes, and a
   // second thread measured no faster inside training (its rows land in the other core's cache).
+  // Prefetches the `f` bytes of one row, every cache line (locality: 3 = all levels, 2 = L2 and out).
+  template <int kLocality>
+  static void PrefetchRow(const uint8_t* row, int64_t f) {
+    for (int64_t b = 0; b < f; b += 64) __builtin_prefetch(row + b, 0, kLocality);
+    __builtin_prefetch(row + f - 1, 0, kLocality);
+  }
+
   static void GatherRowsInto(int64_t count, int64_t f, const uint8_t* bytes, const uint32_t* indices,
                              const float* table, float* out) {
     // Rows are scattered over the whole dataset (tens of MB, shuffled), so each one starts with
     // cache misses the hardware prefetcher cannot predict: fetch a few rows ahead by hand.
     constexpr int64_t kAhead = 4;
-    auto prefetch_row = [&](int64_t k) {
-      const uint8_t* src = bytes + static_cast<int64_t>(indices[k]) * f;
-      for (int64_t b = 0; b < f; b += 64) __builtin_prefetch(src + b);
-      __builtin_prefetch(src + f - 1);
-    };
-    for (int64_t k = 0; k < std::min(count, kAhead); ++k) prefetch_row(k);
+    for (int64_t k = 0; k < std::min(count, kAhead); ++k) PrefetchRow<3>(bytes + static_cast<int64_t>(indices[k]) * f, f);
     for (int64_t k = 0; k < count; ++k) {
-      if (k + kAhead < count) prefetch_row(k + kAhead);
+      if (k + kAhead < count) PrefetchRow<3>(bytes + static_cast<int64_t>(indices[k + kAhead]) * f, f);
       const uint8_t* src = bytes + static_cast<int64_t>(indices[k]) * f;
       float* dst = out + k * f;
       for (int64_t p = 0; p < f; ++p) dst[p] = table[src[p]];
@@ -1017,10 +1021,8 @@ class Addon : public Napi::Addon<Addon> {
         return info.Env().Undefined();
       }
     }
-    const uintptr_t o0 = reinterpret_cast<uintptr_t>(out), o1 = o0 + static_cast<uintptr_t>(size) * 4;
-    const uintptr_t b0 = reinterpret_cast<uintptr_t>(bytes), b1 = b0 + static_cast<uintptr_t>(bytes_length);
-    const uintptr_t i0 = reinterpret_cast<uintptr_t>(indices), i1 = i0 + static_cast<uintptr_t>(indices_length) * 4;
-    if (size > 0 && ((o0 < b1 && b0 < o1) || (o0 < i1 && i0 < o1) || Overlaps(out, size, table, 256))) {
+    if (Overlaps(out, size, bytes, bytes_length) || Overlaps(out, size, indices, indices_length) ||
+        Overlaps(out, size, table, 256)) {
       args.RangeError("out must not share memory with bytes, indices or table");
       return info.Env().Undefined();
     }
@@ -1031,9 +1033,7 @@ class Addon : public Napi::Addon<Addon> {
     // while this batch is computed instead of stalling the next call. Prefetches never fault.
     const int64_t next_end = std::min(indices_length, start + 2 * count);
     for (int64_t k = start + count; k < next_end; ++k) {
-      if (static_cast<int64_t>(indices[k]) >= images) continue;
-      const uint8_t* src = bytes + static_cast<int64_t>(indices[k]) * features;
-      for (int64_t b = 0; b < features; b += 64) __builtin_prefetch(src + b, 0, 2);
+      if (static_cast<int64_t>(indices[k]) < images) PrefetchRow<2>(bytes + static_cast<int64_t>(indices[k]) * features, features);
     }
     return info.Env().Undefined();
   }

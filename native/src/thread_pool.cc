@@ -1,9 +1,6 @@
 #include "thread_pool.h"
 
 #include <chrono>
-#ifndef DT_IDLE_SPIN_US
-#define DT_IDLE_SPIN_US 50
-#endif
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #include <immintrin.h>
@@ -27,7 +24,7 @@ constexpr int kSpinIterations = 2000;
 // count, because a pause takes ~20 ns on Zen 5 and up to ~40 ns elsewhere: the 2000 pauses this
 // replaced were 39 us here. Inside training (784-128-64-10, Fashion-MNIST), 5 us made epochs
 // ~18% slower than 150 us; 20, 50, 150, 500 and 1000 us were within this machine's noise.
-constexpr auto kIdleSpin = std::chrono::microseconds(DT_IDLE_SPIN_US);
+constexpr auto kIdleSpin = std::chrono::microseconds(50);
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) : size_(threads < 1 ? 1 : threads) {

@@ -86,6 +86,11 @@ export function fillBatch(
     if (indices[start + k]! >= n) throw new RangeError(`indices[${start + k}] = ${indices[start + k]} is out of range for a set of ${n}`);
   }
   gatherBytesJs(count, f, set.images, indices, start, scalingTable(scaling), x);
+  fillLabels(set, indices, start, count, y);
+}
+
+/** y[k] = the class of image indices[start + k], as a float (indices already checked). */
+export function fillLabels(set: ImageSet, indices: Uint32Array, start: number, count: number, y: Float32Array): void {
   const labels = set.labels;
   for (let k = 0; k < count; k++) y[k] = labels[indices[start + k]!]!;
 }

@@ -20,7 +20,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { computeScaling, scalingTable } from '../data/batches.js';
+import { computeScaling, fillLabels, scalingTable } from '../data/batches.js';
 import { loadDataset } from '../data/registry.js';
 import { heldOutCount, validationSplit } from '../data/split.js';
 import type { Dataset, ImageSet, PixelScaling } from '../data/types.js';
@@ -119,9 +119,7 @@ const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate
  */
 function loadBatch(model: Mlp, set: ImageSet, indices: Uint32Array, start: number, rows: number, scaling: PixelScaling): void {
   model.kernels.gatherRows(rows, set.features, set.images, indices, start, scalingTable(scaling), model.inputTensor);
-  const y = model.labelTensor.data;
-  const labels = set.labels;
-  for (let k = 0; k < rows; k++) y[k] = labels[indices[start + k]!]!;
+  fillLabels(set, indices, start, rows, model.labelTensor.data);
 }
 
 /**

@@ -9,6 +9,7 @@
  * to run against before those land.
  */
 import { withChecks, type RawKernels } from '../../src/kernels/checks.js';
+import { gatherBytesJs } from '../../src/kernels/gather.js';
 import { JsTensor } from '../../src/kernels/reference.js';
 import type { Activation, BackendName, Kernels, Tensor } from '../../src/kernels/types.js';
 
@@ -203,12 +204,9 @@ export function createF32EmuKernels(): Kernels {
       for (let i = 0; i < n; i++) s += X[i]! * X[i]!;
       return s;
     },
-    // A table lookup: exact in any precision.
+    // A table lookup: exact in any precision, so the shared JavaScript loop serves.
     gatherRows(count, features, bytes, indices, start, table, out) {
-      const o = out.data;
-      for (let k = 0; k < count; k++) {
-        for (let p = 0; p < features; p++) o[k * features + p] = table[bytes[indices[start + k]! * features + p]!]!;
-      }
+      gatherBytesJs(count, features, bytes, indices, start, table, out.data);
     },
   };
   return withChecks(raw);
