@@ -52,7 +52,7 @@
 namespace densetrain {
 namespace {
 
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 constexpr int kMaxThreads = 256;
 constexpr int64_t kMaxLength = int64_t{1} << 30;   // elements per tensor (4 GiB)
 constexpr int64_t kMaxSize = 0x7fffffff;           // largest size argument
@@ -65,6 +65,8 @@ constexpr size_t kAlign = 64;
 struct CpuFeatures {
   bool avx2_fma = false;
   bool avx512 = false;  // F + DQ + BW + VL, with OS support for the zmm state
+  bool avx512bf16 = false;  // AVX512-BF16 (vdpbf16ps), on top of avx512
+  bool amx_bf16 = false;    // AMX-BF16 reported (no kernels for it are built: see Bf16Reason)
 };
 
 CpuFeatures DetectCpu() {
@@ -76,6 +78,10 @@ CpuFeatures DetectCpu() {
   f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+  f.amx_bf16 = __builtin_cpu_supports("amx-bf16");
+#endif
 #elif defined(_MSC_VER)
   int r[4];
   __cpuid(r, 0);
@@ -91,10 +97,13 @@ CpuFeatures DetectCpu() {
     const bool zmm = (xcr0 & 0xe6) == 0xe6;
     f.avx2_fma = ymm && fma && (r[1] & (1 << 5)) != 0;
     f.avx512 = zmm && (r[1] & (1 << 16)) && (r[1] & (1 << 17)) && (r[1] & (1 << 30)) && (r[1] & (1u << 31));
+    __cpuidex(r, 7, 1);
+    f.avx512bf16 = f.avx512 && (r[0] & (1 << 5)) != 0;
   }
 #endif
   // The AVX-512 kernels are only chosen on CPUs that also have AVX2+FMA (all real ones do).
   f.avx512 = f.avx512 && f.avx2_fma;
+  f.avx512bf16 = f.avx512bf16 && f.avx512;
 #endif
   return f;
 }
@@ -125,6 +134,31 @@ std::vector<const KernelTable*> SupportedTables(const CpuFeatures& cpu) {
 #endif
   tables.push_back(GenericTable());
   return tables;
+}
+
+// The bf16 GEMMs to use with `table`, or null (then Bf16Reason says why).
+const Bf16Table* Bf16For(const CpuFeatures& cpu, const KernelTable* table) {
+#if defined(DENSETRAIN_X86)
+  if (cpu.avx512bf16 && table == Avx512Table()) return Avx512Bf16Table();
+#else
+  (void)cpu;
+  (void)table;
+#endif
+  return nullptr;
+}
+
+// Why there are no bf16 GEMMs with `table`, for users (shown by `densetrain info` and training).
+std::string Bf16Reason(const CpuFeatures& cpu, const KernelTable* table) {
+  std::string amx = cpu.amx_bf16 ? "; this CPU has AMX-BF16, but no AMX kernels are built yet (untested)" : "";
+#if defined(DENSETRAIN_X86)
+  if (cpu.avx512bf16) {
+    return std::string("the ") + table->name + " kernels are in use (DENSETRAIN_ISA); bf16 needs the avx512 kernels with AVX512-BF16" + amx;
+  }
+  return "this CPU has no AVX512-BF16 (vdpbf16ps)" + amx;
+#else
+  (void)table;
+  return "bf16 kernels exist only for x86-64 CPUs with AVX512-BF16" + amx;
+#endif
 }
 
 // Every table this build contains (supported or not), for error messages.
@@ -492,6 +526,7 @@ class Addon : public Napi::Addon<Addon> {
     cpu_ = DetectCpu();
     supported_ = SupportedTables(cpu_);
     table_ = supported_.front();
+    bf16_ = Bf16For(cpu_, table_);
 
     const char* isa_env = std::getenv("DENSETRAIN_ISA");
     if (isa_env != nullptr && *isa_env != '\0') {
@@ -500,6 +535,7 @@ class Addon : public Napi::Addon<Addon> {
         Napi::Error::New(env, "DENSETRAIN_ISA: " + error).ThrowAsJavaScriptException();
         return;
       }
+      bf16_ = Bf16For(cpu_, table_);
     }
     int threads = DefaultThreads();
     if (threads > kMaxThreads) threads = kMaxThreads;
@@ -526,6 +562,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("isa", &Addon::Isa),
         InstanceMethod("supportedIsas", &Addon::SupportedIsas),
         InstanceMethod("setIsa", &Addon::SetIsa),
+        InstanceMethod("bf16", &Addon::Bf16),
         InstanceMethod("threads", &Addon::Threads),
         InstanceMethod("setThreads", &Addon::SetThreads),
         InstanceMethod("blocking", &Addon::Blocking),
@@ -576,7 +613,11 @@ class Addon : public Napi::Addon<Addon> {
   void EnsureWorkspace() {
     const size_t threads = static_cast<size_t>(pool_->size());
     size_t floats = 0;
-    for (const KernelTable* t : supported_) floats = t->workspace_floats > floats ? t->workspace_floats : floats;
+    for (const KernelTable* t : supported_) {
+      floats = t->workspace_floats > floats ? t->workspace_floats : floats;
+      const Bf16Table* b = Bf16For(cpu_, t);
+      if (b != nullptr && b->workspace_floats > floats) floats = b->workspace_floats;
+    }
     if (workspace_.size() == threads && workspace_floats_ >= floats) return;
     workspace_.clear();
     workspace_ptrs_.clear();
@@ -621,7 +662,29 @@ class Addon : public Napi::Addon<Addon> {
       return env.Undefined();
     }
     table_ = table;
+    bf16_ = Bf16For(cpu_, table_);
     return Napi::String::New(env, table_->name);
+  }
+
+  // {available: true, kernels: "avx512-bf16"} or {available: false, reason: "..."}.
+  Napi::Value Bf16(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("available", bf16_ != nullptr);
+    if (bf16_ != nullptr) {
+      o.Set("kernels", bf16_->name);
+    } else {
+      o.Set("reason", Bf16Reason(cpu_, table_));
+    }
+    return o;
+  }
+
+  // The optional trailing `bf16` argument of gemm / denseForward (absent or false: fp32). True
+  // where this CPU and ISA have no bf16 GEMMs is a RangeError (never a silent fp32 or emulation).
+  bool WantBf16(Args& args, size_t i) {
+    if (!args.ok() || args.IsNullish(i)) return false;
+    const bool want = args.Bool(i, "bf16");
+    if (args.ok() && want && bf16_ == nullptr) args.RangeError("bf16 GEMMs are not available: " + Bf16Reason(cpu_, table_));
+    return want;
   }
 
   Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_->size()); }
@@ -787,10 +850,11 @@ class Addon : public Napi::Addon<Addon> {
     if (args.ok() && (Overlaps(c, mn, a, mk) || Overlaps(c, mn, b, kn))) {
       args.RangeError("c must not share memory with a or b");
     }
+    const bool bf16 = WantBf16(args, 10);
     if (!args.ok()) return info.Env().Undefined();
     Exec exec = MakeExec(true);
     if (!WorkspaceOk(args)) return info.Env().Undefined();
-    table_->gemm(ta, tb, m, n, k, static_cast<float>(alpha), a, b, static_cast<float>(beta), c, exec);
+    (bf16 ? bf16_->gemm : table_->gemm)(ta, tb, m, n, k, static_cast<float>(alpha), a, b, static_cast<float>(beta), c, exec);
     return info.Env().Undefined();
   }
 
@@ -835,10 +899,12 @@ class Addon : public Napi::Addon<Addon> {
         args.RangeError("h must be z itself or not share memory with it");
       }
     }
+    const bool bf16 = WantBf16(args, 10);
     if (!args.ok()) return info.Env().Undefined();
     Exec exec = MakeExec(true);
     if (!WorkspaceOk(args)) return info.Env().Undefined();
-    table_->dense_forward(rows, in_f, out_f, x, w, bias, static_cast<int>(kind), alpha, z, h, exec);
+    (bf16 ? bf16_->dense_forward : table_->dense_forward)(rows, in_f, out_f, x, w, bias, static_cast<int>(kind), alpha,
+                                                         z, h, exec);
     return info.Env().Undefined();
   }
 
@@ -1043,6 +1109,7 @@ class Addon : public Napi::Addon<Addon> {
   CpuFeatures cpu_;
   std::vector<const KernelTable*> supported_;
   const KernelTable* table_ = nullptr;
+  const Bf16Table* bf16_ = nullptr;  // bf16 GEMMs for table_ on this CPU, or null
   std::unique_ptr<ThreadPool> pool_;
   bool hook_registered_ = false;
   std::vector<AlignedFloats> workspace_;

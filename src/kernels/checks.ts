@@ -4,7 +4,7 @@
  * is live in one place. Native code checks sizes again on its side of the boundary (defence in
  * depth against callers that reach the addon directly), but this layer is what users meet.
  */
-import type { Activation, Kernels, KernelsInfo, Tensor } from './types.js';
+import type { Activation, Kernels, KernelsInfo, Precision, Tensor } from './types.js';
 
 /** The raw kernels a backend provides: the Kernels methods, called only with checked arguments. */
 export interface RawKernels extends Omit<Kernels, 'setThreads' | 'alloc' | 'free'> {
@@ -51,6 +51,17 @@ function product(names: string, a: number, b: number): number {
   const p = a * b;
   if (p > 0x7fffffff) throw new RangeError(`${names} = ${p} elements is larger than any tensor can be`);
   return p;
+}
+
+/** A GEMM precision argument: undefined means 'fp32'; 'bf16' only where the backend has bf16 GEMMs. */
+function checkPrecision(raw: RawKernels, value: unknown): Precision {
+  if (value === undefined || value === 'fp32') return 'fp32';
+  if (value !== 'bf16') throw new RangeError(`precision must be 'fp32' or 'bf16', got ${describe(value)}`);
+  const bf16 = raw.info().bf16;
+  if (!bf16?.available) {
+    throw new RangeError(`precision 'bf16' is not available on the ${raw.name} backend: ${bf16?.detail ?? 'no bf16 GEMMs'}`);
+  }
+  return 'bf16';
 }
 
 export function withChecks(raw: RawKernels): Kernels {
@@ -111,7 +122,7 @@ export function withChecks(raw: RawKernels): Kernels {
     },
     allocatedBytes: () => raw.allocatedBytes(),
 
-    gemm(transA, transB, m, n, k, alpha, a, b, beta, c): void {
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision): void {
       checkBoolean('transA', transA);
       checkBoolean('transB', transB);
       checkSize('m', m);
@@ -123,7 +134,7 @@ export function withChecks(raw: RawKernels): Kernels {
       tensor('b', b, product('k*n', k, n));
       tensor('c', c, product('m*n', m, n));
       if (c === a || c === b) throw new RangeError('c must not be the same tensor as a or b');
-      raw.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+      raw.gemm(transA, transB, m, n, k, alpha, a, b, beta, c, checkPrecision(raw, precision));
     },
 
     biasActivation(rows, cols, z, bias, act, h): void {
@@ -136,7 +147,7 @@ export function withChecks(raw: RawKernels): Kernels {
       raw.biasActivation(rows, cols, z, bias ?? null, activation(act, false), h);
     },
 
-    denseForward(rows, inF, outF, x, w, bias, act, z, h): void {
+    denseForward(rows, inF, outF, x, w, bias, act, z, h, precision): void {
       checkSize('rows', rows);
       checkSize('inF', inF);
       checkSize('outF', outF);
@@ -152,7 +163,7 @@ export function withChecks(raw: RawKernels): Kernels {
       if (bias !== null && bias !== undefined && (bias === z || bias === h)) {
         throw new RangeError('bias must not be the same tensor as z or h');
       }
-      raw.denseForward(rows, inF, outF, x, w, bias ?? null, a, z, h);
+      raw.denseForward(rows, inF, outF, x, w, bias ?? null, a, z, h, checkPrecision(raw, precision));
     },
 
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope): void {

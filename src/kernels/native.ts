@@ -13,10 +13,10 @@
 import { createRequire } from 'node:module';
 import { withChecks, type RawKernels } from './checks.js';
 import { locateNativeAddon, NATIVE_REMEDY, type AddonLocation } from './native-locate.js';
-import type { Activation, ActivationName, Kernels, Tensor } from './types.js';
+import type { Activation, ActivationName, Bf16Support, Kernels, Tensor } from './types.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Activation codes of the raw addon. */
 export const ACTIVATION_CODES: Readonly<Record<ActivationName, number>> = Object.freeze({
@@ -44,6 +44,8 @@ export interface NativeAddon {
   supportedIsas(): NativeIsa[];
   /** Switches kernels ('auto' = best); throws a RangeError for an unknown or unsupported ISA. */
   setIsa(name: NativeIsa | 'auto'): NativeIsa;
+  /** bf16 GEMMs with the current ISA on this CPU: which kernels, or why there are none. */
+  bf16(): { available: true; kernels: string } | { available: false; reason: string };
   threads(): number;
   setThreads(threads: number): void;
   /** GEMM blocking of the current ISA. */
@@ -63,6 +65,7 @@ export interface NativeAddon {
     b: Float32Array,
     beta: number,
     c: Float32Array,
+    bf16?: boolean,
   ): void;
   biasActivation(
     rows: number,
@@ -85,6 +88,7 @@ export interface NativeAddon {
     alpha: number,
     z: Float32Array,
     h: Float32Array,
+    bf16?: boolean,
   ): void;
   /** Returns the PReLU slope gradient (0 for other activations). */
   activationBackward(
@@ -218,13 +222,19 @@ function activationArgs(act: Activation): [code: number, alpha: number] {
   }
 }
 
+/** The addon's bf16 report in the Kernels form. */
+function bf16Support(addon: NativeAddon): Bf16Support {
+  const r = addon.bf16();
+  return r.available ? { available: true, detail: `${r.kernels} (vdpbf16ps)` } : { available: false, detail: r.reason };
+}
+
 function createRaw(addon: NativeAddon): RawKernels {
   const all = new WeakSet<NativeTensor>();
   return {
     name: 'native',
     maxThreads: addon.maxThreads,
     maxLength: addon.maxLength,
-    info: () => ({ backend: 'native', isa: addon.isa(), threads: addon.threads() }),
+    info: () => ({ backend: 'native', isa: addon.isa(), threads: addon.threads(), bf16: bf16Support(addon) }),
     setThreads: (threads) => addon.setThreads(threads),
     owns: (t: unknown): t is Tensor => t instanceof NativeTensor && all.has(t),
     alloc(length) {
@@ -238,16 +248,16 @@ function createRaw(addon: NativeAddon): RawKernels {
     },
     allocatedBytes: () => addon.allocatedBytes(),
 
-    gemm(transA, transB, m, n, k, alpha, a, b, beta, c) {
-      addon.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data);
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision) {
+      addon.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data, precision === 'bf16');
     },
     biasActivation(rows, cols, z, bias, act, h) {
       const [code, alpha] = activationArgs(act);
       addon.biasActivation(rows, cols, z.data, bias ? bias.data : null, code, alpha, h.data);
     },
-    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
+    denseForward(rows, inF, outF, x, w, bias, act, z, h, precision) {
       const [code, alpha] = activationArgs(act);
-      addon.denseForward(rows, inF, outF, x.data, w.data, bias ? bias.data : null, code, alpha, z.data, h.data);
+      addon.denseForward(rows, inF, outF, x.data, w.data, bias ? bias.data : null, code, alpha, z.data, h.data, precision === 'bf16');
     },
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const [code, alpha] = activationArgs(act);

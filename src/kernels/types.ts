@@ -57,12 +57,33 @@ export type Activation =
   | { readonly kind: 'tanh' }
   | { readonly kind: 'linear' };
 
+/**
+ * Precision of the GEMMs (gemm, denseForward). 'fp32': float32 operands. 'bf16': mixed precision
+ * as PyTorch's autocast does it: both operands rounded to bfloat16 (round to nearest even, see
+ * bf16.ts), products accumulated in float32, C stored in float32. Everything else (element-wise
+ * kernels, softmax, loss, optimizer, the beta * C term) stays float32.
+ */
+export type Precision = 'fp32' | 'bf16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
+
+/** Whether a backend runs bf16 GEMMs, and how (or why not). */
+export interface Bf16Support {
+  available: boolean;
+  /**
+   * available: what runs them ('avx512-bf16 (vdpbf16ps)', 'simd128: operands rounded while packing,
+   * f32 multiply-add', 'js'); otherwise why not, in words a user can act on.
+   */
+  detail: string;
+}
+
 /** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */
 export interface KernelsInfo {
   backend: BackendName;
   /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' (wasm), 'js' (reference). */
   isa: string;
   threads: number;
+  /** bf16 mixed-precision GEMMs (absent: not available). */
+  bf16?: Bf16Support;
 }
 
 export interface Kernels {
@@ -84,6 +105,9 @@ export interface Kernels {
    * op(A) is m x k: A is stored m x k, or k x m when transA. op(B) is k x n: B is stored
    * k x n, or n x k when transB. C is m x n and must not be A or B. With beta = 0, C is
    * written without being read (NaN in C does not propagate).
+   * precision 'bf16' (default 'fp32') rounds every element of A and B to bfloat16 before the
+   * products (accumulated in float32); alpha, beta and C stay float32. A backend without bf16
+   * GEMMs (info().bf16.available false) throws a RangeError saying why.
    */
   gemm(
     transA: boolean,
@@ -96,6 +120,7 @@ export interface Kernels {
     b: Tensor,
     beta: number,
     c: Tensor,
+    precision?: Precision,
   ): void;
 
   /**
@@ -113,6 +138,7 @@ export interface Kernels {
    * by biasActivation(rows, outF, z, bias, act, h), with the same activation semantics (prelu
    * reads its slope from act.slope.data[0]). z is written without being read. h may be the same
    * tensor as z (then z holds act(z) afterwards). z and h must not be x, w or bias.
+   * precision: as for gemm (bf16 rounds x and w; the bias and activation stay float32).
    */
   denseForward(
     rows: number,
@@ -124,6 +150,7 @@ export interface Kernels {
     act: Activation,
     z: Tensor,
     h: Tensor,
+    precision?: Precision,
   ): void;
 
   /**
