@@ -666,10 +666,12 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::String::New(env, table_->name);
   }
 
-  // {available: true, kernels: "avx512-bf16"} or {available: false, reason: "..."}.
+  // {available: true, kernels: "avx512-bf16"} or {available: false, reason: "..."}, and
+  // amxCpu: whether the CPU reports AMX-BF16 (no AMX kernels are built either way).
   Napi::Value Bf16(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("available", bf16_ != nullptr);
+    o.Set("amxCpu", cpu_.amx_bf16);
     if (bf16_ != nullptr) {
       o.Set("kernels", bf16_->name);
     } else {

@@ -45,7 +45,7 @@ export interface NativeAddon {
   /** Switches kernels ('auto' = best); throws a RangeError for an unknown or unsupported ISA. */
   setIsa(name: NativeIsa | 'auto'): NativeIsa;
   /** bf16 GEMMs with the current ISA on this CPU: which kernels, or why there are none. */
-  bf16(): { available: true; kernels: string } | { available: false; reason: string };
+  bf16(): ({ available: true; kernels: string } | { available: false; reason: string }) & { amxCpu: boolean };
   threads(): number;
   setThreads(threads: number): void;
   /** GEMM blocking of the current ISA. */
@@ -225,7 +225,8 @@ function activationArgs(act: Activation): [code: number, alpha: number] {
 /** The addon's bf16 report in the Kernels form. */
 function bf16Support(addon: NativeAddon): Bf16Support {
   const r = addon.bf16();
-  return r.available ? { available: true, detail: `${r.kernels} (vdpbf16ps)` } : { available: false, detail: r.reason };
+  const note = `AMX-BF16: not built (no machine with AMX has run its tests; this CPU ${r.amxCpu ? 'has' : 'has no'} AMX)`;
+  return r.available ? { available: true, detail: `${r.kernels} (vdpbf16ps)`, note } : { available: false, detail: r.reason, note };
 }
 
 function createRaw(addon: NativeAddon): RawKernels {

@@ -74,6 +74,8 @@ export interface Bf16Support {
    * f32 multiply-add', 'js'); otherwise why not, in words a user can act on.
    */
   detail: string;
+  /** Anything else a user should know (native: AMX-BF16 is not built, and why). */
+  note?: string;
 }
 
 /** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */

@@ -180,6 +180,11 @@ function withBatches(file: string, t: TensorEntry | undefined, state: TrainingSt
 }
 
 /** Reads a resumable checkpoint (a run directory or a checkpoint.safetensors path). */
+/** Checkpoints written before --precision existed trained in fp32. */
+function withPrecision(config: Partial<TrainConfig>): TrainConfig {
+  return { ...config, precision: config.precision ?? 'fp32' } as TrainConfig;
+}
+
 export async function readCheckpoint(path: string): Promise<CheckpointContents> {
   const file = await resolveFile(path, CHECKPOINT_FILE);
   const contents = await readSafetensors(file);
@@ -191,7 +196,7 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
   return {
     file,
     architecture: parseJson<ModelArchitecture>(file, meta, 'architecture'),
-    config: parseJson<TrainConfig>(file, meta, 'config'),
+    config: withPrecision(parseJson<Partial<TrainConfig>>(file, meta, 'config')),
     state: withBatches(file, contents.tensors.get(BATCHES_TENSOR), parseJson<TrainingState>(file, meta, 'training')),
     scaling: parseJson<PixelScaling | null>(file, meta, 'scaling'),
     classNames: parseJson<string[] | null>(file, meta, 'classNames'),

@@ -8,7 +8,7 @@
  * command line, `config.json: "lr" must be > 0, got -1` in a file.
  */
 import { z } from 'zod';
-import { ACTIVATION_NAMES, type ActivationName } from '../kernels/types.js';
+import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import type { InitName, OptimizerName, ScheduleName, TrainConfig } from './types.js';
 
 export const INIT_NAMES: readonly InitName[] = ['auto', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal'];
@@ -93,6 +93,7 @@ const shape = {
   seed: integer().refine(Number.isSafeInteger, { error: (iss) => `must be a safe integer, got ${got(iss)}` }),
   standardize: boolean(),
   backend: oneOf(BACKEND_CHOICES),
+  precision: oneOf(PRECISIONS as unknown as readonly [Precision, ...Precision[]]),
   threads: integer().min(1, { error: (iss) => `must be an integer >= 1, got ${got(iss)}` }),
 };
 

@@ -43,8 +43,9 @@ import {
 } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
+import { resolvePrecision } from './precision.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
-import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
+import type { BatchRecord, EpochRecord, EvalResult, PrecisionUsed, RunRecord, StopReason, TrainConfig } from './types.js';
 
 /** What onBatch receives after every optimizer step. */
 export interface BatchEvent extends BatchRecord {
@@ -63,6 +64,8 @@ export interface StartEvent {
   config: TrainConfig;
   backend: BackendInfo;
   dataset: RunRecord['dataset'];
+  /** The GEMM precision asked for and used (bf16 falls back to fp32, said here, without bf16 GEMMs). */
+  precision: PrecisionUsed;
   /** Epoch the run starts in (1, or later when resuming). */
   startEpoch: number;
   resumedFrom: string | null;
@@ -210,9 +213,10 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
 
   // The one rng: initialisation, then the split, then the shuffles.
   const rng = new Rng(cfg.seed);
+  const precision = resolvePrecision(cfg.precision, kernels);
   const model = new Mlp(
     { layers: cfg.layers, activation: cfg.activation, alpha: cfg.alpha },
-    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng },
+    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng, precision: precision.used },
   );
   let optimizer: Optimizer | null = null;
   try {
@@ -262,7 +266,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       await saveModelValues(join(outDir, MODEL_FILE), model, best);
     };
 
-    options.onStart?.({ config: cfg, backend, dataset: datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
+    options.onStart?.({ config: cfg, backend, precision, dataset: datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
 
     const trainSet = dataset.train;
     const n = split.train.length;
@@ -402,6 +406,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       config: cfg,
       dataset: datasetInfo,
       backend,
+      precision,
       startedAt: state.startedAt,
       finishedAt: new Date().toISOString(),
       stopReason,
