@@ -247,6 +247,7 @@ struct Block;
 struct TensorRegistry {
   std::unordered_map<const void*, Block*> live;  // by data pointer
   size_t bytes = 0;
+  uint64_t next_id = 1;  // Block ids: a freed tensor's address reused by a new one gets a new id
 };
 
 struct Block {
@@ -256,7 +257,31 @@ struct Block {
   bool external = true;   // memory allocated here (else: a V8-owned ArrayBuffer)
   bool mapped = false;    // from mmap (TensorAlloc)
   bool released = false;  // free() has run: memory gone, registry entry removed
+  uint64_t id = 0;        // unique per allocation (TrainStep plans check that theirs are still live)
   std::shared_ptr<TensorRegistry> registry;
+};
+
+// A training step planned once per model (createTrainStep) and run per batch (runTrainStep):
+// forward, softmax cross-entropy and backward in one call, with the same kernel calls in the
+// same order as the model's composed step (src/model/mlp.ts), so the results are the same bits.
+// Tensors are kept as (data, id, length): every run first checks each is still the live
+// allocation it was when planned, so a freed (or freed and reallocated) tensor is never touched.
+struct PlannedTensor {
+  float* data = nullptr;  // null: absent (optional)
+  uint64_t id = 0;
+  int64_t length = 0;
+};
+struct StepLayer {
+  int64_t in_f = 0, out_f = 0;
+  int kind = 0;
+  double alpha = 0;  // leaky_relu's slope (prelu reads its slope tensor at run time)
+  PlannedTensor w, b, gw, gb, z, h, dh_in, slope, slope_grad;  // dh_in: dX target (layers > 0)
+};
+struct StepPlan {
+  int64_t capacity = 0, classes = 0;
+  bool bf16 = false;
+  PlannedTensor input, labels, probs, dlogits;
+  std::vector<StepLayer> layers;
 };
 
 // Finalizer of an external ArrayBuffer: runs when it is garbage collected (or at environment
@@ -581,6 +606,8 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("adamStep", &Addon::AdamStep),
         InstanceMethod("sumSquares", &Addon::SumSquares),
         InstanceMethod("gatherRows", &Addon::GatherRows),
+        InstanceMethod("createTrainStep", &Addon::CreateTrainStep),
+        InstanceMethod("runTrainStep", &Addon::RunTrainStep),
     });
   }
 
@@ -724,6 +751,7 @@ class Addon : public Napi::Addon<Addon> {
     block->length = length;
     block->registry = registry_;
     Block* raw = block.get();
+    block->id = registry_->next_id++;
     napi_value ab = nullptr;
     void* data = TensorAlloc(bytes, &block->mapped);
     if (data == nullptr) {
@@ -1104,6 +1132,199 @@ class Addon : public Napi::Addon<Addon> {
       if (static_cast<int64_t>(indices[k]) < images) PrefetchRow<2>(bytes + static_cast<int64_t>(indices[k]) * features, features);
     }
     return info.Env().Undefined();
+  }
+
+  // ---- Fused training step -------------------------------------------------------------
+
+  // A live tensor of at least `needed` elements from spec[key] (null/undefined allowed when
+  // optional). Fails through args with a message naming `what`.
+  PlannedTensor PlanTensor(Args& args, Napi::Object spec, const char* key, const std::string& what, int64_t needed,
+                           bool optional = false) {
+    PlannedTensor t;
+    if (!args.ok()) return t;
+    Napi::Value v = spec.Get(key);
+    if (optional && (v.IsNull() || v.IsUndefined())) return t;
+    napi_value buffer = nullptr;
+    bool detached = false;
+    Block* block = Find(args.env(), v, &buffer, &detached);
+    if (block == nullptr) {
+      args.TypeError(what + " must be a live tensor allocated by this addon");
+      return t;
+    }
+    if (block->length < needed) {
+      args.RangeError(what + " holds " + std::to_string(block->length) + " elements but the step needs " + std::to_string(needed));
+      return t;
+    }
+    t.data = static_cast<float*>(block->data);
+    t.id = block->id;
+    t.length = block->length;
+    return t;
+  }
+
+  int64_t PlanSize(Args& args, Napi::Object spec, const char* key, const std::string& what, int64_t lo, int64_t hi) {
+    if (!args.ok()) return 0;
+    Napi::Value v = spec.Get(key);
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!(d == std::floor(d)) || d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
+      args.RangeError(what + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return 0;
+    }
+    return static_cast<int64_t>(d);
+  }
+
+  bool StillLive(const PlannedTensor& t) const {
+    if (t.data == nullptr) return true;
+    auto it = registry_->live.find(t.data);
+    return it != registry_->live.end() && it->second->id == t.id && !it->second->released;
+  }
+
+  // createTrainStep({capacity, bf16, input, labels, probs, dlogits, layers: [{inF, outF, kind, alpha,
+  // w, b, gw, gb, z, h, dhIn, slope, slopeGrad}]}): checks every tensor once and returns the plan.
+  Napi::Value CreateTrainStep(const Napi::CallbackInfo& info) {
+    Args args(info, "createTrainStep");
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      args.TypeError("spec must be an object");
+      return env.Undefined();
+    }
+    Napi::Object spec = info[0].As<Napi::Object>();
+    auto plan = std::make_unique<StepPlan>();
+    plan->capacity = PlanSize(args, spec, "capacity", "capacity", 1, kMaxSize);
+    Napi::Value bf16 = spec.Get("bf16");
+    plan->bf16 = bf16.IsBoolean() && bf16.As<Napi::Boolean>().Value();
+    if (args.ok() && plan->bf16 && bf16_ == nullptr) args.RangeError("bf16 GEMMs are not available: " + Bf16Reason(cpu_, table_));
+    Napi::Value layers_v = spec.Get("layers");
+    if (args.ok() && !layers_v.IsArray()) args.TypeError("layers must be an array");
+    if (!args.ok()) return env.Undefined();
+    Napi::Array layers = layers_v.As<Napi::Array>();
+    const int64_t cap = plan->capacity;
+    if (layers.Length() < 1 || layers.Length() > 1024) {
+      args.RangeError("layers must hold 1 to 1024 layers");
+      return env.Undefined();
+    }
+    for (uint32_t i = 0; i < layers.Length() && args.ok(); ++i) {
+      Napi::Value lv = layers.Get(i);
+      if (!lv.IsObject()) {
+        args.TypeError("layers[" + std::to_string(i) + "] must be an object");
+        break;
+      }
+      Napi::Object l = lv.As<Napi::Object>();
+      const std::string at = "layers[" + std::to_string(i) + "].";
+      StepLayer s;
+      s.in_f = PlanSize(args, l, "inF", at + "inF", 1, kMaxSize);
+      s.out_f = PlanSize(args, l, "outF", at + "outF", 1, kMaxSize);
+      s.kind = static_cast<int>(PlanSize(args, l, "kind", at + "kind", 0, kActCount - 1));
+      Napi::Value alpha = l.Get("alpha");
+      s.alpha = alpha.IsNumber() ? alpha.As<Napi::Number>().DoubleValue() : 0.0;
+      if (args.ok() && !plan->layers.empty() && plan->layers.back().out_f != s.in_f) {
+        args.RangeError(at + "inF must equal the previous layer's outF");
+      }
+      const int64_t wn = args.Product("outF*inF", s.out_f, s.in_f);
+      const int64_t zn = args.Product("capacity*outF", cap, s.out_f);
+      s.w = PlanTensor(args, l, "w", at + "w", wn);
+      s.b = PlanTensor(args, l, "b", at + "b", s.out_f);
+      s.gw = PlanTensor(args, l, "gw", at + "gw", wn);
+      s.gb = PlanTensor(args, l, "gb", at + "gb", s.out_f);
+      s.z = PlanTensor(args, l, "z", at + "z", zn);
+      s.h = PlanTensor(args, l, "h", at + "h", zn);
+      s.dh_in = PlanTensor(args, l, "dhIn", at + "dhIn", args.Product("capacity*inF", cap, s.in_f), /*optional=*/i == 0);
+      const bool prelu = s.kind == kActPrelu;
+      s.slope = PlanTensor(args, l, "slope", at + "slope", 1, !prelu);
+      s.slope_grad = PlanTensor(args, l, "slopeGrad", at + "slopeGrad", 1, !prelu);
+      plan->layers.push_back(s);
+    }
+    if (!args.ok()) return env.Undefined();
+    plan->classes = plan->layers.back().out_f;
+    plan->input = PlanTensor(args, spec, "input", "input", args.Product("capacity*inF", cap, plan->layers.front().in_f));
+    plan->labels = PlanTensor(args, spec, "labels", "labels", cap);
+    plan->probs = PlanTensor(args, spec, "probs", "probs", args.Product("capacity*classes", cap, plan->classes));
+    plan->dlogits = PlanTensor(args, spec, "dlogits", "dlogits", args.Product("capacity*classes", cap, plan->classes));
+    if (!args.ok()) return env.Undefined();
+    // Written tensors must be distinct from each other and from everything read (a layer's h may
+    // be its z, as for the output layer).
+    std::vector<uint64_t> written, read;
+    written.push_back(plan->probs.id);
+    written.push_back(plan->dlogits.id);
+    read.push_back(plan->input.id);
+    read.push_back(plan->labels.id);
+    for (const StepLayer& s : plan->layers) {
+      for (const PlannedTensor* t : {&s.gw, &s.gb, &s.z, &s.dh_in, &s.slope_grad}) if (t->data) written.push_back(t->id);
+      if (s.h.id != s.z.id) written.push_back(s.h.id);
+      for (const PlannedTensor* t : {&s.w, &s.b, &s.slope}) if (t->data) read.push_back(t->id);
+    }
+    std::vector<uint64_t> all = written;
+    std::sort(all.begin(), all.end());
+    bool clash = std::adjacent_find(all.begin(), all.end()) != all.end();
+    for (uint64_t r : read) clash = clash || std::binary_search(all.begin(), all.end(), r);
+    if (clash) {
+      args.RangeError("the step's written tensors (activations, gradients, probs, dlogits) must be distinct from each other and from its inputs and parameters");
+      return env.Undefined();
+    }
+    StepPlan* raw = plan.release();
+    return Napi::External<StepPlan>::New(env, raw, [](Napi::Env, StepPlan* p) { delete p; });
+  }
+
+  // runTrainStep(plan, count, l2): forward, loss and backward over the first `count` rows, exactly
+  // the kernel calls of Mlp.computeGradients; returns the mean cross-entropy.
+  Napi::Value RunTrainStep(const Napi::CallbackInfo& info) {
+    Args args(info, "runTrainStep");
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+      args.TypeError("plan must come from createTrainStep");
+      return env.Undefined();
+    }
+    StepPlan& p = *info[0].As<Napi::External<StepPlan>>().Data();
+    const int64_t count = args.Size(1, "count", 1, p.capacity);
+    const double l2 = args.Finite(2, "l2");
+    if (!args.ok()) return env.Undefined();
+    bool live = StillLive(p.input) && StillLive(p.labels) && StillLive(p.probs) && StillLive(p.dlogits);
+    for (const StepLayer& s : p.layers) {
+      for (const PlannedTensor* t : {&s.w, &s.b, &s.gw, &s.gb, &s.z, &s.h, &s.dh_in, &s.slope, &s.slope_grad}) live = live && StillLive(*t);
+    }
+    if (!live) {
+      args.RangeError("a tensor of this training step has been freed; create the step again");
+      return env.Undefined();
+    }
+    if (p.bf16 && bf16_ == nullptr) {
+      args.RangeError("bf16 GEMMs are not available: " + Bf16Reason(cpu_, table_));
+      return env.Undefined();
+    }
+    const float* labels = p.labels.data;
+    for (int64_t i = 0; i < count; ++i) {
+      const float y = labels[i];
+      if (!(y >= 0.0f) || !(y < static_cast<float>(p.classes)) || y != std::floor(y)) {
+        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " + std::to_string(p.classes) + ")");
+        return env.Undefined();
+      }
+    }
+    Exec exec = MakeExec(true);
+    if (!WorkspaceOk(args)) return env.Undefined();
+    auto gemm = p.bf16 ? bf16_->gemm : table_->gemm;
+    auto dense = p.bf16 ? bf16_->dense_forward : table_->dense_forward;
+    auto alpha_of = [](const StepLayer& s) { return s.kind == kActPrelu ? static_cast<double>(s.slope.data[0]) : s.alpha; };
+    const size_t nl = p.layers.size();
+    const float* a = p.input.data;
+    for (const StepLayer& s : p.layers) {
+      dense(count, s.in_f, s.out_f, a, s.w.data, s.b.data, s.kind, alpha_of(s), s.z.data, s.h.data, exec);
+      a = s.h.data;
+    }
+    const StepLayer& out = p.layers.back();
+    const double loss = table_->softmax_xent(count, p.classes, out.z.data, labels, p.probs.data, p.dlogits.data, exec);
+    for (size_t li = nl; li-- > 0;) {
+      const StepLayer& s = p.layers[li];
+      float* dz = li + 1 == nl ? p.dlogits.data : p.layers[li + 1].dh_in.data;
+      if (li + 1 != nl) {
+        const double slope = table_->activation_backward(count, s.out_f, s.kind, alpha_of(s), s.z.data, s.h.data, dz, dz, exec);
+        if (s.kind == kActPrelu) s.slope_grad.data[0] = static_cast<float>(slope);
+      }
+      const float* x = li == 0 ? p.input.data : p.layers[li - 1].h.data;
+      // dW = dZ^T X + l2 W in one gemm: start from a copy of W and let beta = l2 scale it.
+      if (l2 != 0.0) std::memcpy(s.gw.data, s.w.data, sizeof(float) * static_cast<size_t>(s.out_f * s.in_f));
+      gemm(true, false, s.out_f, s.in_f, count, 1.0f, dz, x, static_cast<float>(l2), s.gw.data, exec);
+      table_->bias_grad(count, s.out_f, dz, s.gb.data, exec);
+      if (li > 0) gemm(false, false, count, s.in_f, s.out_f, 1.0f, dz, s.w.data, 0.0f, s.dh_in.data, exec);
+    }
+    return Napi::Number::New(env, loss);
   }
 
   napi_env env_;

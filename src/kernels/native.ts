@@ -136,6 +136,35 @@ export interface NativeAddon {
   ): void;
   sumSquares(n: number, x: Float32Array): number;
   gatherRows(count: number, features: number, bytes: Uint8Array, indices: Uint32Array, start: number, table: Float32Array, out: Float32Array): void;
+  /** Plans a fused training step (every tensor checked here, once); the plan is an opaque handle. */
+  createTrainStep(spec: NativeStepSpec): object;
+  /** Runs a planned step over the first count rows; returns the mean cross-entropy. */
+  runTrainStep(plan: object, count: number, l2: number): number;
+}
+
+/** The raw form of TrainStepSpec: Float32Array views and activation codes. */
+export interface NativeStepSpec {
+  capacity: number;
+  bf16: boolean;
+  input: Float32Array;
+  labels: Float32Array;
+  probs: Float32Array;
+  dlogits: Float32Array;
+  layers: {
+    inF: number;
+    outF: number;
+    kind: number;
+    alpha: number;
+    w: Float32Array;
+    b: Float32Array;
+    gw: Float32Array;
+    gb: Float32Array;
+    z: Float32Array;
+    h: Float32Array;
+    dhIn: Float32Array | null;
+    slope: Float32Array | null;
+    slopeGrad: Float32Array | null;
+  }[];
 }
 
 /**
@@ -285,6 +314,43 @@ function createRaw(addon: NativeAddon): RawKernels {
     },
     gatherRows(count, features, bytes, indices, start, table, out) {
       addon.gatherRows(count, features, bytes, indices, start, table, out.data);
+    },
+    createTrainStep(spec) {
+      let plan: object | null = addon.createTrainStep({
+        capacity: spec.capacity,
+        bf16: spec.precision === 'bf16',
+        input: spec.input.data,
+        labels: spec.labels.data,
+        probs: spec.probs.data,
+        dlogits: spec.dlogits.data,
+        layers: spec.layers.map((l) => {
+          const [kind, alpha] = activationArgs(l.act);
+          return {
+            inF: l.inF,
+            outF: l.outF,
+            kind,
+            alpha,
+            w: l.weight.data,
+            b: l.bias.data,
+            gw: l.weightGrad.data,
+            gb: l.biasGrad.data,
+            z: l.z.data,
+            h: l.h.data,
+            dhIn: l.dInput ? l.dInput.data : null,
+            slope: l.act.kind === 'prelu' ? l.act.slope.data : null,
+            slopeGrad: l.slopeGrad ? l.slopeGrad.data : null,
+          };
+        }),
+      });
+      return {
+        run: (count, l2) => {
+          if (plan === null) throw new Error('this training step has been disposed');
+          return addon.runTrainStep(plan, count, l2);
+        },
+        dispose: () => {
+          plan = null; // the addon frees it when garbage collected
+        },
+      };
     },
   };
 }

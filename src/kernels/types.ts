@@ -78,6 +78,52 @@ export interface Bf16Support {
   note?: string;
 }
 
+/** One dense layer of a fused training step (see Kernels.createTrainStep). */
+export interface TrainStepLayer {
+  inF: number;
+  outF: number;
+  act: Activation;
+  /** outF x inF, and its gradient (written). */
+  weight: Tensor;
+  weightGrad: Tensor;
+  /** outF, and its gradient (written). */
+  bias: Tensor;
+  biasGrad: Tensor;
+  /** capacity x outF pre-activations and activations (h may be z: the output layer). */
+  z: Tensor;
+  h: Tensor;
+  /** capacity x inF: the loss gradient of this layer's input is written here (null for the first layer). */
+  dInput: Tensor | null;
+  /** prelu: the slope gradient (written), else null. */
+  slopeGrad: Tensor | null;
+}
+
+/** The tensors of a model's training step; every tensor is checked once, when the step is created. */
+export interface TrainStepSpec {
+  /** Rows the activation tensors hold; run(count) accepts 1..capacity. */
+  capacity: number;
+  precision: Precision;
+  /** capacity x layers[0].inF inputs and capacity class indices (as floats). */
+  input: Tensor;
+  labels: Tensor;
+  /** capacity x classes each. */
+  probs: Tensor;
+  dlogits: Tensor;
+  layers: readonly TrainStepLayer[];
+}
+
+/** A planned training step: forward, softmax cross-entropy and backward in one call. */
+export interface TrainStep {
+  /**
+   * Over the first `count` rows: the same kernel calls, in the same order, as the composed step
+   * (denseForward per layer, softmaxCrossEntropy, then per layer from the last: activationBackward,
+   * dW = dZᵀ·X + l2·W, biasGrad, dX = dZ·W), so the same bits. Returns the mean cross-entropy.
+   */
+  run(count: number, l2: number): number;
+  /** Forgets the plan (run throws afterwards). */
+  dispose(): void;
+}
+
 /** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */
 export interface KernelsInfo {
   backend: BackendName;
@@ -229,6 +275,13 @@ export interface Kernels {
     l2: number,
     step: number,
   ): void;
+
+  /**
+   * Optional: plans a fused training step over a model's tensors (arguments checked once per
+   * model instead of once per kernel; one call per batch). Backends without it leave it
+   * undefined and the model composes the step from the kernels above.
+   */
+  createTrainStep?(spec: TrainStepSpec): TrainStep;
 
   /** Sum of squares of the first n elements, accumulated in float64 (for the L2 term). */
   sumSquares(n: number, x: Tensor): number;

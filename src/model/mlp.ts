@@ -13,7 +13,7 @@
  * more rows than the capacity grow the activation buffers, and predict never does (it works in
  * chunks).
  */
-import type { Activation, ActivationName, Kernels, Precision, Tensor } from '../kernels/types.js';
+import type { Activation, ActivationName, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
 import { ACTIVATION_NAMES } from '../kernels/types.js';
 import type { PixelScaling } from '../data/types.js';
 import { getKernels } from '../kernels/index.js';
@@ -93,6 +93,11 @@ export interface BuildOptions {
    * activations, softmax and loss stay float32. Needs a backend whose info().bf16 is available.
    */
   precision?: Precision;
+  /**
+   * Use the backend's fused training step (Kernels.createTrainStep) where it has one (default
+   * true); false composes the step from the kernels (same bits; for benchmarks and tests).
+   */
+  fusedStep?: boolean;
 }
 
 /** 'fp32' or 'bf16', the latter only on kernels that have bf16 GEMMs (else a RangeError saying why). */
@@ -150,6 +155,8 @@ export class Mlp implements Model {
   #probs!: Tensor;
   #dlogits!: Tensor;
   #disposed = false;
+  #fusedStep: boolean;
+  #step: TrainStep | null = null;
 
   constructor(architecture: ModelArchitecture, options: BuildOptions) {
     validateArchitecture(architecture);
@@ -161,6 +168,7 @@ export class Mlp implements Model {
     const capacity = options.capacity ?? 256;
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     this.precision = checkModelPrecision(options.precision, this.kernels);
+    this.#fusedStep = options.fusedStep ?? true;
 
     const k = this.kernels;
     const params: Parameter[] = [];
@@ -246,6 +254,36 @@ export class Mlp implements Model {
     this.#probs = k.alloc(capacity * this.classes);
     this.#dlogits = k.alloc(capacity * this.classes);
     this.#capacity = capacity;
+    this.#planStep();
+  }
+
+  /** (Re)plans the fused training step over the current buffers, when the backend has one. */
+  #planStep(): void {
+    this.#step?.dispose();
+    this.#step = null;
+    if (!this.#fusedStep || !this.kernels.createTrainStep) return;
+    const last = this.#layers.length - 1;
+    this.#step = this.kernels.createTrainStep({
+      capacity: this.#capacity,
+      precision: this.precision,
+      input: this.#input,
+      labels: this.#labels,
+      probs: this.#probs,
+      dlogits: this.#dlogits,
+      layers: this.#layers.map((layer, i) => ({
+        inF: layer.inSize,
+        outF: layer.outSize,
+        act: layer.act,
+        weight: layer.weight.value,
+        weightGrad: layer.weight.grad,
+        bias: layer.bias.value,
+        biasGrad: layer.bias.grad,
+        z: this.#z[i]!,
+        h: i < last ? this.#h[i]! : this.#z[i]!,
+        dInput: i > 0 ? this.#dh[i - 1]! : null,
+        slopeGrad: layer.slope ? layer.slope.grad : null,
+      })),
+    });
   }
 
   #alive(): void {
@@ -292,6 +330,11 @@ export class Mlp implements Model {
    * cross-entropy (without the L2 term).
    */
   computeGradients(count: number, l2 = 0): number {
+    if (this.#step) {
+      this.#alive();
+      this.#checkRows(count);
+      return this.#step.run(count, l2);
+    }
     this.forward(count);
     const k = this.kernels;
     const last = this.#layers.length - 1;
@@ -423,6 +466,8 @@ export class Mlp implements Model {
 
   dispose(): void {
     if (this.#disposed) return;
+    this.#step?.dispose();
+    this.#step = null;
     const k = this.kernels;
     const tensors = [this.#input, this.#labels, this.#probs, this.#dlogits, ...this.#z, ...this.#h, ...this.#dh];
     for (const p of this.parameters) tensors.push(p.value, p.grad);
