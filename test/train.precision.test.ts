@@ -4,7 +4,7 @@
  * the run record and checkpoint say which precision ran, and a backend without bf16 says so and
  * trains in fp32 (bit-identical to an fp32 run). Config and CLI spelling are checked too.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { loadNativeAddon } from '../src/kernels/native.js';
 import type { Kernels } from '../src/kernels/types.js';
 import { createModel, Mlp } from '../src/model/mlp.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
 import { ConfigError, parseConfigPart } from '../src/train/schema.js';
 import { train } from '../src/train/train.js';
 import type { TrainConfig } from '../src/train/types.js';
@@ -107,6 +108,30 @@ describe('without bf16 GEMMs', () => {
       }
     } finally {
       addon.setIsa(before);
+    }
+  });
+});
+
+describe('checkpoints', () => {
+  it('written before --precision existed resume as fp32; a different precision on resume is refused', async () => {
+    const kernels = createReferenceKernels();
+    const dir = await mkdtemp(join(tmpdir(), 'densetrain-bf16-resume-'));
+    dirs.push(dir);
+    const first = await train({ ...base, epochs: 1 }, { dataset, kernels, outDir: dir });
+    first.model.dispose();
+    const file = join(dir, 'checkpoint.safetensors');
+    const raw = decodeSafetensors(await readFile(file), file);
+    const { precision, ...oldConfig } = JSON.parse(raw.metadata['config']!) as TrainConfig;
+    expect(precision).toBe('fp32');
+    await writeFile(file, encodeSafetensors(raw.tensors, { ...raw.metadata, config: JSON.stringify(oldConfig) }));
+    expect((await readCheckpoint(dir)).config.precision).toBe('fp32');
+    await expect(train({ epochs: 2, precision: 'bf16' }, { dataset, kernels, resumeFrom: dir })).rejects.toThrow(/precision is "fp32" in .*, cannot resume with "bf16"/);
+    const resumed = await train({ epochs: 2 }, { dataset, kernels, resumeFrom: dir });
+    try {
+      expect(resumed.record.precision.used).toBe('fp32');
+      expect(resumed.record.epochs).toHaveLength(2);
+    } finally {
+      resumed.model.dispose();
     }
   });
 });
