@@ -25,13 +25,13 @@ import { attachOpenBlas, runOpenBlasBench } from './openblas.js';
 import { parsePeakGflops, resolvePeak } from './peak.js';
 import { attachTorch, runTorchBench } from './torch.js';
 import { loadDataset } from '../src/data/registry.js';
-import { runTrainBench, TRAIN_MODELS, WARMUP_EPOCHS, type TrainBenchResult } from './train.js';
+import { runTrainBench, TRAIN_MODELS, TRAIN_STEP_MODES, WARMUP_EPOCHS, type TrainBenchResult, type TrainStepMode } from './train.js';
 import { DEFAULT_CONFIG } from '../src/train/defaults.js';
 import { PRECISIONS, type Precision } from '../src/kernels/types.js';
 
 const OPTIONS_USAGE =
   '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--peak GFLOPS] [--no-openblas] [--models ' +
-  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR] [--precision fp32,bf16] [--vs-torch]`;
+  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR] [--precision fp32,bf16] [--step fused,composed] [--vs-torch]`;
 const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
 
 /** Where the benchmark prints: results to out, progress to err. */
@@ -129,8 +129,8 @@ const fmtPct = (x: number | null): string => (x === null ? '-' : `${(x * 100).to
 
 function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
   const table = new Table({
-    head: ['backend', 'isa', 'thr', 'model', 'prec', 'batch', 's/epoch', 'torch s', 'ratio', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
-    colAligns: ['left', 'left', 'right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    head: ['backend', 'isa', 'thr', 'model', 'prec', 'step', 'batch', 's/epoch', 'torch s', 'ratio', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
+    colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
@@ -141,6 +141,7 @@ function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
       String(r.threads),
       r.model,
       r.precision,
+      r.step,
       String(r.batchSize),
       r.note ? 'skipped' : fmt(r.secondsPerEpoch, 3),
       fmt(r.torchSecondsPerEpoch ?? null, 3),
@@ -215,6 +216,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       peak: { type: 'string' },
       'no-openblas': { type: 'boolean', default: false },
       precision: { type: 'string' },
+      step: { type: 'string' },
       'vs-torch': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -253,6 +255,12 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     precisions = [...new Set(values.precision.split(',').map((p) => p.trim()))] as Precision[];
     const bad = precisions.filter((p) => !PRECISIONS.includes(p));
     if (bad.length > 0 || precisions.length === 0) throw new UsageError(`--precision: ${JSON.stringify(values.precision)} is not a list of ${PRECISIONS.join(', ')}`);
+  }
+  let steps: TrainStepMode[] = ['fused'];
+  if (values.step !== undefined) {
+    if (!runTrain) throw new UsageError('--step applies to the train suite');
+    steps = [...new Set(values.step.split(',').map((p) => p.trim()))] as TrainStepMode[];
+    if (steps.some((p) => !TRAIN_STEP_MODES.includes(p))) throw new UsageError(`--step: ${JSON.stringify(values.step)} is not a list of ${TRAIN_STEP_MODES.join(', ')}`);
   }
   if (values['vs-torch'] && !runTrain) throw new UsageError('--vs-torch applies to the train suite');
 
@@ -309,7 +317,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       'train: seconds per epoch of train() (the CLI trainer, checkpoint and model written every epoch) with val-split 0, ' +
         'median of the timed epochs after 1 warm-up epoch; GEMM-bound = the batch GEMMs at their exact shapes (tinybench medians) x batches',
     );
-    const train = await runTrainBench({ backends: names, quick: values.quick, precisions, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
+    const train = await runTrainBench({ backends: names, quick: values.quick, precisions, steps, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
     for (const n of train.notes) io.out(`note: ${n}`);
     if (values['vs-torch']) {
       // PyTorch at native's thread count (1 when native did not run), after the densetrain timings.

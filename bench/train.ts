@@ -57,10 +57,18 @@ export interface GemmCall {
   gflops: number | null;
 }
 
+export type TrainStepMode = 'fused' | 'composed';
+export const TRAIN_STEP_MODES: readonly TrainStepMode[] = ['fused', 'composed'];
+
 export interface TrainBenchRow {
   backend: BackendName;
   /** GEMM precision of the run ('bf16': mixed precision, see --precision). */
   precision: Precision;
+  /**
+   * 'fused': the backend's one-call training step where it has one (native; what train() uses);
+   * 'composed': the same step from single kernel calls (the backend's createTrainStep hidden).
+   */
+  step: TrainStepMode;
   isa: string;
   threads: number;
   model: string;
@@ -121,6 +129,8 @@ export interface TrainBenchOptions {
   quick: boolean;
   /** Timed epochs after the warm-up (default 3, quick 1). */
   epochs?: number;
+  /** Step modes to time (default ['fused']); 'composed' rows hide the backend's fused step. */
+  steps?: TrainStepMode[];
   /** GEMM precisions to time (default ['fp32']); bf16 rows are skipped, with the reason, where a backend has none. */
   precisions?: Precision[];
   /** Model names to run (default: all of TRAIN_MODELS). */
@@ -194,11 +204,12 @@ async function timeGemm(k: Kernels, c: GemmCall, quick: boolean, precision: Prec
 }
 
 /** Kernels that count calls and allocations and otherwise delegate (a few ns per call). */
-function counting(k: Kernels): { kernels: Kernels; calls: () => number; allocs: () => number } {
+function counting(k: Kernels, step: TrainStepMode): { kernels: Kernels; calls: () => number; allocs: () => number } {
   let calls = 0;
   let allocs = 0;
   const wrapped = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(k) as (keyof Kernels)[]) {
+    if (key === 'createTrainStep' && step === 'composed') continue;
     const v = k[key];
     if (typeof v !== 'function') {
       wrapped[key] = v;
@@ -260,11 +271,14 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
       const loaded = tryLoadBackend(name);
       if (!loaded.ok) throw new Error(`the ${name} backend cannot load: ${loaded.reason}`);
       const info = loaded.kernels.info();
-      for (const m of models) for (const precision of options.precisions ?? ['fp32']) {
+      for (const m of models) for (const precision of options.precisions ?? ['fp32']) for (const step of options.steps ?? ['fused']) {
+        // A backend without a fused step composes it anyway: one row, labelled composed.
+        if (step === 'composed' && !loaded.kernels.createTrainStep && (options.steps ?? ['fused']).includes('fused')) continue;
         const calls = gemmCallsOf(m.layers, m.batchSize);
         const base = {
           backend: name,
           precision,
+          step: loaded.kernels.createTrainStep ? step : ('composed' as const),
           isa: info.isa,
           threads: info.threads,
           model: m.name,
@@ -304,7 +318,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           continue;
         }
 
-        const k = counting(loaded.kernels);
+        const k = counting(loaded.kernels, step);
         const wall: number[] = [];
         const cpu: number[] = [];
         let t = 0;
@@ -324,7 +338,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           t = now;
           c = cpuNow;
         };
-        const outDir = join(outRoot, `${name}-${m.name}-${precision}`);
+        const outDir = join(outRoot, `${name}-${m.name}-${precision}-${step}`);
         const { record, model: trained } = await train(
           { ...TRAIN_BENCH_CONFIG, data: dataset.name, layers: [...m.layers], batchSize: m.batchSize, epochs: WARMUP_EPOCHS + timed, backend: name, precision },
           {
@@ -342,7 +356,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
             },
             onEpoch: (r) => {
               mark();
-              log(`${name} ${m.name} ${precision} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
+              log(`${name} ${m.name} ${precision} ${step} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
             },
           },
         );
@@ -381,7 +395,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           peakRssBytes: peakRssBytes(),
         });
         log(
-          `${name} ${m.name} ${precision} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
+          `${name} ${m.name} ${precision} ${step} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
             `GEMM-bound ${gemmBoundSeconds.toFixed(3)} s (${(base.gemmGflopPerEpoch / gemmBoundSeconds).toFixed(1)} GFLOP/s)`,
         );
       }
