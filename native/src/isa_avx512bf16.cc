@@ -79,10 +79,15 @@ struct Bf16Ops {
 };
 
 struct IsaBf16Narrow;
+// KC counts k steps; packed as pairs, 512 of them take the bytes 256 fp32 steps take (a 512x32
+// B micro-panel is 32 KiB, in L1), so each C tile is loaded and stored half as often.
 struct IsaBf16 : Isa, Bf16Ops {
   using Narrow = IsaBf16Narrow;
+  static constexpr int64_t kKC = 512;
 };
-struct IsaBf16Narrow : IsaNarrow, Bf16Ops {};
+struct IsaBf16Narrow : IsaNarrow, Bf16Ops {
+  static constexpr int64_t kKC = 512;
+};
 
 }  // namespace
 }  // namespace densetrain
