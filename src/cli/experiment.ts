@@ -55,7 +55,7 @@ export function selectBackend(resolved: ResolvedConfig): ReturnType<typeof selec
   try {
     return selectKernels({ backend, threads: config.threads });
   } catch (error) {
-    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message)) {
+    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message) && !/^DENSETRAIN_/.test(error.message)) {
       throw new ConfigError([`${describeKey('threads', sources.threads)} ${config.threads}: ${error.message}`]);
     }
     throw error;
