@@ -5,6 +5,7 @@
  *   1   runtime failure (an unexpected error, a backend that cannot load, a disk error)
  *   2   usage: a bad option, config file or dataset (the user can fix the command line)
  *   130 interrupted with Ctrl-C (SIGINT)
+ *   143 stopped with SIGTERM (like Ctrl-C: checkpoint written, run folder INCOMPLETE)
  */
 import { CommanderError } from 'commander';
 import { ConfigError } from '../train/schema.js';
@@ -13,6 +14,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
+export const EXIT_TERMINATED = 143;
 
 /** A mistake in how the command was called (exit 2). */
 export class UsageError extends Error {

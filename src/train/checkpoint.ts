@@ -26,12 +26,13 @@ import { Mlp, type Model, type ModelArchitecture } from '../model/mlp.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { CheckpointError, readSafetensors, writeSafetensors, type SafetensorsContents, type TensorEntry } from './safetensors.js';
 import type { BatchRecord, EpochRecord, StopReason, TrainConfig } from './types.js';
+import type { DataFingerprint } from '../data/fingerprint.js';
+import { FORMAT_VERSION, parseCheckpointMetadata, parseModelMetadata, type RanOn } from './metadata.js';
 
 export { CheckpointError } from './safetensors.js';
 
 export const MODEL_FILE = 'model.safetensors';
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
-const FORMAT_VERSION = '1';
 
 /** Where a run stands, saved in checkpoint.safetensors. */
 export interface TrainingState {
@@ -57,6 +58,10 @@ export interface TrainingState {
   dataset: { trainCount: number; valCount: number; testCount: number };
   /** Why the run that wrote this checkpoint stopped, if it did. */
   stopReason?: StopReason;
+  /** The backend, ISA and threads that actually ran (absent in older checkpoints). */
+  ranOn?: RanOn;
+  /** The training data's fingerprint (absent in older checkpoints). */
+  data?: DataFingerprint;
 }
 
 export interface CheckpointContents {
@@ -121,16 +126,6 @@ export async function writeCheckpoint(
   });
 }
 
-function parseJson<T>(file: string, meta: Record<string, string>, key: string): T {
-  const text = meta[key];
-  if (text === undefined) throw new CheckpointError(`${file}: metadata has no ${JSON.stringify(key)} entry`);
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new CheckpointError(`${file}: metadata ${JSON.stringify(key)} is not valid JSON`);
-  }
-}
-
 /** A run directory or a file: the file inside the directory, else the path itself. */
 async function resolveFile(path: string, fileInDir: string): Promise<string> {
   try {
@@ -164,6 +159,7 @@ function encodeBatches(batches: readonly BatchRecord[]): Float32Array {
 }
 
 function decodeBatches(file: string, t: TensorEntry | undefined, state: Partial<TrainingState>): BatchRecord[] {
+  // (The legacy JSON history was checked by the metadata schema.)
   if (t === undefined) {
     // Checkpoints written before the tensor existed keep the history in the JSON state.
     if (Array.isArray(state.batches)) return state.batches;
@@ -187,14 +183,14 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
   if (meta['format'] !== 'densetrain-checkpoint') {
     throw new CheckpointError(`${file}: not a resumable densetrain checkpoint (format ${JSON.stringify(meta['format'] ?? null)}); resume from a run directory's ${CHECKPOINT_FILE}`);
   }
-  if (meta['version'] !== FORMAT_VERSION) throw new CheckpointError(`${file}: checkpoint version ${meta['version']} is not supported (expected ${FORMAT_VERSION})`);
+  const checked = parseCheckpointMetadata(file, meta);
   return {
     file,
-    architecture: parseJson<ModelArchitecture>(file, meta, 'architecture'),
-    config: parseJson<TrainConfig>(file, meta, 'config'),
-    state: withBatches(file, contents.tensors.get(BATCHES_TENSOR), parseJson<TrainingState>(file, meta, 'training')),
-    scaling: parseJson<PixelScaling | null>(file, meta, 'scaling'),
-    classNames: parseJson<string[] | null>(file, meta, 'classNames'),
+    architecture: checked.architecture,
+    config: checked.config,
+    state: withBatches(file, contents.tensors.get(BATCHES_TENSOR), checked.training as TrainingState),
+    scaling: checked.scaling,
+    classNames: checked.classNames,
     tensors: contents.tensors,
   };
 }
@@ -283,8 +279,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   }
   let arch: ModelArchitecture;
   let names: Map<string, string>;
-  if (ours) {
-    arch = parseJson<ModelArchitecture>(file, meta, 'architecture');
+  const checkedMeta = ours ? parseModelMetadata(file, meta) : null;
+  if (checkedMeta) {
+    arch = checkedMeta.architecture;
     if (options.activation !== undefined && options.activation !== arch.activation) {
       throw new CheckpointError(`${file}: the model was trained with activation ${arch.activation}, not ${options.activation}`);
     }
@@ -312,9 +309,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const values: Record<string, Float32Array> = {};
     for (const p of model.parameters) values[p.name] = requireTensor(file, contents.tensors, names.get(p.name) ?? p.name, p.size);
     model.setParameters(values);
-    if (ours) {
-      model.scaling = meta['scaling'] ? parseJson<PixelScaling | null>(file, meta, 'scaling') : null;
-      model.classNames = meta['classNames'] ? parseJson<string[] | null>(file, meta, 'classNames') : null;
+    if (checkedMeta) {
+      model.scaling = checkedMeta.scaling;
+      model.classNames = checkedMeta.classNames;
     }
   } catch (error) {
     model.dispose();

@@ -21,6 +21,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { computeScaling, fillLabels, scalingTable } from '../data/batches.js';
+import { fingerprintDataset, fingerprintDifference } from '../data/fingerprint.js';
 import { loadDataset } from '../data/registry.js';
 import { heldOutCount, validationSplit } from '../data/split.js';
 import type { Dataset, ImageSet, PixelScaling } from '../data/types.js';
@@ -42,6 +43,7 @@ import {
   type TrainingState,
 } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
+import type { RanOn } from './metadata.js';
 import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
 import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
@@ -82,6 +84,12 @@ export interface TrainOptions {
   kernels?: Kernels;
   /** A run directory (or its checkpoint.safetensors) to continue from. */
   resumeFrom?: string;
+  /**
+   * Resuming: accept a backend or ISA other than the one the checkpoint was trained on (the
+   * result then differs from an uninterrupted run). Default: true when `config.backend` names a
+   * backend, else false (the run continues on its recorded backend, or is refused).
+   */
+  allowBackendChange?: boolean;
 }
 
 export interface TrainResult {
@@ -189,6 +197,11 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
   const checkpoint = options.resumeFrom !== undefined ? await readCheckpoint(options.resumeFrom) : null;
   const cfg = resolveTrainConfig(config, checkpoint);
 
+  const ranBefore = checkpoint?.state.ranOn;
+  const allowBackendChange = options.allowBackendChange ?? ('backend' in config && config.backend !== undefined && config.backend !== 'auto');
+  if (checkpoint && cfg.epochs < checkpoint.state.epoch) {
+    throw new ConfigError([`epochs ${cfg.epochs} is fewer than the ${checkpoint.state.epoch} epochs already completed in ${checkpoint.file}`]);
+  }
   let kernels: Kernels;
   let backend: BackendInfo;
   if (options.kernels) {
@@ -196,11 +209,21 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     if (cfg.threads !== undefined) kernels.setThreads(cfg.threads);
     backend = { ...kernels.info(), skipped: [] };
   } else {
-    // 'auto' leaves the choice to DENSETRAIN_BACKEND when it is set, as everywhere else.
-    ({ kernels, info: backend } = selectKernels({ backend: cfg.backend === 'auto' ? undefined : cfg.backend, threads: cfg.threads }));
+    // 'auto' leaves the choice to DENSETRAIN_BACKEND when it is set, as everywhere else; a
+    // resumed run continues on the backend it ran on unless told otherwise.
+    const chosen = cfg.backend !== 'auto' ? cfg.backend : !allowBackendChange && ranBefore ? ranBefore.backend : undefined;
+    ({ kernels, info: backend } = selectKernels({ backend: chosen, threads: cfg.threads }));
   }
+  if (checkpoint && ranBefore && !allowBackendChange) checkSameBackend(checkpoint.file, ranBefore, backend);
 
   const dataset = options.dataset ?? (await loadDataset(cfg.data, { seed: cfg.seed }));
+  const fingerprint = fingerprintDataset(dataset);
+  if (checkpoint?.state.data) {
+    const difference = fingerprintDifference(checkpoint.state.data, fingerprint);
+    if (difference !== null) {
+      throw new CheckpointError(`${checkpoint.file}: was trained on different data than ${cfg.data} (${difference}); resume with the data it was trained on`);
+    }
+  }
   const valCount = heldOutCount(dataset.train.count, cfg.valSplit);
   checkConfigAgainstData(
     cfg,
@@ -231,7 +254,9 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       testCount: dataset.test.count,
       height: dataset.train.height,
       width: dataset.train.width,
+      fingerprint,
     };
+    const ranOn = { backend: backend.backend, isa: backend.isa, threads: backend.threads };
 
     const best = new Map<string, Float32Array>();
     snapshot(model, best);
@@ -249,8 +274,11 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       startedAt: new Date().toISOString(),
       seconds: 0,
       dataset: { trainCount: datasetInfo.trainCount, valCount: datasetInfo.valCount, testCount: datasetInfo.testCount },
+      ranOn,
+      data: fingerprint,
     };
-    if (checkpoint) state = restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo);
+    // The checkpoint then records what this process runs on, and the data it checked.
+    if (checkpoint) state = { ...restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo), ranOn, data: fingerprint };
     const secondsBefore = state.seconds;
     const elapsed = (): number => secondsBefore + (performance.now() - wallStart) / 1000;
 
@@ -419,6 +447,18 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
   } finally {
     optimizer?.dispose();
   }
+}
+
+/** Refuses to continue a run on another backend or ISA than it ran on (the numbers would differ). */
+function checkSameBackend(file: string, before: RanOn, now: BackendInfo): void {
+  if (before.backend === now.backend && before.isa === now.isa) return;
+  const was = `${before.backend} (${before.isa})`;
+  const is = `${now.backend} (${now.isa})`;
+  const hint =
+    before.backend === now.backend
+      ? `this CPU or DENSETRAIN_ISA gives ${now.isa}; unset DENSETRAIN_ISA, or resume on the machine it ran on`
+      : `continue on ${before.backend} (check DENSETRAIN_BACKEND), or pass --backend ${now.backend} to accept the difference`;
+  throw new CheckpointError(`${file}: the run was trained on ${was} and would continue on ${is}, so it would not match an uninterrupted run; ${hint}`);
 }
 
 function restoreFromCheckpoint(
