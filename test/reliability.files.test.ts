@@ -14,8 +14,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryLoadBackend } from '../src/kernels/index.js';
-import { ensureBuilt, runCli, writeTinyDataset, type CliResult, type TinyDataset } from './helpers/cli.js';
+import { ensureBuilt, runCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 import { tempDir } from './helpers/data-fixtures.js';
+import { expectOneLine } from './helpers/one-line.js';
 
 let root: string;
 let cleanup: () => void;
@@ -34,16 +35,6 @@ beforeAll(() => {
 });
 afterAll(() => cleanup?.());
 
-/** Exit 2, exactly one line on stderr, starting densetrain: and naming `names`, matching `problem`. */
-function expectOneLine(result: CliResult, names: string, problem: RegExp): void {
-  const lines = result.stderr.split('\n').filter((l) => l.trim() !== '');
-  expect(result.code, `stderr: ${result.stderr}`).toBe(2);
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^densetrain: /);
-  expect(lines[0]).toContain(names);
-  expect(lines[0]).toMatch(problem);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
 
 const trainArgs = (out: string): string[] => ['train', '--data', data.dir, '--layers', '64,8,10', '--epochs', '1', '--batch-size', '8', '--out', out, '--quiet'];
 

@@ -21,7 +21,8 @@ import { CHECKPOINT_FILE, loadModel, MODEL_FILE, readCheckpoint } from '../src/t
 import { CheckpointError, decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
 import { train } from '../src/train/train.js';
 import type { RunRecord } from '../src/train/types.js';
-import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type CliResult, type TinyDataset } from './helpers/cli.js';
+import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
+import { expectOneLine } from './helpers/one-line.js';
 import { syntheticDataset } from './helpers/synthetic-data.js';
 
 let tmp: string;
@@ -38,14 +39,6 @@ afterAll(() => {
 
 const nativeLoads = tryLoadBackend('native').ok;
 
-function expectOneLine(result: CliResult, names: string, problem: RegExp): void {
-  const lines = result.stderr.split('\n').filter((l) => l.trim() !== '');
-  expect(result.code, `stderr: ${result.stderr}`).toBe(2);
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^densetrain: /);
-  expect(lines[0]).toContain(names);
-  expect(lines[0]).toMatch(problem);
-}
 
 function sameBytes(fileA: string, fileB: string): void {
   const a = decodeSafetensors(readFileSync(fileA), fileA).tensors;

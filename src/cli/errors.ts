@@ -42,6 +42,8 @@ export function isUsageError(error: unknown): boolean {
     isNamed(error, 'DataError') ||
     // A --model / --resume file that is missing, not safetensors, or not ours.
     isNamed(error, 'CheckpointError') ||
+    // The run folder is being written by another process.
+    isNamed(error, 'RunLockedError') ||
     (error instanceof CommanderError && !isCommanderExit(error))
   );
 }

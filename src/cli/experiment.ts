@@ -16,6 +16,7 @@ import { formatBackendInfo, selectKernels, type BackendInfo } from '../kernels/i
 import type { Kernels } from '../kernels/types.js';
 import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { checkConfigAgainstData, ConfigError, describeKey, type ConfigKey, type ResolvedConfig } from '../train/schema.js';
 import type { BatchEvent } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from '../train/types.js';
@@ -156,8 +157,19 @@ export interface RunOutcome {
  * interruption are thrown (the folder keeps INCOMPLETE saying why).
  */
 export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutcome> {
-  const { io, config, outDir, outFlag, resumingHere, dataset, trainCount, kernels, info, signal, progress, detail } = input;
+  const { outDir, outFlag, resumingHere } = input;
   await prepareRunDir(outDir, outFlag, resumingHere);
+  // One writer per run folder, from before INCOMPLETE is written until the last file is.
+  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail === 'full' ? 'train' : 'a compare/sweep run' });
+  try {
+    return await trainIntoLockedFolder(input, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): Promise<RunOutcome> {
+  const { io, config, outDir, dataset, trainCount, kernels, info, signal, progress, detail } = input;
   await markIncomplete(outDir, `training started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
   if (detail === 'full') io.out(`run folder: ${outDir}`);
 
@@ -170,6 +182,9 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
       dataset,
       kernels,
       signal,
+      beforeWrite: () => {
+        if (lock.lost) throw new Error(`${outDir}: another process took over this run folder's lock (this one stalled past its lease); stopping without writing`);
+      },
       ...(input.resumeFrom !== undefined ? { resumeFrom: input.resumeFrom, allowBackendChange: input.allowBackendChange ?? false } : {}),
       onBatch: (event: BatchEvent) => {
         const samples = Math.min(config.batchSize, trainCount - (event.batch - 1) * config.batchSize);

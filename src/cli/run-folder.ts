@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { assertNotLocked, LOCK_FILE } from '../train/run-lock.js';
 import { UsageError } from './errors.js';
 
 export const INCOMPLETE_FILE = 'INCOMPLETE';
@@ -30,6 +31,8 @@ export async function checkRunDir(dir: string, flag: string, resuming: boolean):
     if (code === 'ENOTDIR') throw new UsageError(`${flag} ${dir} is a file, not a folder`);
     if (code !== 'ENOENT') throw error;
   }
+  // Refused at once (before the data is loaded) when another process is training here.
+  if (entries.includes(LOCK_FILE)) await assertNotLocked(dir);
   if (!resuming) {
     const taken = RUN_FILES.filter((f) => entries.includes(f));
     if (taken.length > 0) {

@@ -78,6 +78,8 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */
   outDir?: string;
+  /** Called before each write to outDir; throwing stops the run (e.g. its run-folder lock was lost). */
+  beforeWrite?: () => void;
   /** Use this dataset instead of loading config.data. */
   dataset?: Dataset;
   /** Use these kernels instead of selecting by config.backend / config.threads. */
@@ -286,6 +288,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     if (outDir !== undefined) await mkdir(outDir, { recursive: true });
     const save = async (s: TrainingState): Promise<void> => {
       if (outDir === undefined) return;
+      options.beforeWrite?.();
       await writeCheckpoint(join(outDir, CHECKPOINT_FILE), { model, optimizer: optimizer!, best, config: cfg, state: { ...s, seconds: elapsed() } });
       await saveModelValues(join(outDir, MODEL_FILE), model, best);
     };
@@ -418,7 +421,10 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
 
     // The final model: the best weights (for a run stopped before any epoch ended, the initial weights).
     restore(model, best);
-    if (outDir !== undefined) await saveModelValues(join(outDir, MODEL_FILE), model, best);
+    if (outDir !== undefined) {
+      options.beforeWrite?.();
+      await saveModelValues(join(outDir, MODEL_FILE), model, best);
+    }
     let test: EvalResult | null = null;
     if (state.bestEpoch >= 1 && dataset.test.count > 0) {
       const all = new Uint32Array(dataset.test.count);

@@ -6,7 +6,9 @@
  * Ctrl-C once: the trainer stops after the current batch and writes its checkpoint; the report
  * so far is written and the command exits 130. Ctrl-C twice: exit 130 at once.
  */
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { assertNotLocked } from '../../train/run-lock.js';
 import { formatBackendInfo } from '../../kernels/index.js';
 import { readCheckpoint } from '../../train/checkpoint.js';
 // What may differ from the checkpoint's config on resume; train() refuses the rest. The CLI
@@ -50,6 +52,12 @@ export const registerTrainCommand: RegisterCommand = (program, context) => {
 };
 
 
+/** The run folder of a --resume argument (a folder, or a checkpoint file in one). */
+async function runFolderOf(path: string): Promise<string> {
+  const st = await stat(path).catch(() => null);
+  return st?.isDirectory() ? path : dirname(path);
+}
+
 interface TrainResolution {
   resolved: ResolvedConfig;
   /** Resuming without --backend: the backend the run ran on (it continues there). */
@@ -60,6 +68,8 @@ interface TrainResolution {
 
 async function resolveForTrain(options: TrainCommandOptions, context: CliContext): Promise<TrainResolution> {
   if (options.resume === undefined) return { resolved: await resolveTrainOptions(options, context.defaults) };
+  // A run another process is training is refused first, before anything else is said about it.
+  await assertNotLocked(await runFolderOf(options.resume));
   // Resuming: the checkpoint's config is the base; flags and --config may change only some keys.
   const checkpoint = await readCheckpoint(options.resume);
   const saved: TrainConfig = { ...context.defaults, ...checkpoint.config };
