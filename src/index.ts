@@ -11,7 +11,7 @@ export type { BatchEvent, StartEvent, TrainOptions, TrainResult } from './train/
 export { DEFAULT_CONFIG } from './train/defaults.js';
 export { loadModel, CheckpointError, MODEL_FILE, CHECKPOINT_FILE } from './train/checkpoint.js';
 export type { LoadModelOptions } from './train/checkpoint.js';
-export { createModel } from './model/mlp.js';
+export { createModel, DisposedError } from './model/mlp.js';
 export type { CreateModelOptions, LossAndGradients, Model, ModelArchitecture } from './model/mlp.js';
 export { backendInfo, formatBackendInfo, getKernels, selectKernels } from './kernels/index.js';
 export type { BackendChoice, BackendInfo, BackendName, Kernels, KernelsInfo, KernelsOptions, Tensor } from './kernels/index.js';

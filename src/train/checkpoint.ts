@@ -184,6 +184,7 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
     throw new CheckpointError(`${file}: not a resumable densetrain checkpoint (format ${JSON.stringify(meta['format'] ?? null)}); resume from a run directory's ${CHECKPOINT_FILE}`);
   }
   const checked = parseCheckpointMetadata(file, meta);
+  requireFinite(file, contents.tensors);
   return {
     file,
     architecture: checked.architecture,
@@ -193,6 +194,20 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
     classNames: checked.classNames,
     tensors: contents.tensors,
   };
+}
+
+/**
+ * Refuses a file holding a NaN or an infinity in any tensor: densetrain never writes one (a run
+ * that produces one is stopped before saving), so such a file is damaged or from elsewhere, and
+ * a model built from it would only predict NaN.
+ */
+export function requireFinite(file: string, tensors: Map<string, TensorEntry>): void {
+  for (const [name, t] of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) throw new CheckpointError(`${file}: tensor ${name} holds ${d[i]} at index ${i}; a model or checkpoint must hold finite numbers only`);
+    }
+  }
 }
 
 /** The tensor `name` from a file, checked against the expected element count. */
@@ -303,6 +318,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const alpha = options.alpha ?? (options.activation === 'prelu' ? 0.25 : 0.01);
     ({ arch, names } = architectureFromShapes(file, contents, options.activation, alpha));
   }
+  requireFinite(file, contents.tensors);
   const kernels = options.kernels ?? getKernels();
   const model = new Mlp(arch, { kernels, capacity: options.capacity ?? 256 });
   try {

@@ -29,6 +29,9 @@ export function showValue(value: unknown): string {
   }
 }
 
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 type Issue = { input?: unknown };
 const got = (iss: Issue): string => showValue(iss.input);
 
@@ -73,7 +76,11 @@ const shape = {
     )
     .min(2, { error: (iss) => `needs at least 2 sizes (inputs and classes), got ${got(iss)}` }),
   activation: oneOf(ACTIVATION_NAMES as unknown as readonly [ActivationName, ...ActivationName[]]),
-  alpha: number(),
+  // The kernels compute in float32: a slope beyond its range is an infinity there, and every
+  // activation it touches overflows, so it is refused here rather than diagnosed as divergence.
+  alpha: number().refine((x) => Number.isFinite(Math.fround(x)), {
+    error: (iss) => `must fit in float32 (|alpha| <= ${FLOAT32_MAX.toPrecision(5)}; the kernels compute in float32), got ${got(iss)}`,
+  }),
   init: oneOf(INIT_NAMES as unknown as readonly [InitName, ...InitName[]]),
   optimizer: oneOf(OPTIMIZER_NAMES as unknown as readonly [OptimizerName, ...OptimizerName[]]),
   lr: number().gt(0, { error: (iss) => `must be > 0, got ${got(iss)}` }),

@@ -182,8 +182,32 @@ function nonFiniteParameter(model: Mlp): string | null {
   return null;
 }
 
-function overflowMessage(parameter: string, epoch: number, batch: number, lr: number, baseLr: number): string {
-  return `the weights (${parameter}) became non-finite in epoch ${epoch}, batch ${batch} (lr ${lr}); try a lower learning rate (e.g. lr ${baseLr / 10})`;
+function overflowMessage(parameter: string, epoch: number, batch: number, lr: number, cfg: TrainConfig): string {
+  return `the weights (${parameter}) became non-finite in epoch ${epoch}, batch ${batch} (lr ${lr}); ${advice(cfg)}`;
+}
+
+/** A leaky_relu / prelu slope above 1 in size, which multiplies activations layer by layer. */
+function growingSlope(cfg: TrainConfig): boolean {
+  return (cfg.activation === 'leaky_relu' || cfg.activation === 'prelu') && Math.abs(cfg.alpha) > 1;
+}
+
+/** The end of a divergence message: the likely cause, and what to try. */
+function advice(cfg: TrainConfig): string {
+  const lower = `a lower learning rate (e.g. lr ${cfg.lr / 10})`;
+  return growingSlope(cfg) ? `${slopeCause(cfg)}: try a slope of at most 1 in size, or ${lower}` : `try ${lower}`;
+}
+
+function slopeCause(cfg: TrainConfig): string {
+  return `the ${cfg.activation} slope alpha ${cfg.alpha} multiplies activations by up to ${Math.abs(cfg.alpha)} per hidden layer, which can overflow whatever the learning rate`;
+}
+
+/**
+ * The loss of the very first batch, before any optimizer step, is not finite: the learning rate
+ * played no part. The initial network's activations overflowed float32.
+ */
+function firstBatchOverflowMessage(loss: number, cfg: TrainConfig): string {
+  const head = `the loss was ${loss} on the first batch, before any step (so not because of the learning rate): the initial network's activations overflow float32`;
+  return growingSlope(cfg) ? `${head}; ${slopeCause(cfg)}: use a slope of at most 1 in size` : `${head}; try fewer or smaller layers${cfg.standardize ? '' : ', or --standardize'}`;
 }
 
 function restore(model: Mlp, from: Map<string, Float32Array>): void {
@@ -322,7 +346,10 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         const loss = model.computeGradients(rows, 0);
         if (!Number.isFinite(loss)) {
           stopReason = 'diverged';
-          stopMessage = `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); try a lower learning rate (e.g. lr ${cfg.lr / 10})`;
+          stopMessage =
+            state.optimizerSteps === 0
+              ? firstBatchOverflowMessage(loss, cfg)
+              : `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); ${advice(cfg)}`;
           break epochs;
         }
         optimizer.step(lr);
@@ -342,7 +369,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
           if (overflowed !== null) {
             // This step overflowed the weights (its loss was still finite): a diverged run, not saved.
             stopReason = 'diverged';
-            stopMessage = overflowMessage(overflowed, epoch, b + 1, lr, cfg.lr);
+            stopMessage = overflowMessage(overflowed, epoch, b + 1, lr, cfg);
             break epochs;
           }
           stopReason = 'interrupted';
@@ -360,7 +387,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       const overflowed = nonFiniteParameter(model);
       if (overflowed !== null) {
         stopReason = 'diverged';
-        stopMessage = overflowMessage(overflowed, epoch, batchesPerEpoch, lr, cfg.lr);
+        stopMessage = overflowMessage(overflowed, epoch, batchesPerEpoch, lr, cfg);
         break;
       }
       const trainSeconds = (performance.now() - epochStart) / 1000;
@@ -386,7 +413,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
 
       if (valLoss !== null && !Number.isFinite(valLoss)) {
         stopReason = 'diverged';
-        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); try a lower learning rate (e.g. lr ${cfg.lr / 10})`;
+        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); ${advice(cfg)}`;
         options.onEpoch?.(epochRecord);
         break;
       }
