@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { ACTIVATION_NAMES, type ActivationName } from '../kernels/types.js';
+import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
 import type { InitName, OptimizerName, ScheduleName, TrainConfig } from './types.js';
 
 export const INIT_NAMES: readonly InitName[] = ['auto', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal'];
@@ -269,12 +270,14 @@ export interface DataShape {
 
 /**
  * The checks that need the data: the first layer must match the pixel count, the last the
- * class count, and a batch must fit in the training split. Throws a ConfigError.
+ * class count, a batch must fit in the training split, and the whole run in this machine's
+ * memory and its checkpoint in a file that can be read back (see footprint.ts). Throws a ConfigError.
  */
 export function checkConfigAgainstData(
-  config: Pick<TrainConfig, 'layers' | 'batchSize'>,
+  config: FootprintConfig,
   data: DataShape,
   sources: Partial<Record<ConfigKey, ConfigSource>> = {},
+  limits?: FootprintLimits,
 ): void {
   const name = (key: ConfigKey) => describeKey(key, sources[key] ?? { kind: 'cli' });
   const problems: string[] = [];
@@ -290,5 +293,7 @@ export function checkConfigAgainstData(
   if (config.batchSize > data.trainCount) {
     problems.push(`${name('batchSize')} ${config.batchSize} is larger than the training split (${data.trainCount} images)`);
   }
+  // Too large to train or save here: refused before anything is allocated or written.
+  if (problems.length === 0) problems.push(...footprintProblems(config, name, limits));
   if (problems.length > 0) throw new ConfigError(problems);
 }
