@@ -113,3 +113,25 @@ export async function readRegularFile(path: string, limit: { maxBytes: number; w
     await handle.close().catch(() => undefined);
   }
 }
+
+/** A write that failed (disk full, permission, read-only file system), naming the file being written. */
+export class FileWriteError extends Error {
+  override readonly name = 'FileWriteError';
+  readonly code: string | undefined;
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`${path}: cannot write (${describeErrno(cause)})`, { cause });
+    this.code = (cause as NodeJS.ErrnoException)?.code;
+  }
+}
+
+/** Runs a write of `path`; any failure becomes a FileWriteError naming it. */
+export async function writingFile<T>(path: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw error instanceof FileWriteError ? error : new FileWriteError(path, error);
+  }
+}

@@ -63,10 +63,19 @@ export function commanderMessage(error: CommanderError): string {
     .join(' ');
 }
 
+/**
+ * Control characters (a UTF-16 file read as UTF-8 puts NULs in a JSON parser's message, say)
+ * shown as escapes, so an error line can neither break a terminal nor hide text.
+ */
+export function visibleText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The one line printed for an error (without the 'densetrain: ' prefix). */
 export function errorLine(error: unknown): string {
-  if (error instanceof CommanderError) return commanderMessage(error);
+  if (error instanceof CommanderError) return visibleText(commanderMessage(error));
   const text = error instanceof Error ? error.message : String(error);
-  const first = text.split('\n').map((s) => s.trim()).filter((s) => s !== '');
-  return first.length <= 1 ? (first[0] ?? String(error)) : first.join('; ');
+  const first = text.split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== '');
+  return visibleText(first.length <= 1 ? (first[0] ?? String(error)) : first.join('; '));
 }

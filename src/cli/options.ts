@@ -139,6 +139,9 @@ export async function configFromFile(path: string): Promise<Partial<TrainConfig>
     if (error instanceof FileReadError) throw new UsageError(`--config ${path}: ${error.problem}`);
     throw error;
   }
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new UsageError(`${path}: is UTF-16 text; save it as UTF-8 (JSON config files are UTF-8)`);
+  }
   // A UTF-8 byte-order mark (Windows editors write one) is not part of the JSON.
   const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
   if (jsonDepth(text) > MAX_CONFIG_DEPTH) {

@@ -19,7 +19,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { endianness, totalmem } from 'node:os';
-import { FileReadError, readRegularFile } from '../regular-file.js';
+import { FileReadError, readRegularFile, writingFile } from '../regular-file.js';
 
 export interface TensorEntry {
   shape: number[];
@@ -215,6 +215,11 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
 
 /** Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  // A failure (a full disk, say) names the file being written, not the temporary file.
+  await writingFile(path, () => writeThroughTemp(path, bytes));
+}
+
+async function writeThroughTemp(path: string, bytes: Uint8Array): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'w');
