@@ -17,6 +17,10 @@ export { backendInfo, formatBackendInfo, getKernels, selectKernels } from './ker
 export type { BackendChoice, BackendInfo, BackendName, Kernels, KernelsInfo, KernelsOptions, Tensor } from './kernels/index.js';
 export type { ActivationName } from './kernels/types.js';
 export { loadDataset } from './data/registry.js';
+export { fingerprintDataset, fingerprintDifference } from './data/fingerprint.js';
+export type { DataFingerprint } from './data/fingerprint.js';
+export { acquireRunLock, assertNotLocked, readRunLock, staleReason, RunLockedError, LOCK_FILE } from './train/run-lock.js';
+export type { LockOptions, LockRecord, RunLock } from './train/run-lock.js';
 export type { LoadOptions } from './data/registry.js';
 export type { Dataset, ImageSet, PixelScaling } from './data/types.js';
 export type {
