@@ -4,7 +4,8 @@
  * with metrics.json, model.safetensors and report.html.
  *
  * Ctrl-C once: the trainer stops after the current batch and writes its checkpoint; the report
- * so far is written and the command exits 130. Ctrl-C twice: exit 130 at once.
+ * so far is written and the command exits 130. Ctrl-C twice: exit 130 at once. SIGTERM is
+ * handled the same way, with exit code 143. The run folder is locked while it is written.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
