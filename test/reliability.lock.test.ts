@@ -176,4 +176,17 @@ describe('the CLI: one writer per run folder', () => {
     expect(record.config.epochs).toBe(target);
     expect(record.epochs.map((e) => e.epoch)).toEqual(Array.from({ length: target }, (_, i) => i + 1));
   });
+
+  it('a compare member folder held by a live process elsewhere is refused before anything trains', async () => {
+    const series = join(tmp, 'series');
+    mkdirSync(join(series, 'activation-relu'), { recursive: true });
+    writeRecord(join(series, 'activation-relu'), { host: 'other-machine', pid: 77, purpose: 'a compare/sweep run' });
+    const result = await runCli(['compare', '--data', data.dir, '--layers', '64,8,10', '--activation', 'tanh,relu', '--epochs', '1', '--out', series], {
+      cwd: tmp,
+      timeoutMs: 60_000,
+      env: { DENSETRAIN_BACKEND: 'reference' },
+    });
+    expectOneLine(result, join(series, 'activation-relu'), /is in use by process 77 on other-machine \(a compare\/sweep run/);
+    expect(existsSync(join(series, 'activation-tanh'))).toBe(false);
+  });
 });
