@@ -16,9 +16,11 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireRunLock, LOCK_FILE, readRunLock, RunLockedError, staleReason, type LockRecord } from '../src/train/run-lock.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
+import { train } from '../src/train/train.js';
 import type { RunRecord } from '../src/train/types.js';
 import { collect, ensureBuilt, ROOT, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 import { expectOneLine } from './helpers/one-line.js';
+import { syntheticDataset } from './helpers/synthetic-data.js';
 
 let tmp: string;
 let data: TinyDataset;
@@ -135,6 +137,21 @@ describe('the lock module', () => {
     expect(outs.filter((o) => o.startsWith('won')), outs.join('\n')).toHaveLength(1);
     expect(outs.filter((o) => o === 'refused RunLockedError'), outs.join('\n')).toHaveLength(5);
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+});
+
+describe('the library: train() into an outDir holds its lock', () => {
+  it('two trainings into one folder at once: one is refused with RunLockedError, the other finishes', async () => {
+    const out = folder();
+    const dataset = syntheticDataset({ train: 120, test: 30 });
+    const run = () => train({ layers: [64, 8, 4], epochs: 2, batchSize: 8, backend: 'reference' }, { dataset, outDir: out });
+    const results = await Promise.allSettled([run(), run()]);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.reason).toBeInstanceOf(RunLockedError);
+    for (const r of results) if (r.status === 'fulfilled') r.value.model.dispose();
+    expect(existsSync(join(out, LOCK_FILE))).toBe(false); // released at the end
+    expect((await readCheckpoint(out)).state.epoch).toBe(2);
   });
 });
 

@@ -182,9 +182,7 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
       dataset,
       kernels,
       signal,
-      beforeWrite: () => {
-        if (lock.lost) throw new Error(`${outDir}: another process took over this run folder's lock (this one stalled past its lease); stopping without writing`);
-      },
+      runLock: lock,
       ...(input.resumeFrom !== undefined ? { resumeFrom: input.resumeFrom, allowBackendChange: input.allowBackendChange ?? false } : {}),
       onBatch: (event: BatchEvent) => {
         const samples = Math.min(config.batchSize, trainCount - (event.batch - 1) * config.batchSize);

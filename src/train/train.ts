@@ -44,6 +44,7 @@ import {
 } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import type { RanOn } from './metadata.js';
+import { acquireRunLock, type RunLock } from './run-lock.js';
 import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
 import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
@@ -78,8 +79,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */
   outDir?: string;
-  /** Called before each write to outDir; throwing stops the run (e.g. its run-folder lock was lost). */
-  beforeWrite?: () => void;
+  /**
+   * The lock on outDir, when the caller already holds it (the CLI does, from before the folder's
+   * first file until its last). Without one, train() takes outDir's lock itself for the run.
+   */
+  runLock?: RunLock;
   /** Use this dataset instead of loading config.data. */
   dataset?: Dataset;
   /** Use these kernels instead of selecting by config.backend / config.threads. */
@@ -264,6 +268,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng },
   );
   let optimizer: Optimizer | null = null;
+  let ownLock: RunLock | null = null;
   try {
     const split = validationSplit(dataset.train, rng, cfg.valSplit);
     const scaling = computeScaling(dataset.train, split.train, cfg.standardize);
@@ -309,10 +314,18 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     const elapsed = (): number => secondsBefore + (performance.now() - wallStart) / 1000;
 
     const outDir = options.outDir;
-    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
+    if (outDir !== undefined) {
+      await mkdir(outDir, { recursive: true });
+      // One writer per run folder (see run-lock.ts).
+      if (!options.runLock) ownLock = await acquireRunLock(outDir, { purpose: checkpoint ? 'train() resuming' : 'train()' });
+    }
+    const lock = options.runLock ?? ownLock;
+    const checkLock = (): void => {
+      if (lock?.lost) throw new Error(`${outDir}: another process took over this run folder's lock (this one stalled past its lease); stopping without writing`);
+    };
     const save = async (s: TrainingState): Promise<void> => {
       if (outDir === undefined) return;
-      options.beforeWrite?.();
+      checkLock();
       await writeCheckpoint(join(outDir, CHECKPOINT_FILE), { model, optimizer: optimizer!, best, config: cfg, state: { ...s, seconds: elapsed() } });
       await saveModelValues(join(outDir, MODEL_FILE), model, best);
     };
@@ -449,7 +462,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     // The final model: the best weights (for a run stopped before any epoch ended, the initial weights).
     restore(model, best);
     if (outDir !== undefined) {
-      options.beforeWrite?.();
+      checkLock();
       await saveModelValues(join(outDir, MODEL_FILE), model, best);
     }
     let test: EvalResult | null = null;
@@ -479,6 +492,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     throw error;
   } finally {
     optimizer?.dispose();
+    await ownLock?.release();
   }
 }
 
