@@ -159,9 +159,8 @@ function encodeBatches(batches: readonly BatchRecord[]): Float32Array {
 }
 
 function decodeBatches(file: string, t: TensorEntry | undefined, state: Partial<TrainingState>): BatchRecord[] {
-  // (The legacy JSON history was checked by the metadata schema.)
   if (t === undefined) {
-    // Checkpoints written before the tensor existed keep the history in the JSON state.
+    // Checkpoints written before the tensor existed keep the history in the JSON state (checked by metadata.ts).
     if (Array.isArray(state.batches)) return state.batches;
     throw new CheckpointError(`${file}: tensor ${BATCHES_TENSOR} is missing`);
   }
