@@ -162,7 +162,7 @@ describe('the CLI: one writer per run folder', () => {
     expect((await runCli(trainArgs, { cwd: tmp, timeoutMs: 60_000, env: { DENSETRAIN_BACKEND: 'reference' } })).code).toBe(0);
 
     // A long resume holds the folder.
-    const first = spawnCli(['train', '--resume', out, '--epochs', '400', '--quiet'], { cwd: tmp, env: { DENSETRAIN_BACKEND: 'reference' } });
+    const first = spawnCli(['train', '--resume', out, '--epochs', '100000', '--quiet'], { cwd: tmp, env: { DENSETRAIN_BACKEND: 'reference' } });
     let seen = '';
     const training = new Promise<void>((resolve) => {
       first.stderr!.on('data', (chunk: Buffer) => {

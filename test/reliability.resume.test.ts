@@ -50,14 +50,15 @@ function sameBytes(fileA: string, fileB: string): void {
   }
 }
 
-const args = (out: string, epochs = 3): string[] => ['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', String(epochs), '--batch-size', '2', '--out', out, '--quiet'];
+const args = (out: string, epochs = 3): string[] => ['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', String(epochs), '--batch-size', '2', '--patience', '0', '--out', out, '--quiet'];
 
 describe('resume is faithful', () => {
   it.runIf(nativeLoads)('SIGTERM stops like Ctrl-C (exit 143); DENSETRAIN_BACKEND=wasm --resume continues on native, bit-identical', async () => {
     const reference = join(tmp, 'reference');
     const stopped = join(tmp, 'sigterm');
-    const referenceRun = runCli(args(reference), { cwd: tmp, timeoutMs: 110_000, env: { DENSETRAIN_BACKEND: undefined } });
-    const child = spawnCli(args(stopped), { cwd: tmp, env: { DENSETRAIN_BACKEND: undefined } });
+    // 30 epochs: the run must still be going when SIGTERM (sent at the first epoch line) arrives.
+    const referenceRun = runCli(args(reference, 30), { cwd: tmp, timeoutMs: 110_000, env: { DENSETRAIN_BACKEND: undefined } });
+    const child = spawnCli(args(stopped, 30), { cwd: tmp, env: { DENSETRAIN_BACKEND: undefined } });
     let seen = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       const before = seen;
@@ -85,10 +86,10 @@ describe('resume is faithful', () => {
     const record = JSON.parse(readFileSync(join(stopped, 'metrics.json'), 'utf8')) as RunRecord;
     expect(record.backend.backend).toBe('native');
     expect(record.dataset.fingerprint?.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(record.epochs).toHaveLength(3);
+    expect(record.epochs).toHaveLength(30);
 
     // --backend wasm chooses another backend on purpose: allowed.
-    const other = await runCli(['train', '--resume', stopped, '--epochs', '4', '--backend', 'wasm', '--quiet'], { cwd: tmp, timeoutMs: 110_000 });
+    const other = await runCli(['train', '--resume', stopped, '--epochs', '31', '--backend', 'wasm', '--quiet'], { cwd: tmp, timeoutMs: 110_000 });
     expect(other.code, other.stderr).toBe(0);
     expect(other.stdout).toMatch(/^backend: wasm/m);
     expect((await readCheckpoint(stopped)).state.ranOn?.backend).toBe('wasm');
