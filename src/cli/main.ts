@@ -11,6 +11,7 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
@@ -33,6 +34,7 @@ const COMMANDS: RegisterCommand[] = [
   registerCompareCommand,
   registerSweepCommand,
   registerEvalCommand,
+  registerExportCommand,
   registerInfoCommand,
   registerDataCommand,
   registerBenchCommand,
