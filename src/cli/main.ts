@@ -13,6 +13,7 @@ import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
@@ -35,6 +36,7 @@ const COMMANDS: RegisterCommand[] = [
   registerSweepCommand,
   registerEvalCommand,
   registerExportCommand,
+  registerPredictCommand,
   registerInfoCommand,
   registerDataCommand,
   registerBenchCommand,

@@ -41,6 +41,8 @@ export interface RunOrigin {
   testAccuracy: number | null;
   backend: string | null;
   finishedAt: string | null;
+  /** The training images' shape (what predict resizes to). */
+  image: { height: number; width: number };
 }
 
 export interface ModelOrigin {
@@ -77,6 +79,7 @@ async function runOrigin(folder: string): Promise<RunOrigin | null> {
       testAccuracy: record.test?.accuracy ?? null,
       backend: `${record.backend.backend} (${record.backend.isa})`,
       finishedAt: record.finishedAt,
+      image: { height: record.dataset.height, width: record.dataset.width },
     };
   } catch {
     // No final record: the live one, if any.
@@ -93,6 +96,7 @@ async function runOrigin(folder: string): Promise<RunOrigin | null> {
       testAccuracy: log.end?.test?.accuracy ?? null,
       backend: `${log.start.backend.backend} (${log.start.backend.isa})`,
       finishedAt: log.end?.time ?? null,
+      image: { height: log.start.dataset.height, width: log.start.dataset.width },
     };
   } catch {
     return null;
