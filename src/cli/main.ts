@@ -16,6 +16,7 @@ import { registerInfoCommand } from './commands/info.js';
 import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerViewCommand } from './commands/view.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -40,6 +41,7 @@ const COMMANDS: RegisterCommand[] = [
   registerInfoCommand,
   registerDataCommand,
   registerBenchCommand,
+  registerViewCommand,
 ];
 
 export function buildProgram(context: CliContext): Command {
