@@ -197,7 +197,7 @@ declare const vegaLite: any;
           ...(kind === 'accuracy' ? { axis: { format: '.0%' } } : {}),
         },
         color: { field: 'run', type: 'nominal', title: 'run', legend: { orient: 'bottom', columns: 2, labelLimit: 360 } },
-        strokeDash: { field: 'split', type: 'nominal', title: 'split', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: { orient: 'bottom', symbolType: 'stroke' } },
+        strokeDash: { field: 'split', type: 'nominal', title: 'split', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeColor: '#333', symbolStrokeWidth: 2 } },
         detail: { field: 'split' },
       },
       config: { font: 'system-ui, sans-serif', view: { stroke: null } },
