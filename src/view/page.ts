@@ -43,7 +43,7 @@ export function dashboardPage(title: string): string {
     <p id="empty" class="empty" hidden>No runs under this folder yet. Start one with <code>densetrain train --out &lt;folder&gt;/my-run</code>; it appears here as it trains.</p>
   </section>
   <section id="charts-section">
-    <p class="hint">Tick runs to overlay their curves (per epoch; the dashed lines are validation).</p>
+    <p class="hint">Tick runs to overlay their curves per epoch: solid lines are training, dashed lines validation.</p>
     <div class="charts">
       <figure class="chart" data-chart="loss"><figcaption>loss</figcaption><div class="view" id="chart-loss"></div></figure>
       <figure class="chart" data-chart="accuracy"><figcaption>accuracy</figcaption><div class="view" id="chart-accuracy"></div></figure>
@@ -81,6 +81,7 @@ td.id small { display: block; color: var(--muted); font-family: system-ui, sans-
 .status-diverged, .status-failed { background: #fde2e0; color: #9c1c12; }
 .status-interrupted, .status-stopped, .status-incomplete { background: #fff1d6; color: #7a4b00; }
 .pick { width: 2rem; }
+.progress { display: block; color: var(--muted); font-size: 0.75rem; }
 .sr { position: absolute; left: -9999px; }
 .empty, .hint { color: var(--muted); margin: 0.3rem 0 0.6rem; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; }

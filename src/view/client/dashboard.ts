@@ -69,9 +69,7 @@ declare const vegaLite: any;
 
   function epochsText(row: Row): string {
     if (row.kind !== 'run') return '–';
-    let text = row.epochsPlanned !== null ? `${row.epochs}/${row.epochsPlanned}` : `${row.epochs}`;
-    if (row.progress) text += ` (epoch ${row.progress.epoch}: batch ${row.progress.batch}/${row.progress.batches})`;
-    return text;
+    return row.epochsPlanned !== null ? `${row.epochs}/${row.epochsPlanned}` : `${row.epochs}`;
   }
 
   function cell(tr: HTMLTableRowElement, text: string, className = ''): HTMLTableCellElement {
@@ -124,6 +122,12 @@ declare const vegaLite: any;
       badge.textContent = row.status;
       status.append(badge);
       cell(tr, epochsText(row), 'num epochs');
+      if (row.progress) {
+        const small = document.createElement('small');
+        small.className = 'progress';
+        small.textContent = `epoch ${row.progress.epoch}: batch ${row.progress.batch}/${row.progress.batches}`;
+        status.append(small);
+      }
       cell(tr, percent(row.bestValAccuracy), 'num val');
       cell(tr, percent(row.testAccuracy), 'num test');
       cell(tr, row.backend ?? '–', 'backend');
@@ -197,7 +201,8 @@ declare const vegaLite: any;
           ...(kind === 'accuracy' ? { axis: { format: '.0%' } } : {}),
         },
         color: { field: 'run', type: 'nominal', title: 'run', legend: { orient: 'bottom', columns: 2, labelLimit: 360 } },
-        strokeDash: { field: 'split', type: 'nominal', title: 'split', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeColor: '#333', symbolStrokeWidth: 2 } },
+        // Dashed: validation (said above the charts; a legend of dashes next to point symbols reads badly).
+        strokeDash: { field: 'split', type: 'nominal', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: null },
         detail: { field: 'split' },
       },
       config: { font: 'system-ui, sans-serif', view: { stroke: null } },
