@@ -135,7 +135,7 @@ describe('metrics.jsonl', () => {
     expect(more.epochs.map((e) => e.epoch)).toEqual([1, 2]);
   });
 
-  it('densetrain train leaves metrics.jsonl in its run folder, one epoch line per epoch', async () => {
+  it('densetrain train and each run of densetrain compare leave metrics.jsonl in their run folders', async () => {
     const dir = await tempDir();
     ensureBuilt();
     const data = writeTinyDataset(join(dir, 'data'));
@@ -147,5 +147,16 @@ describe('metrics.jsonl', () => {
     expect(parsed.end?.stopReason).toBe('completed');
     const record = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')) as { epochs: { trainLoss: number }[] };
     expect(parsed.epochs.map((e) => e.trainLoss)).toEqual(record.epochs.map((e) => e.trainLoss));
+
+    // Every member of a comparison has its own.
+    const series = join(dir, 'series');
+    const compared = await runCli(['compare', '--data', data.dir, '--layers', '64,16,10', '--activation', 'relu,sigmoid', '--epochs', '2', '--batch-size', '16', '--out', series, '--quiet']);
+    expect(compared.code, compared.stderr).toBe(0);
+    for (const member of ['activation-relu', 'activation-sigmoid']) {
+      const log = parseMetricsLog(await readFile(join(series, member, METRICS_LOG_FILE), 'utf8'));
+      expect(log.start?.config.activation, member).toBe(member.replace('activation-', ''));
+      expect(log.epochs.map((e) => e.epoch), member).toEqual([1, 2]);
+      expect(log.end?.stopReason, member).toBe('completed');
+    }
   });
 });

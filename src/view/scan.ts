@@ -8,7 +8,7 @@
  * symbolic links and never leaves the root; a folder deleted or half-written while it is read
  * is skipped (or shows what could be read), never an error.
  */
-import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { METRICS_LOG_FILE, parseMetricsLog, type BatchLine, type EpochLine, type MetricsLogContents } from '../train/metrics-log.js';
@@ -99,9 +99,17 @@ export class RunScanner {
     this.root = root;
   }
 
+  /** Log reads one at a time: a scan and a curves request must not both append the same new lines. */
+  #reads: Promise<unknown> = Promise.resolve();
+
   /** The parsed metrics.jsonl of a folder, reading only new bytes; null when there is none. */
-  async #log(dir: string): Promise<MetricsLogContents | null> {
-    const file = join(dir, METRICS_LOG_FILE);
+  #log(dir: string): Promise<MetricsLogContents | null> {
+    const read = this.#reads.then(() => this.#readLog(join(dir, METRICS_LOG_FILE)));
+    this.#reads = read.catch(() => undefined);
+    return read;
+  }
+
+  async #readLog(file: string): Promise<MetricsLogContents | null> {
     let info;
     try {
       info = await stat(file);
@@ -115,8 +123,7 @@ export class RunScanner {
     if (!cache || info.size < cache.consumed) cache = { size: 0, mtimeMs: 0, consumed: 0, contents: { start: null, epochs: [], batches: [], end: null, badLines: 0 } };
     let text: string;
     try {
-      const bytes = await readFile(file);
-      text = bytes.subarray(cache.consumed).toString('utf8');
+      text = (await readFrom(file, cache.consumed, info.size)).toString('utf8');
     } catch {
       return cache.contents;
     }
@@ -271,6 +278,23 @@ export class RunScanner {
     const record = await this.#record(dir);
     if (record) return { id, epochs: record.epochs, batches: [] };
     return log ? { id, epochs: [], batches: [] } : null;
+  }
+}
+
+/** Bytes [from, to) of a file (to: its size when stat'ed; a file that grew since is read next time). */
+async function readFrom(file: string, from: number, to: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.max(0, to - from));
+    let done = 0;
+    while (done < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, done, buffer.length - done, from + done);
+      if (bytesRead === 0) break; // shrank meanwhile: the next scan starts again
+      done += bytesRead;
+    }
+    return buffer.subarray(0, done);
+  } finally {
+    await handle.close();
   }
 }
 
