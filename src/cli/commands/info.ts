@@ -8,6 +8,7 @@ import Table from 'cli-table3';
 import type { PixelScaling } from '../../data/types.js';
 import { summarizeArchitecture, type ModelSummary } from '../../model/summary.js';
 import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from '../../kernels/index.js';
+import { nativeAddonSource } from '../../kernels/native.js';
 import { loadData, type DatasetListing } from '../deps.js';
 import { formatCount, formatPercent, type Io } from '../io.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
@@ -21,6 +22,8 @@ interface BackendStatus {
   isa?: string;
   threads?: number;
   reason?: string;
+  /** native only: the addon file and where it came from (prebuilt, compiled, DENSETRAIN_NATIVE_PATH). */
+  addon?: { path: string; source: string };
 }
 
 export interface InfoReport {
@@ -39,7 +42,8 @@ export async function collectInfo(): Promise<InfoReport> {
     const result = tryLoadBackend(name);
     if (!result.ok) return { name, available: false, reason: result.reason };
     const info = result.kernels.info();
-    return { name, available: true, isa: info.isa, threads: info.threads };
+    const addon = name === 'native' ? nativeAddonSource() : undefined;
+    return { name, available: true, isa: info.isa, threads: info.threads, ...(addon ? { addon } : {}) };
   });
   let auto: string;
   try {
@@ -155,7 +159,7 @@ export const registerInfoCommand: RegisterCommand = (program, { io }) => {
       io.out('backends:');
       for (const b of info.backends) {
         const status = b.available
-          ? `available  ${b.isa}, ${b.threads} thread${b.threads === 1 ? '' : 's'}`
+          ? `available  ${b.isa}, ${b.threads} thread${b.threads === 1 ? '' : 's'}${b.addon ? ` (${b.addon.source} addon: ${b.addon.path})` : ''}`
           : `unavailable: ${b.reason}`;
         io.out(`  ${b.name.padEnd(10)} ${status}`);
       }
