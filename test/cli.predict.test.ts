@@ -197,6 +197,23 @@ describe('densetrain predict', () => {
     const zero = await claim('zero.png', 0, 0);
     const huge = await claim('huge.png', 50_000, 50_000);
     const lies = await claim('lies.png', 28, 2800);
+    // A 10x10 grey PNG whose image data inflates to 50 MB: refused as damaged, not decoded.
+    const { crc32, deflateSync } = await import('node:zlib');
+    const chunk = (type: string, data: Buffer): Buffer => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc32(body) >>> 0, 8 + data.length);
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(10, 0);
+    ihdr.writeUInt32BE(10, 4);
+    ihdr[8] = 8; // bit depth
+    ihdr[9] = 0; // grey
+    const bomb = join(dir, 'bomb.png');
+    await writeFile(bomb, Buffer.concat([whole.subarray(0, 8), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(50 * 1024 * 1024))), chunk('IEND', Buffer.alloc(0))]));
     const empty = join(dir, 'empty.png');
     await writeFile(empty, '');
     const missing = join(dir, 'missing.png');
@@ -206,6 +223,7 @@ describe('densetrain predict', () => {
       [zero, /zero\.png: the PNG claims a 0x0 image: nothing to predict$/],
       [huge, /huge\.png: the PNG claims 50000x50000 pixels, more than the 40 megapixels densetrain decodes; scale it down first$/],
       [lies, /lies\.png: truncated or damaged PNG \(28x2800 8-bit grey claimed/],
+      [bomb, /bomb\.png: truncated or damaged PNG \(10x10 8-bit grey claimed; the decoder says: /],
       [empty, /empty\.png: empty file \(0 bytes\): not an image$/],
       [missing, /missing\.png: cannot open: no such file or directory$/],
       [dir, /is a directory, expected a file$/],

@@ -74,6 +74,7 @@ describe('ONNX export in onnxruntime-node', () => {
         let worst = 0;
         for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - onnx.probabilities[i]!));
         expect(worst).toBeLessThanOrEqual(1e-5);
+        console.log(`[onnx] ${activation}: ${count} images, argmax mismatches ${mismatches}, largest probability difference ${worst.toExponential(2)}`);
         // The model learned something (so agreeing is not agreeing on noise).
         let correct = 0;
         for (let i = 0; i < count; i++) if (b[i] === dataset.test.labels[i]) correct++;
