@@ -5,12 +5,12 @@
  * as it is written (including a half-written line and a deleted folder), and the command line.
  */
 import { request } from 'node:http';
-import { mkdtemp, realpath, rm, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS_LOG_FILE } from '../src/train/metrics-log.js';
-import type { RunRow } from '../src/view/scan.js';
+import { RunScanner, type RunRow } from '../src/view/scan.js';
 import { startViewServer, type ViewServer } from '../src/view/server.js';
 import { collect, ensureBuilt, runCli, spawnCli } from './helpers/cli.js';
 import { LiveRun, makeRunsFixture, SECRET, type RunsFixture } from './helpers/runs-fixture.js';
@@ -200,6 +200,27 @@ describe('densetrain view: the server', () => {
     } finally {
       req.destroy();
       await closed;
+    }
+  });
+});
+
+describe('densetrain view: the folder scan', () => {
+  it('a run resumed into a new folder: its final record\'s epochs count, not only the ones logged there', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'densetrain-scan-'));
+    try {
+      const moved = join(root, 'moved');
+      await mkdir(moved);
+      await copyFile(join(fixture.runs, 'solo', 'metrics.json'), join(moved, 'metrics.json'));
+      const soloLog = (await readFile(join(fixture.runs, 'solo', METRICS_LOG_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; epoch?: number });
+      const start = { ...soloLog[0]!, startEpoch: 2 };
+      const later = soloLog.filter((l) => l.type === 'epoch' && l.epoch === 2).concat(soloLog.filter((l) => l.type === 'end'));
+      await writeFile(join(moved, METRICS_LOG_FILE), [start, ...later].map((l) => JSON.stringify(l)).join('\n') + '\n');
+      const scanner = new RunScanner(root);
+      const [row] = await scanner.scan();
+      expect(row).toMatchObject({ id: 'moved', status: 'completed', epochs: 2 });
+      expect((await scanner.curves('moved', moved))!.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

@@ -153,7 +153,7 @@ export class RunScanner {
     const record = hasRecord ? await this.#record(dir) : null;
     const incomplete = names.has('INCOMPLETE');
     const start = log?.start ?? null;
-    const epochs: EpochRecord[] = log && log.epochs.length > 0 ? log.epochs : (record?.epochs ?? []);
+    const epochs = epochsOf(log, incomplete ? null : record);
 
     let status: RunStatus;
     if (log?.end) status = log.end.stopReason;
@@ -274,10 +274,10 @@ export class RunScanner {
       return null;
     }
     const log = await this.#log(dir);
-    if (log && log.epochs.length + log.batches.length > 0) return { id, epochs: log.epochs.map(stripLine), batches: log.batches };
     const record = await this.#record(dir);
-    if (record) return { id, epochs: record.epochs, batches: [] };
-    return log ? { id, epochs: [], batches: [] } : null;
+    if (!log && !record) return null;
+    const incomplete = await stat(join(dir, 'INCOMPLETE')).then(() => true, () => false);
+    return { id, epochs: epochsOf(log, incomplete ? null : record).map(stripLine), batches: log?.batches ?? [] };
   }
 }
 
@@ -298,7 +298,17 @@ async function readFrom(file: string, from: number, to: number): Promise<Buffer>
   }
 }
 
-function stripLine(line: EpochLine): EpochRecord {
+/**
+ * A run's epochs: the live log's, unless a final record holds more (a run resumed into a new
+ * folder logs only the epochs it ran there; its metrics.json has them all).
+ */
+function epochsOf(log: MetricsLogContents | null, finalRecord: RunRecord | null): (EpochRecord | EpochLine)[] {
+  const logged = log?.epochs ?? [];
+  return finalRecord && finalRecord.epochs.length >= logged.length ? finalRecord.epochs : logged;
+}
+
+function stripLine(line: EpochRecord | EpochLine): EpochRecord {
+  if (!('type' in line)) return line;
   const { type: _type, time: _time, ...record } = line;
   return record;
 }
