@@ -2,7 +2,8 @@
  * ONNX export checked by the real runtime: for every activation, a model trained for one epoch on
  * mnist-sample is exported and run in onnxruntime-node on the 2,000 raw test images; its argmax
  * must equal densetrain's on every image and its probabilities agree within 1e-5. Also: the
- * graph's contents and metadata, refusals, and the CLI (export, then the same argmax as
+ * graph's contents and metadata (decoded with onnx-proto, ONNX's schema generated independently
+ * of densetrain's), refusals, and the CLI (export, then the same argmax as
  * `densetrain eval --predictions`).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,7 +15,8 @@ import { predictImageSet } from '../src/cli/predict.js';
 import { packageVersion } from '../src/cli/version.js';
 import { loadDataset } from '../src/data/registry.js';
 import type { Dataset } from '../src/data/types.js';
-import { decodeOnnx, exportOnnx, OnnxExportError } from '../src/export/onnx.js';
+import onnxProto from 'onnx-proto';
+import { exportOnnx, OnnxExportError } from '../src/export/onnx.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';
 import { ACTIVATION_NAMES, type ActivationName } from '../src/kernels/types.js';
 import { argmaxRows } from '../src/train/metrics.js';
@@ -47,6 +49,12 @@ async function runOnnx(bytes: Uint8Array, pixels: Float32Array, count: number, f
   } finally {
     await session.release();
   }
+}
+
+/** Decoded with onnx-proto's schema (generated from ONNX's onnx.proto), independent of densetrain's. */
+function decodeOnnx(bytes: Uint8Array) {
+  const { onnx } = onnxProto;
+  return onnx.ModelProto.toObject(onnx.ModelProto.decode(bytes), { longs: Number, bytes: Array });
 }
 
 const OP_OF: Record<ActivationName, string | null> = { relu: 'Relu', leaky_relu: 'LeakyRelu', prelu: 'PRelu', sigmoid: 'Sigmoid', tanh: 'Tanh', linear: null };
@@ -97,6 +105,14 @@ describe('ONNX export in onnxruntime-node', () => {
         expect(meta['densetrain_version']).toBe(packageVersion());
         expect(JSON.parse(meta['pixel_scaling']!)).toEqual(model.scaling);
         expect(decoded.producerName).toBe('densetrain');
+        expect(decoded.irVersion).toBe(7);
+        const w0 = decoded.graph!.initializer!.find((t) => t.name === 'layers.0.weight')!;
+        expect(w0.dims).toEqual([48, 784]);
+        expect(w0.dataType).toBe(1);
+        expect((w0.rawData as unknown as number[]).length).toBe(48 * 784 * 4);
+        const input = decoded.graph!.input![0]!;
+        expect(input.name).toBe('pixels');
+        expect(input.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || d.dimValue)).toEqual(['N', 784]);
       } finally {
         model.dispose();
       }

@@ -1,6 +1,6 @@
 /**
  * A densetrain MLP as an ONNX model (opset 13), built as ONNX's own protobuf messages (the
- * schema from onnx-proto, encoded by protobufjs), so onnxruntime (Node, web, Python, C++) can
+ * schema in onnx-schema.ts, encoded by protobufjs), so onnxruntime (Node, web, Python, C++) can
  * serve it.
  *
  *   pixels  float32 [N, inputs], raw pixel values 0-255
@@ -14,10 +14,8 @@
  * (no known pixel scaling, non-finite weights, too large for one protobuf message) is refused
  * with an OnnxExportError saying why.
  */
-import onnxProto from 'onnx-proto';
 import type { Model } from '../model/mlp.js';
-
-const { onnx } = onnxProto;
+import { AttributeType, ModelProto, TensorDataType } from './onnx-schema.js';
 
 /** Opset 13: Softmax over one axis (not the flattened 2-D of opset < 13), Gemm, PRelu with broadcasting. */
 export const ONNX_OPSET = 13;
@@ -37,44 +35,53 @@ export interface OnnxExportOptions {
   source?: string;
 }
 
-type Node = InstanceType<typeof onnx.NodeProto>;
-
-function floatTensor(name: string, dims: number[], data: Float32Array): InstanceType<typeof onnx.TensorProto> {
-  // raw_data: little-endian float32, the layout PyTorch's exporter writes (safetensors.ts refuses big-endian hosts).
-  return onnx.TensorProto.create({
-    name,
-    dims,
-    dataType: onnx.TensorProto.DataType.FLOAT,
-    rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
-  });
+// Plain objects in the shape of ONNX's messages (camelCase fields); ModelProto.fromObject checks and converts them.
+interface TensorMessage {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData: Uint8Array;
+}
+interface AttributeMessage {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+}
+interface NodeMessage {
+  opType: string;
+  input: string[];
+  output: string[];
+  name: string;
+  attribute: AttributeMessage[];
 }
 
-function scalar(name: string, value: number): InstanceType<typeof onnx.TensorProto> {
+function floatTensor(name: string, dims: number[], data: Float32Array): TensorMessage {
+  // raw_data: little-endian float32, the layout PyTorch's exporter writes (safetensors.ts refuses big-endian hosts).
+  return { name, dims, dataType: TensorDataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
+}
+
+function scalar(name: string, value: number): TensorMessage {
   return floatTensor(name, [], Float32Array.of(value));
 }
 
-function node(opType: string, inputs: string[], output: string, attributes: InstanceType<typeof onnx.AttributeProto>[] = []): Node {
-  return onnx.NodeProto.create({ opType, input: inputs, output: [output], name: output, attribute: attributes });
+function node(opType: string, inputs: string[], output: string, attributes: AttributeMessage[] = []): NodeMessage {
+  return { opType, input: inputs, output: [output], name: output, attribute: attributes };
 }
 
-function floatAttribute(name: string, value: number): InstanceType<typeof onnx.AttributeProto> {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value });
+function floatAttribute(name: string, value: number): AttributeMessage {
+  return { name, type: AttributeType.FLOAT, f: value };
 }
 
-function intAttribute(name: string, value: number): InstanceType<typeof onnx.AttributeProto> {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
+function intAttribute(name: string, value: number): AttributeMessage {
+  return { name, type: AttributeType.INT, i: value };
 }
 
-function tensorValue(name: string, dims: (number | string)[]): InstanceType<typeof onnx.ValueInfoProto> {
-  return onnx.ValueInfoProto.create({
+function tensorValue(name: string, dims: (number | string)[]): object {
+  return {
     name,
-    type: {
-      tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
+    type: { tensorType: { elemType: TensorDataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
 }
 
 /** Why a model cannot be exported, or null. */
@@ -109,7 +116,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions): Uint8Array
   const hidden = sizes.length - 2;
 
   const initializers = [scalar('pixel_max', 255)];
-  const nodes: Node[] = [node('Div', ['pixels', 'pixel_max'], scaling.kind === 'unit' ? 'pixels_scaled' : 'pixels_unit')];
+  const nodes: NodeMessage[] = [node('Div', ['pixels', 'pixel_max'], scaling.kind === 'unit' ? 'pixels_scaled' : 'pixels_unit')];
   if (scaling.kind === 'standardize') {
     initializers.push(scalar('pixel_mean', scaling.mean), scalar('pixel_std', scaling.std));
     nodes.push(node('Sub', ['pixels_unit', 'pixel_mean'], 'pixels_centred'), node('Div', ['pixels_centred', 'pixel_std'], 'pixels_scaled'));
@@ -162,28 +169,23 @@ export function exportOnnx(model: Model, options: OnnxExportOptions): Uint8Array
     architecture: JSON.stringify({ layers: sizes, activation: arch.activation, alpha: arch.alpha }),
     input: `pixels: float32 [N, ${sizes[0]}], raw pixel values 0-255, row-major images; the scaling is in the graph`,
   };
-  const graph = onnx.GraphProto.create({
+  const graph = {
     name: 'densetrain_mlp',
     node: nodes,
     initializer: initializers,
     input: [tensorValue('pixels', ['N', sizes[0]!])],
     output: [tensorValue('logits', ['N', classes]), tensorValue('probabilities', ['N', classes])],
     docString: `densetrain MLP ${sizes.join('-')} (${arch.activation})${options.source ? ` from ${options.source}` : ''}`,
-  });
-  const message = onnx.ModelProto.create({
+  };
+  const plain = {
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
     producerName: 'densetrain',
     producerVersion: options.producerVersion,
     graph,
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
-  });
-  const invalid = onnx.ModelProto.verify(message);
+  };
+  const invalid = ModelProto.verify(plain);
   if (invalid) throw new Error(`internal error: the ONNX message does not verify: ${invalid}`);
-  return onnx.ModelProto.encode(message).finish();
-}
-
-/** Decodes ONNX bytes (for tests and `info`): the protobuf message as a plain object. */
-export function decodeOnnx(bytes: Uint8Array): ReturnType<typeof onnx.ModelProto.toObject> {
-  return onnx.ModelProto.toObject(onnx.ModelProto.decode(bytes), { longs: Number, bytes: Array });
+  return ModelProto.encode(ModelProto.fromObject(plain)).finish();
 }
