@@ -205,6 +205,22 @@ describe('densetrain view: the server', () => {
 });
 
 describe('densetrain view: the folder scan', () => {
+  it('a tune folder (tune.json, trials/<id>/) whose process died is incomplete, not completed', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'densetrain-scan-'));
+    try {
+      const trial = join(root, 'search', 'trials', 't1');
+      await mkdir(trial, { recursive: true });
+      await writeFile(join(root, 'search', 'tune.json'), '{"version":1}\n');
+      // The dead run of the fixture: a start line of a process that is gone.
+      await copyFile(join(fixture.runs, 'dead', METRICS_LOG_FILE), join(trial, METRICS_LOG_FILE));
+      const list = await new RunScanner(root).scan();
+      expect(list.map((r) => `${r.id}:${r.kind}:${r.status}`)).toEqual(['search:tune:incomplete', 'search/trials/t1:run:stopped']);
+      expect(list[0]!.members).toEqual(['search/trials/t1']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('a run resumed into a new folder: its final record\'s epochs count, not only the ones logged there', async () => {
     const root = await mkdtemp(join(tmpdir(), 'densetrain-scan-'));
     try {

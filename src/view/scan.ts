@@ -208,13 +208,15 @@ export class RunScanner {
     const prefix = id === '.' ? '' : `${id}/`;
     const members = rows.filter((r) => r.kind === 'run' && r.id !== id && r.id.startsWith(prefix));
     const max = (values: (number | null)[]): number | null => values.reduce<number | null>((m, v) => (v !== null && (m === null || v > m) ? v : m), null);
+    // A series whose process died leaves members that stopped mid-run: not completed, whatever its json says.
+    const unfinished = members.some((m) => m.status === 'stopped' || m.status === 'incomplete');
     const status: RunStatus = members.some((m) => m.status === 'running')
       ? 'running'
       : summary.interrupted
         ? 'interrupted'
-        : names.has(json)
-          ? 'completed'
-          : 'incomplete';
+        : unfinished || !names.has(json)
+          ? 'incomplete'
+          : 'completed';
     const what = summary.varied ?? summary.param;
     return {
       id,
