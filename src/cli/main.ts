@@ -11,9 +11,12 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerViewCommand } from './commands/view.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -33,9 +36,12 @@ const COMMANDS: RegisterCommand[] = [
   registerCompareCommand,
   registerSweepCommand,
   registerEvalCommand,
+  registerExportCommand,
+  registerPredictCommand,
   registerInfoCommand,
   registerDataCommand,
   registerBenchCommand,
+  registerViewCommand,
 ];
 
 export function buildProgram(context: CliContext): Command {

@@ -16,7 +16,7 @@
  * Files in options.outDir: checkpoint.safetensors (resumable state, rewritten atomically
  * every epoch and on interruption) and model.safetensors (the best weights so far; at the
  * end, the returned model). A diverged run keeps the last good checkpoint (it is not
- * overwritten).
+ * overwritten). metrics.jsonl (metrics-log.ts) follows the run line by line.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,6 +46,7 @@ import { DEFAULT_CONFIG } from './defaults.js';
 import type { RanOn } from './metadata.js';
 import { acquireRunLock, type RunLock } from './run-lock.js';
 import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
+import { metricsLogFor, type MetricsLogOptions } from './metrics-log.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
 import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
 
@@ -96,6 +97,8 @@ export interface TrainOptions {
    * backend, else false (the run continues on its recorded backend, or is refused).
    */
   allowBackendChange?: boolean;
+  /** metrics.jsonl in outDir (see metrics-log.ts): on by default; false turns it off. */
+  metricsLog?: boolean | MetricsLogOptions;
 }
 
 export interface TrainResult {
@@ -223,6 +226,22 @@ function restore(model: Mlp, from: Map<string, Float32Array>): void {
  * config; only epochs, patience, backend, threads and data may change on resume).
  */
 export async function train(config: Partial<TrainConfig> = {}, options: TrainOptions = {}): Promise<TrainResult> {
+  // metrics.jsonl listens to the run's events; the loop below does not know about it.
+  const log = metricsLogFor(options);
+  if (log === null) return trainRun(config, options);
+  try {
+    const result = await trainRun(config, log.listen(options));
+    log.end(result.record);
+    return result;
+  } catch (error) {
+    log.fail(error);
+    throw error;
+  } finally {
+    log.close();
+  }
+}
+
+async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Promise<TrainResult> {
   const wallStart = performance.now();
   const checkpoint = options.resumeFrom !== undefined ? await readCheckpoint(options.resumeFrom) : null;
   const cfg = resolveTrainConfig(config, checkpoint);
