@@ -92,6 +92,7 @@ export function reportError(error: unknown, io: Io, verbose: boolean, argv: stri
   const usage = isUsageError(error);
   io.err(`densetrain: ${errorLine(error)}`);
   if (verbose && error instanceof Error && error.stack) io.err(error.stack);
-  else if (!usage) io.err('run with --verbose for the stack');
+  // A failed write names its file and cause; its stack would add nothing.
+  else if (!usage && !(error instanceof Error && error.name === 'FileWriteError')) io.err('run with --verbose for the stack');
   return usage ? EXIT_USAGE : EXIT_FAILURE;
 }
