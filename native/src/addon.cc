@@ -980,15 +980,7 @@ class Addon : public Napi::Addon<Addon> {
     float* probs = args.Floats(4, "probs", size);
     float* dlogits = args.Floats(5, "dlogits", size, /*optional=*/true);
     if (!args.ok()) return info.Env().Undefined();
-    for (int64_t i = 0; i < rows; ++i) {
-      const float y = labels[i];
-      if (!(y >= 0.0f) || !(y < static_cast<float>(cols)) || y != std::floor(y) ||
-          static_cast<int64_t>(y) >= cols) {
-        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " +
-                        std::to_string(cols) + ")");
-        return info.Env().Undefined();
-      }
-    }
+    if (!LabelsOk(args, labels, rows, cols)) return info.Env().Undefined();
     if (Overlaps(probs, size, labels, rows) || Overlaps(dlogits, size, labels, rows)) {
       args.RangeError("probs and dlogits must not share memory with labels");
       return info.Env().Undefined();
@@ -1132,6 +1124,19 @@ class Addon : public Napi::Addon<Addon> {
       if (static_cast<int64_t>(indices[k]) < images) PrefetchRow<2>(bytes + static_cast<int64_t>(indices[k]) * features, features);
     }
     return info.Env().Undefined();
+  }
+
+  // Every labels[i] (i < rows) is a class index in [0, cols); else a RangeError naming the first bad one.
+  static bool LabelsOk(Args& args, const float* labels, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows; ++i) {
+      const float y = labels[i];
+      if (!(y >= 0.0f) || !(y < static_cast<float>(cols)) || y != std::floor(y) || static_cast<int64_t>(y) >= cols) {
+        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " +
+                        std::to_string(cols) + ")");
+        return false;
+      }
+    }
+    return true;
   }
 
   // ---- Fused training step -------------------------------------------------------------
@@ -1290,13 +1295,7 @@ class Addon : public Napi::Addon<Addon> {
       return env.Undefined();
     }
     const float* labels = p.labels.data;
-    for (int64_t i = 0; i < count; ++i) {
-      const float y = labels[i];
-      if (!(y >= 0.0f) || !(y < static_cast<float>(p.classes)) || y != std::floor(y)) {
-        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " + std::to_string(p.classes) + ")");
-        return env.Undefined();
-      }
-    }
+    if (!LabelsOk(args, labels, count, p.classes)) return env.Undefined();
     Exec exec = MakeExec(true);
     if (!WorkspaceOk(args)) return env.Undefined();
     auto gemm = p.bf16 ? bf16_->gemm : table_->gemm;
