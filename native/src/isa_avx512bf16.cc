@@ -62,14 +62,18 @@ struct Bf16Ops {
       const float* lo = panel + 2 * q * rows;
       const float* hi = lo + rows;
       const bool has_hi = 2 * q + 1 < kc;
-      float* out = panel + q * rows;
-      for (int64_t x = 0; x < rows; x += 16) {
-        const __mmask16 m = rows - x >= 16 ? static_cast<__mmask16>(0xffff)
-                                           : static_cast<__mmask16>((1u << (rows - x)) - 1);
-        const __m512i l = RoundBits(_mm512_maskz_loadu_ps(m, lo + x));
-        const __m512i h = has_hi ? RoundBits(_mm512_maskz_loadu_ps(m, hi + x)) : _mm512_setzero_si512();
-        _mm512_mask_storeu_ps(out + x, m, _mm512_castsi512_ps(_mm512_or_si512(l, _mm512_slli_epi32(h, 16))));
-      }
+      PairRows(lo, has_hi ? hi : nullptr, panel + q * rows, rows);
+    }
+  }
+
+  // out[x] = bf16(lo[x]) | bf16(hi[x]) << 16 for x < count; hi null: the high halves are 0.
+  static inline void PairRows(const float* lo, const float* hi, float* out, int64_t count) {
+    for (int64_t x = 0; x < count; x += 16) {
+      const __mmask16 m = count - x >= 16 ? static_cast<__mmask16>(0xffff)
+                                          : static_cast<__mmask16>((1u << (count - x)) - 1);
+      const __m512i l = RoundBits(_mm512_maskz_loadu_ps(m, lo + x));
+      const __m512i h = hi != nullptr ? RoundBits(_mm512_maskz_loadu_ps(m, hi + x)) : _mm512_setzero_si512();
+      _mm512_mask_storeu_ps(out + x, m, _mm512_castsi512_ps(_mm512_or_si512(l, _mm512_slli_epi32(h, 16))));
     }
   }
 

@@ -21,6 +21,8 @@
 //                                    place as ceil(kc/2) steps of `rows` 32-bit bf16 pairs:
 //                                    slot[q*rows + x] = bf16(panel[2q*rows + x]) |
 //                                    bf16(panel[(2q+1)*rows + x]) << 16 (0 past kc)
+//   PairRows(lo, hi, out, count)     out[x] = bf16(lo[x]) | bf16(hi[x]) << 16 for x < count (hi null:
+//                                    0), straight from two contiguous rows of a source matrix
 //   Dot2(a, b, acc)                  acc + a.lo*b.lo + a.hi*b.hi per float lane, a and b holding
 //                                    pairs (vdpbf16ps)
 //
@@ -285,8 +287,10 @@ struct GemmImpl {
   static constexpr int64_t MC = I::kMC;
   static constexpr int64_t KC = I::kKC;
   static constexpr int64_t NC = I::kNC;
-  // bf16: panels are packed as floats, then rewritten in place as bf16 pairs (Pairify); the
-  // micro-kernel then takes two k steps per Dot2. Blocking and the task grid are unchanged.
+  // bf16: panels whose two k steps are contiguous source rows (B not transposed, A transposed)
+  // are paired straight from the source (PairRows); the others are packed as floats and then
+  // rewritten in place as pairs (Pairify). The micro-kernel takes two k steps per Dot2.
+  // Blocking and the task grid are unchanged.
   static constexpr bool kBf16 = Bf16Of<I>::value;
   static_assert(MC % MR == 0, "MC must be a multiple of MR");
   static_assert(NC % NR == 0, "NC must be a multiple of NR");
@@ -365,6 +369,16 @@ struct GemmImpl {
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = Min64(MR, mc - ir);
       float* DT_RESTRICT d = ap + ir * kc;
+      if constexpr (kBf16) {
+        if (trans && mr == MR) {
+          // Two k steps are two contiguous rows of A: round and pair them straight into place.
+          for (int64_t q = 0; 2 * q < kc; ++q) {
+            const float* lo = a + (p0 + 2 * q) * m + i0 + ir;
+            I::PairRows(lo, 2 * q + 1 < kc ? lo + m : nullptr, d + q * MR, MR);
+          }
+          continue;
+        }
+      }
       if (!trans) {
         // A is m x k, row-major: row i is contiguous in p.
         if (mr == MR) {
@@ -406,6 +420,7 @@ struct GemmImpl {
           }
         }
       }
+      if constexpr (kBf16) I::Pairify(d, kc, MR);
     }
   }
 
@@ -416,6 +431,16 @@ struct GemmImpl {
     for (int64_t jr = 0; jr < nc; jr += NR) {
       const int64_t nr = Min64(NR, nc - jr);
       float* DT_RESTRICT d = bp + jr * kc;
+      if constexpr (kBf16) {
+        if (!trans && nr == NR) {
+          // Two k steps are two contiguous rows of B: round and pair them straight into place.
+          for (int64_t q = 0; 2 * q < kc; ++q) {
+            const float* lo = b + (p0 + 2 * q) * n + j0 + jr;
+            I::PairRows(lo, 2 * q + 1 < kc ? lo + n : nullptr, d + q * NR, NR);
+          }
+          continue;
+        }
+      }
       if (!trans) {
         // B is k x n, row-major: contiguous in j.
         for (int64_t p = 0; p < kc; ++p) {
@@ -441,6 +466,7 @@ struct GemmImpl {
             for (; p < kc; ++p) {
               for (int j = 0; j < NR; ++j) d[p * NR + j] = b[(j0 + jr + j) * k + p0 + p];
             }
+            if constexpr (kBf16) I::Pairify(d, kc, NR);
             continue;
           }
         }
@@ -452,6 +478,7 @@ struct GemmImpl {
           for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0.0f;
         }
       }
+      if constexpr (kBf16) I::Pairify(d, kc, NR);
     }
   }
 
@@ -525,18 +552,12 @@ struct GemmImpl {
       for (int64_t pc = 0; pc < x.k; pc += x.kcb) {
         const int64_t kc = Min64(x.kcb, x.k - pc);
         PackB(x.tb, x.b, x.k, x.n, pc, kc, jc, nc, bp);
-        if constexpr (kBf16) {
-          for (int64_t jr = 0; jr < nc; jr += NR) I::Pairify(bp + jr * kc, kc, NR);
-        }
         const float beta = pc == 0 ? x.beta : 1.0f;
         // The epilogue runs once per element: after the last k-slice has been added.
         const Epilogue* epi = pc + kc >= x.k ? x.epi : nullptr;
         for (int64_t ic = i0; ic < i1; ic += mcb) {
           const int64_t mc = Min64(mcb, i1 - ic);
           PackA(x.ta, x.a, x.m, x.k, ic, mc, pc, kc, ap);
-          if constexpr (kBf16) {
-            for (int64_t ir = 0; ir < mc; ir += MR) I::Pairify(ap + ir * kc, kc, MR);
-          }
           if (epi == nullptr) {
             Macro(mc, nc, kc, ap, bp, x.c + ic * x.n + jc, x.n, x.alpha, beta);
           } else {
