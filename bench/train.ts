@@ -356,7 +356,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
             },
             onEpoch: (r) => {
               mark();
-              log(`${name} ${m.name} ${precision} ${step} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
+              log(`${name} ${m.name} ${precision} ${base.step} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
             },
           },
         );
@@ -395,7 +395,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           peakRssBytes: peakRssBytes(),
         });
         log(
-          `${name} ${m.name} ${precision} ${step} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
+          `${name} ${m.name} ${precision} ${base.step} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
             `GEMM-bound ${gemmBoundSeconds.toFixed(3)} s (${(base.gemmGflopPerEpoch / gemmBoundSeconds).toFixed(1)} GFLOP/s)`,
         );
       }
