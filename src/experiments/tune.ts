@@ -1,0 +1,409 @@
+/**
+ * tune(): a hyper-parameter search. Trials come from a space (grid or seeded random), each a
+ * complete training config with its own run folder under <outDir>/trials/<id>; an executor
+ * runs them (in this process, or a pool of worker processes); ASHA prunes the hopeless ones at
+ * its rungs from validation accuracy only. <outDir>/tune.json is rewritten after every epoch
+ * of every trial: it holds the settings, every trial and the scheduler's decisions, so a
+ * stopped tune resumes (`resume: true`): unfinished trials continue their checkpoints, the
+ * remaining ones start, and decisions already made stand.
+ *
+ * Ranking: by best validation accuracy (then lower best validation loss, then trial id).
+ * The test accuracy is that of each trial's kept weights; it is reported, never used to choose.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { writeJsonAtomic } from '../cli/run-folder.js';
+import { heldOutCount } from '../data/split.js';
+import type { Dataset } from '../data/types.js';
+import { DEFAULT_CONFIG } from '../train/defaults.js';
+import { checkConfigAgainstData, ConfigError, parseConfigPart, resolveConfig, type ConfigKey, type ConfigSource } from '../train/schema.js';
+import type { EpochRecord, RunRecord, TrainConfig } from '../train/types.js';
+import { AshaScheduler, rungEpochs, type RungEntry } from './asha.js';
+import { CONTINUE, type EpochDecision, type Executor, type TrialProgress, type TrialStatus } from './executor.js';
+import { InProcessExecutor } from './in-process.js';
+import { parseSpace, type Space } from './space.js';
+import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
+
+export const TUNE_FILE = 'tune.json';
+export type SchedulerName = 'asha' | 'none';
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['asha', 'none'];
+
+/** Everything that defines a tune (saved in tune.json; a resume reads it back). */
+export interface TuneSettings {
+  /** The space file as given (for messages) and its contents. */
+  spaceFile: string;
+  space: unknown;
+  base: TrainConfig;
+  strategy: StrategyName;
+  /** Trials asked for (null: the whole grid). */
+  trials: number | null;
+  scheduler: SchedulerName;
+  minEpochs: number;
+  reduction: number;
+}
+
+export type TrialState = 'pending' | 'running' | TrialStatus;
+
+/** One trial in tune.json. */
+export interface TrialSummary {
+  id: string;
+  /** The values the space chose. */
+  settings: Record<string, unknown>;
+  config: TrainConfig;
+  status: TrialState;
+  /** Epochs finished. */
+  epochs: number;
+  bestValAccuracy: number | null;
+  bestValLoss: number | null;
+  /** The kept weights (lowest validation loss) on the test set: reported, never used to choose. */
+  testAccuracy: number | null;
+  testLoss: number | null;
+  /** Learned PReLU slopes per hidden layer at the last epoch (prelu only). */
+  preluSlopes: number[] | null;
+  seconds: number | null;
+  /** The run folder, relative to the tune folder. */
+  runDir: string;
+  /** report.html relative to the tune folder, once written. */
+  report: string | null;
+  /** ASHA decisions at this trial's rungs; the last says where a pruned trial stopped. */
+  rungs: RungEntry[];
+  error?: string;
+}
+
+export interface TuneFile {
+  version: 1;
+  settings: TuneSettings;
+  /** ASHA's rung epochs (empty without ASHA). */
+  rungs: number[];
+  interrupted: boolean;
+  trials: TrialSummary[];
+  /** Trial ids, best first. */
+  leaderboard: string[];
+  /** Every score ASHA recorded, in arrival order (restored on resume). */
+  asha: RungEntry[];
+}
+
+export type TuneEvent =
+  | { type: 'start'; trial: TrialSummary }
+  | { type: 'batch'; trial: TrialSummary; progress: TrialProgress }
+  | { type: 'epoch'; trial: TrialSummary; record: EpochRecord; rung: RungEntry | null }
+  | { type: 'end'; trial: TrialSummary };
+
+export interface TuneOptions {
+  /** The tune folder: tune.json and trials/<id>/. */
+  outDir: string;
+  /** Base configuration (every option the space does not choose). Default: DEFAULT_CONFIG. */
+  base?: Partial<TrainConfig>;
+  /** Where each base value came from, for messages (default: as if given as flags). */
+  baseSources?: Partial<Record<ConfigKey, ConfigSource>>;
+  /** The space's file name in messages (default 'space'). */
+  spaceFile?: string;
+  strategy?: StrategyName;
+  /** How many trials (required for random; grid: at most this many, default all). */
+  trials?: number;
+  scheduler?: SchedulerName;
+  /** ASHA: epochs at the first rung (default 1). */
+  minEpochs?: number;
+  /** ASHA: reduction factor (default 3). */
+  reduction?: number;
+  /** Runs the trials (default: in this process, one at a time). */
+  executor?: Executor;
+  /** Continue the tune in outDir (its tune.json decides everything else). */
+  resume?: boolean;
+  /** The dataset, when the caller has loaded it (checks; shared by in-process trials). */
+  dataset?: Dataset;
+}
+
+export interface TuneHooks {
+  onTrial?: (event: TuneEvent) => void;
+  /** Aborting stops every running trial after its batch (checkpointed); tune.json says where to resume. */
+  signal?: AbortSignal;
+}
+
+export interface TuneResult {
+  /** Trials with a validation score, best first. */
+  leaderboard: TrialSummary[];
+  trials: TrialSummary[];
+  /** Stopped by the signal: some trials are unfinished (resume with `resume: true`). */
+  interrupted: boolean;
+  file: string;
+  settings: TuneSettings;
+  rungs: number[];
+}
+
+const FINAL: ReadonlySet<TrialState> = new Set(['completed', 'pruned', 'diverged', 'failed']);
+
+/** Best first: higher best validation accuracy, then lower best validation loss, then id. */
+export function rankTrials(trials: readonly TrialSummary[]): TrialSummary[] {
+  return trials
+    .filter((t) => t.bestValAccuracy !== null)
+    .sort(
+      (a, b) =>
+        b.bestValAccuracy! - a.bestValAccuracy! ||
+        (a.bestValLoss ?? Infinity) - (b.bestValLoss ?? Infinity) ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+}
+
+function trialIds(n: number): string[] {
+  const width = Math.max(3, String(n).length);
+  return Array.from({ length: n }, (_, i) => `t${String(i + 1).padStart(width, '0')}`);
+}
+
+function scoresOf(epochs: readonly EpochRecord[]): { acc: number | null; loss: number | null } {
+  const accs = epochs.map((e) => e.valAccuracy).filter((v): v is number => v !== null && Number.isFinite(v));
+  const losses = epochs.map((e) => e.valLoss).filter((v): v is number => v !== null && Number.isFinite(v));
+  return { acc: accs.length ? Math.max(...accs) : null, loss: losses.length ? Math.min(...losses) : null };
+}
+
+/** The settings and trials of a new tune, every trial checked (a ConfigError names the space file and key). */
+export function planTune(space: Space | unknown, options: TuneOptions): { settings: TuneSettings; trials: TrialSummary[] } {
+  const spaceFile = options.spaceFile ?? 'space';
+  const raw = isSpace(space) ? spaceToJson(space) : space;
+  const parsed = isSpace(space) ? space : parseSpace(space, spaceFile);
+  const sources: Partial<Record<ConfigKey, ConfigSource>> = options.baseSources ?? {};
+  const given = parseConfigPart(options.base ?? {}, { kind: 'cli' });
+  const base = resolveConfig(DEFAULT_CONFIG as TrainConfig, [{ values: given, source: { kind: 'cli' } }]).config;
+  const baseName = (key: ConfigKey) => (sources[key]?.kind === 'file' ? `${(sources[key] as { path: string }).path}: ${JSON.stringify(key)}` : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (base.valSplit <= 0) {
+    throw new ConfigError([`${baseName('valSplit')} is 0: tune ranks and prunes trials on the validation split only, so it needs one (e.g. --val-split 0.1)`]);
+  }
+  const strategy = options.strategy ?? 'random';
+  const scheduler = options.scheduler ?? 'asha';
+  const minEpochs = options.minEpochs ?? 1;
+  const reduction = options.reduction ?? 3;
+  if (options.trials !== undefined && (!Number.isInteger(options.trials) || options.trials < 1)) {
+    throw new ConfigError([`--trials must be an integer >= 1, got ${options.trials}`]);
+  }
+  if (!Number.isInteger(minEpochs) || minEpochs < 1) throw new ConfigError([`--min-epochs must be an integer >= 1, got ${minEpochs}`]);
+  if (!Number.isInteger(reduction) || reduction < 2) throw new ConfigError([`--reduction must be an integer >= 2, got ${reduction}`]);
+  let chosen;
+  if (strategy === 'grid') chosen = gridTrials(parsed, spaceFile, options.trials ?? Infinity);
+  else {
+    if (options.trials === undefined) throw new ConfigError(['--trials is needed with --strategy random (how many configurations to sample)']);
+    chosen = randomTrials(parsed, options.trials, base.seed);
+  }
+  const ids = trialIds(chosen.length);
+  const trials = chosen.map((values, i): TrialSummary => {
+    let config: TrainConfig;
+    try {
+      config = resolveConfig(base, [{ values, source: { kind: 'file', path: spaceFile } }]).config;
+    } catch (error) {
+      if (error instanceof ConfigError) throw new ConfigError(error.problems.map((p) => `trial ${ids[i]}: ${p}`));
+      throw error;
+    }
+    return {
+      id: ids[i]!,
+      settings: values as Record<string, unknown>,
+      config,
+      status: 'pending',
+      epochs: 0,
+      bestValAccuracy: null,
+      bestValLoss: null,
+      testAccuracy: null,
+      testLoss: null,
+      preluSlopes: null,
+      seconds: null,
+      runDir: join('trials', ids[i]!),
+      report: null,
+      rungs: [],
+    };
+  });
+  const settings: TuneSettings = { spaceFile, space: raw, base, strategy, trials: options.trials ?? null, scheduler, minEpochs, reduction };
+  if (scheduler === 'asha') {
+    const maxEpochs = Math.max(...trials.map((t) => t.config.epochs));
+    if (rungEpochs({ minEpochs, reduction, maxEpochs }).length === 0) {
+      throw new ConfigError([`--min-epochs ${minEpochs} leaves ASHA no rung below ${maxEpochs} epochs (lower --min-epochs, raise --epochs, or use --scheduler none)`]);
+    }
+  }
+  return { settings, trials };
+}
+
+function isSpace(value: unknown): value is Space {
+  return typeof value === 'object' && value !== null && Array.isArray((value as Space).params);
+}
+
+/** A parsed space back to its file form (tune.json keeps the file form). */
+function spaceToJson(space: Space): Record<string, unknown> {
+  return Object.fromEntries(
+    space.params.map((p) => [
+      p.key,
+      p.kind === 'choice' ? p.values : { min: p.min, max: p.max, log: p.log, int: p.int, ...(p.steps !== null ? { steps: p.steps } : {}) },
+    ]),
+  );
+}
+
+/** Checks every trial's layers and batch size against the data; problems name the trial and where the value came from. */
+export function checkTrialsAgainstData(trials: readonly TrialSummary[], dataset: Dataset, settings: TuneSettings, baseSources: Partial<Record<ConfigKey, ConfigSource>> = {}): void {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const trial of trials) {
+    const { config } = trial;
+    const valCount = heldOutCount(dataset.train.count, config.valSplit);
+    const key = `${config.layers.join(',')}/${config.batchSize}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const sources: Partial<Record<ConfigKey, ConfigSource>> = { ...baseSources };
+    for (const k of Object.keys(trial.settings)) sources[k as ConfigKey] = { kind: 'file', path: settings.spaceFile };
+    try {
+      checkConfigAgainstData(
+        config,
+        { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount: dataset.train.count - valCount },
+        sources,
+      );
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const p of error.problems) if (!problems.includes(p)) problems.push(p);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** Reads a tune folder's tune.json (for --resume and reports). */
+export async function readTuneFile(outDir: string): Promise<TuneFile> {
+  const path = join(outDir, TUNE_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError([`--resume ${outDir}: ${code === 'ENOENT' ? `no ${TUNE_FILE} there (not a tune folder)` : (error as Error).message}`]);
+  }
+  let json: TuneFile;
+  try {
+    json = JSON.parse(text) as TuneFile;
+  } catch (error) {
+    throw new ConfigError([`${path}: not valid JSON (${(error as Error).message})`]);
+  }
+  if (json.version !== 1 || !Array.isArray(json.trials) || typeof json.settings !== 'object') {
+    throw new ConfigError([`${path}: not a densetrain tune file (version 1 with settings and trials)`]);
+  }
+  return json;
+}
+
+/**
+ * Runs a tune and returns its leaderboard. `space` is a parsed Space or a space file's JSON
+ * (validated here). With `resume`, everything comes from <outDir>/tune.json and `space` is ignored.
+ */
+export async function tune(space: Space | unknown, options: TuneOptions, hooks: TuneHooks = {}): Promise<TuneResult> {
+  const { outDir } = options;
+  const file = join(outDir, TUNE_FILE);
+  let settings: TuneSettings;
+  let trials: TrialSummary[];
+  let history: RungEntry[] = [];
+  if (options.resume) {
+    const saved = await readTuneFile(outDir);
+    ({ settings, trials } = saved);
+    history = saved.asha ?? [];
+  } else {
+    if (existsSync(file) || existsSync(join(outDir, 'trials'))) {
+      throw new ConfigError([`--out ${outDir} already holds a tune (${TUNE_FILE} or trials/); choose another folder, or continue it with --resume ${outDir}`]);
+    }
+    ({ settings, trials } = planTune(space, options));
+  }
+  if (options.dataset) checkTrialsAgainstData(trials, options.dataset, settings, options.baseSources);
+
+  const maxEpochs = Math.max(...trials.map((t) => t.config.epochs));
+  const asha =
+    settings.scheduler === 'asha' ? new AshaScheduler({ minEpochs: settings.minEpochs, reduction: settings.reduction, maxEpochs }, history) : null;
+  const rungs = asha ? [...asha.rungs] : [];
+  const executor = options.executor ?? new InProcessExecutor(options.dataset ? { dataset: options.dataset } : {});
+  const signal = hooks.signal;
+  let interrupted = false;
+
+  const snapshot = (): TuneFile => ({
+    version: 1,
+    settings,
+    rungs,
+    interrupted,
+    trials,
+    leaderboard: rankTrials(trials).map((t) => t.id),
+    asha: asha?.history() ?? [],
+  });
+  let writing: Promise<void> = Promise.resolve();
+  const persist = (): Promise<void> => (writing = writing.then(() => writeJsonAtomic(file, snapshot())));
+  await mkdir(outDir, { recursive: true });
+  await persist();
+
+  const running = new Set<{ stop(): void }>();
+  const onAbort = () => {
+    for (const handle of running) handle.stop();
+  };
+  signal?.addEventListener('abort', onAbort);
+
+  const runOne = async (trial: TrialSummary): Promise<void> => {
+    // Pruned before an interruption stopped it: the decision stands.
+    if (trial.rungs.some((r) => r.decision === 'prune')) {
+      trial.status = 'pruned';
+      return;
+    }
+    trial.status = 'running';
+    hooks.onTrial?.({ type: 'start', trial });
+    await persist();
+    const handle = executor.start(
+      { id: trial.id, config: trial.config, runDir: join(outDir, trial.runDir), resume: true },
+      {
+        batch: (progress) => hooks.onTrial?.({ type: 'batch', trial, progress }),
+        epoch: async (record): Promise<EpochDecision> => {
+          trial.epochs = record.epoch;
+          if (record.valAccuracy !== null && Number.isFinite(record.valAccuracy)) trial.bestValAccuracy = Math.max(trial.bestValAccuracy ?? -Infinity, record.valAccuracy);
+          if (record.valLoss !== null && Number.isFinite(record.valLoss)) trial.bestValLoss = Math.min(trial.bestValLoss ?? Infinity, record.valLoss);
+          const rung = asha ? asha.report(trial.id, record.epoch, trial.bestValAccuracy ?? -Infinity) : null;
+          if (rung) trial.rungs.push(rung);
+          hooks.onTrial?.({ type: 'epoch', trial, record, rung });
+          await persist();
+          if (rung?.decision === 'prune') {
+            const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+            return {
+              stop: true,
+              reason: `pruned by ASHA after epoch ${rung.epoch}: best validation accuracy ${pct(rung.score)} ranked ${rung.rank} of ${rung.of} trials at this rung (the top ${rung.keep} continue)`,
+            };
+          }
+          return CONTINUE;
+        },
+      },
+    );
+    running.add(handle);
+    if (signal?.aborted) handle.stop();
+    const outcome = await handle.done;
+    running.delete(handle);
+    applyOutcome(trial, outcome.status, outcome.record, outcome.report ? outcome.report : null, outDir);
+    if (outcome.error !== undefined) trial.error = outcome.error;
+    hooks.onTrial?.({ type: 'end', trial });
+    await persist();
+  };
+
+  try {
+    const active = new Set<Promise<void>>();
+    for (const trial of trials) {
+      if (FINAL.has(trial.status)) continue;
+      while (active.size >= executor.slots) await Promise.race(active);
+      if (signal?.aborted) break;
+      const p: Promise<void> = runOne(trial).finally(() => active.delete(p));
+      active.add(p);
+    }
+    await Promise.all(active);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (!options.executor) await executor.close();
+  }
+  interrupted = trials.some((t) => !FINAL.has(t.status));
+  if (interrupted) for (const t of trials) if (t.status === 'running') t.status = 'interrupted';
+  await persist();
+  return { leaderboard: rankTrials(trials), trials, interrupted, file, settings, rungs };
+}
+
+function applyOutcome(trial: TrialSummary, status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string): void {
+  trial.status = status === 'interrupted' && trial.rungs.some((r) => r.decision === 'prune') ? 'pruned' : status;
+  if (!record) return;
+  const { acc, loss } = scoresOf(record.epochs);
+  trial.epochs = record.epochs.length;
+  trial.bestValAccuracy = acc;
+  trial.bestValLoss = loss;
+  trial.testAccuracy = record.test?.accuracy ?? null;
+  trial.testLoss = record.test?.loss ?? null;
+  trial.preluSlopes = record.epochs[record.epochs.length - 1]?.preluSlopes ?? null;
+  trial.seconds = record.seconds;
+  trial.report = report ? relative(outDir, report) : null;
+}
