@@ -14,6 +14,7 @@ import { registerEvalCommand } from './commands/eval.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerTuneCommand } from './commands/tune.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -32,6 +33,7 @@ const COMMANDS: RegisterCommand[] = [
   registerTrainCommand,
   registerCompareCommand,
   registerSweepCommand,
+  registerTuneCommand,
   registerEvalCommand,
   registerInfoCommand,
   registerDataCommand,
@@ -67,9 +69,9 @@ export async function main(argv: string[] = process.argv.slice(2), io: Io = proc
   }
 }
 
-/** For the training options (train, compare, sweep), commander's suggestion misses typos like --lrate; the config keys know better. */
+/** For the training options (train, compare, sweep, tune), commander's suggestion misses typos like --lrate; the config keys know better. */
 function optionHint(error: CommanderError, argv: string[]): string {
-  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || !['train', 'compare', 'sweep'].includes(argv[0] ?? '')) return '';
+  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || !['train', 'compare', 'sweep', 'tune'].includes(argv[0] ?? '')) return '';
   const flag = /'--([^'=]+)/.exec(error.message)?.[1];
   const key = flag === undefined ? undefined : suggestKey(flag);
   return key === undefined ? '' : ` (did you mean ${optionFlag(key)}?)`;

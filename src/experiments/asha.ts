@@ -14,6 +14,9 @@
  * tune restores it so decisions already made stand.
  */
 
+export type SchedulerName = 'asha' | 'none';
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['asha', 'none'];
+
 export interface AshaOptions {
   /** Epochs at the first rung (>= 1). */
   minEpochs: number;

@@ -19,15 +19,14 @@ import type { Dataset } from '../data/types.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
 import { checkConfigAgainstData, ConfigError, parseConfigPart, resolveConfig, type ConfigKey, type ConfigSource } from '../train/schema.js';
 import type { EpochRecord, RunRecord, TrainConfig } from '../train/types.js';
-import { AshaScheduler, rungEpochs, type RungEntry } from './asha.js';
+import { AshaScheduler, rungEpochs, type RungEntry, type SchedulerName } from './asha.js';
 import { CONTINUE, type EpochDecision, type Executor, type TrialProgress, type TrialStatus } from './executor.js';
 import { InProcessExecutor } from './in-process.js';
 import { parseSpace, type Space } from './space.js';
 import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
 
 export const TUNE_FILE = 'tune.json';
-export type SchedulerName = 'asha' | 'none';
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['asha', 'none'];
+export { SCHEDULER_NAMES, type SchedulerName } from './asha.js';
 
 /** Everything that defines a tune (saved in tune.json; a resume reads it back). */
 export interface TuneSettings {

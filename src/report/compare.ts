@@ -367,7 +367,7 @@ export async function writeSweepReport(outDir: string, input: SweepInput): Promi
   return writePage(outDir, 'sweep.html', await buildSweepReport(input));
 }
 
-async function writePage(outDir: string, file: string, built: BuiltPage): Promise<string> {
+export async function writePage(outDir: string, file: string, built: BuiltPage): Promise<string> {
   const chartsDir = join(outDir, 'charts');
   await mkdir(chartsDir, { recursive: true });
   for (const c of built.charts) await writeFile(join(chartsDir, `${c.name}.svg`), `<?xml version="1.0" encoding="UTF-8"?>\n${c.svg}\n`);

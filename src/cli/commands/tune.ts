@@ -1,0 +1,316 @@
+/**
+ * `densetrain tune --space SPACE.json --trials N --out DIR`: a hyper-parameter search over a
+ * space (grid or seeded random) with ASHA pruning on validation accuracy, trials in parallel
+ * worker processes, and a leaderboard (terminal table, DIR/tune.json, DIR/tune.html). Every
+ * training option is the base configuration; --epochs is the most epochs a trial may run.
+ * A thin layer over tune() in src/experiments/tune.ts.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { MultiBar, type SingleBar } from 'cli-progress';
+import type { Executor } from '../../experiments/executor.js';
+import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
+import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
+import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
+import type { TrainConfig } from '../../train/types.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import { formatPercent, formatSeconds, type Io } from '../io.js';
+import { loadData } from '../deps.js';
+import type { CliContext, RegisterCommand } from '../main.js';
+import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
+import { defaultRunDir } from '../run-folder.js';
+
+interface TuneCliOptions extends Record<string, unknown> {
+  space?: string;
+  trials?: string;
+  strategy?: string;
+  scheduler?: string;
+  minEpochs?: string;
+  reduction?: string;
+  parallel?: string;
+  out?: string;
+  resume?: string;
+  top?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export const EXIT_TERMINATED = 143;
+
+export const registerTuneCommand: RegisterCommand = (program, context) => {
+  const command = program
+    .command('tune')
+    .description('search a space of training options: ASHA prunes weak trials early, trials run in parallel; writes tune.json and tune.html');
+  command
+    .option('--space <file>', 'JSON file: option names mapped to a list of choices or a range {"min", "max", "log", "int", "steps"}')
+    .option('--trials <n>', 'trials to run (random: required; grid: at most this many, default the whole grid)')
+    .option('--strategy <name>', `how trials are chosen: ${STRATEGY_NAMES.join(', ')} (default random, seeded by --seed)`)
+    .option('--scheduler <name>', `${SCHEDULER_NAMES.join(', ')} (default asha: prune trials at rungs of --min-epochs x --reduction^k epochs)`)
+    .option('--min-epochs <n>', 'ASHA: epochs at the first rung (default 1)')
+    .option('--reduction <n>', 'ASHA: reduction factor; the top 1/n of a rung continues (default 3)')
+    .option('--parallel <n|auto>', 'trials at once, each in its own process with the threads split between them (default 1; auto: one per CPU)');
+  addTrainConfigOptions(command, context.defaults);
+  command
+    .option('--out <dir>', 'folder for tune.json, tune.html and trials/<id>/ (default: runs/<timestamp>)')
+    .option('--resume <dir>', 'continue the tune in this folder: unfinished trials resume their checkpoints (settings come from its tune.json)')
+    .option('--top <n>', 'leaderboard rows printed (default 10)')
+    .option('--quiet', 'no progress bars: one line per trial-epoch')
+    .option('--verbose', 'show each trial\'s config, and stack traces on errors')
+    .addHelpText(
+      'after',
+      `
+SPACE.json maps training options (camelCase, as in config files) to choices or ranges:
+  {"layers": ["784,128,10", "784,256,128,10"], "activation": ["relu", "leaky_relu"],
+   "lr": {"min": 0.001, "max": 0.3, "log": true}, "l2": {"min": 1e-5, "max": 1e-2, "log": true}}
+Trials are ranked and pruned on the validation split only; the test accuracy of each trial's kept
+weights is reported, never used to choose. Examples:
+  densetrain tune --space space.json --trials 20 --epochs 9 --parallel auto --out runs/tune
+  densetrain tune --resume runs/tune`,
+    )
+    .action(async (options: TuneCliOptions) => {
+      const code = await tuneCommand(options, context);
+      if (code !== EXIT_OK) throw new ExitRequest(code);
+    });
+};
+
+function positiveInt(raw: string | undefined, flag: string, min = 1): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function oneOfNames<T extends string>(raw: string | undefined, flag: string, names: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(names as readonly string[]).includes(raw)) throw new UsageError(`${flag} must be one of ${names.join(', ')}; got ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+/** --parallel: a count, or 'auto' (one trial per CPU, as many as there are trials). */
+export function parallelCount(raw: string | undefined, trials: number): number {
+  if (raw === undefined) return 1;
+  if (raw === 'auto') return Math.max(1, Math.min(availableParallelism(), trials));
+  const n = positiveInt(raw, '--parallel');
+  return n!;
+}
+
+/**
+ * The executor for N trials at once: this process for one; else a pool of worker processes
+ * with the CPUs split between them (unless --threads says otherwise).
+ */
+export async function executorFor(parallel: number, config: TrainConfig, dataset: unknown): Promise<{ executor: Executor; describe: string }> {
+  const { InProcessExecutor } = await import('../../experiments/in-process.js');
+  if (parallel <= 1) {
+    return { executor: new InProcessExecutor({ dataset: dataset as never }), describe: 'trials one at a time in this process' };
+  }
+  const { ProcessPoolExecutor } = await import('../../experiments/pool.js');
+  const threads = config.threads ?? Math.max(1, Math.floor(availableParallelism() / parallel));
+  return {
+    executor: new ProcessPoolExecutor({ slots: parallel, threadsPerTrial: threads }),
+    describe: `${parallel} trials at once, each in its own process with ${threads} native thread${threads === 1 ? '' : 's'}`,
+  };
+}
+
+/** The options that only a new tune takes (with --resume, tune.json decides). */
+const NEW_TUNE_ONLY = ['space', 'trials', 'strategy', 'scheduler', 'minEpochs', 'reduction', 'out', 'config'] as const;
+
+export async function tuneCommand(options: TuneCliOptions, context: CliContext): Promise<number> {
+  const { io } = context;
+  const experiments = await import('../../experiments/tune.js');
+  let settings: TuneSettings;
+  let outDir: string;
+  let baseSources: Partial<Record<ConfigKey, ConfigSource>> = {};
+  let trialCount: number;
+  if (options.resume !== undefined) {
+    const given = [...NEW_TUNE_ONLY.filter((k) => options[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`), ...CONFIG_KEYS.filter((k) => options[k] !== undefined).map(optionFlag)];
+    if (given.length > 0) throw new UsageError(`--resume continues with the settings in its tune.json; leave out ${given.join(', ')}`);
+    outDir = options.resume;
+    const saved = await experiments.readTuneFile(outDir);
+    settings = saved.settings;
+    trialCount = saved.trials.filter((t) => !['completed', 'pruned', 'diverged', 'failed'].includes(t.status)).length;
+  } else {
+    if (options.space === undefined) throw new UsageError('tune needs --space SPACE.json (or --resume DIR to continue a tune)');
+    const resolved = await resolveTrainOptions(options, context.defaults);
+    baseSources = resolved.sources;
+    const { readSpace } = await import('../../experiments/space.js');
+    const space = await readSpace(options.space);
+    outDir = options.out ?? defaultRunDir();
+    const trials = positiveInt(options.trials, '--trials');
+    const planned = experiments.planTune(space, {
+      outDir,
+      base: resolved.config,
+      baseSources,
+      spaceFile: options.space,
+      strategy: oneOfNames<StrategyName>(options.strategy, '--strategy', STRATEGY_NAMES) ?? 'random',
+      ...(trials !== undefined ? { trials } : {}),
+      scheduler: oneOfNames<SchedulerName>(options.scheduler, '--scheduler', SCHEDULER_NAMES) ?? 'asha',
+      minEpochs: positiveInt(options.minEpochs, '--min-epochs') ?? 1,
+      reduction: positiveInt(options.reduction, '--reduction', 2) ?? 3,
+    });
+    settings = planned.settings;
+    trialCount = planned.trials.length;
+  }
+  const top = positiveInt(options.top, '--top') ?? 10;
+  const base = settings.base;
+  const parallel = parallelCount(options.parallel, trialCount);
+
+  const dataset = await (await loadData()).loadDataset(base.data, { seed: base.seed });
+  const { executor, describe } = await executorFor(parallel, base, dataset);
+  io.out(`tune folder: ${outDir}`);
+  io.out(`data: ${dataset.name}; ${describe}`);
+
+  const controller = new AbortController();
+  let signalName: NodeJS.Signals | null = null;
+  const progress = tuneProgress(io, Boolean(options.quiet), Boolean(options.verbose));
+  const onSignal = (name: NodeJS.Signals) => {
+    if (signalName !== null) {
+      io.err('densetrain: interrupted again; exiting now');
+      process.exit(name === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED);
+    }
+    signalName = name;
+    progress.stop();
+    io.err(`densetrain: ${name === 'SIGTERM' ? 'terminated' : 'interrupted'}; stopping every trial after its batch and saving checkpoints (${name === 'SIGTERM' ? 'SIGTERM' : 'Ctrl-C'} again to quit now)`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let result: TuneResult;
+  try {
+    result = await experiments.tune(
+      settings.space,
+      {
+        outDir,
+        base,
+        baseSources,
+        spaceFile: settings.spaceFile,
+        strategy: settings.strategy,
+        ...(settings.trials !== null ? { trials: settings.trials } : {}),
+        scheduler: settings.scheduler,
+        minEpochs: settings.minEpochs,
+        reduction: settings.reduction,
+        executor,
+        dataset,
+        resume: options.resume !== undefined,
+      },
+      { signal: controller.signal, onTrial: (event) => progress.event(event) },
+    );
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await executor.close();
+  }
+
+  io.out(leaderboardTable(result, top));
+  const pruned = result.trials.filter((t) => t.status === 'pruned').length;
+  const failed = result.trials.filter((t) => t.status === 'failed');
+  io.out(`${result.trials.length} trials: ${countBy(result.trials)}${result.rungs.length ? `; ASHA rungs at epochs ${result.rungs.join(', ')} pruned ${pruned}` : ''}`);
+  let code = EXIT_OK;
+  try {
+    const { writeTuneReport } = await import('../../report/tune.js');
+    const page = await writeTuneReport(outDir, await experiments.readTuneFile(outDir));
+    io.out(`tune: ${resolve(page)}`);
+  } catch (error) {
+    io.err(`densetrain: could not write tune.html: ${(error as Error).message.split('\n')[0]}`);
+    code = EXIT_FAILURE;
+  }
+  io.out(`results: ${resolve(result.file)}`);
+  for (const t of failed) io.err(`densetrain: trial ${t.id} failed: ${t.error ?? 'unknown error'}`);
+  if (failed.length > 0) code = EXIT_FAILURE;
+  if (result.interrupted) {
+    io.err(`densetrain: ${signalName === 'SIGTERM' ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
+    return signalName === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+  }
+  return code;
+}
+
+function countBy(trials: readonly TrialSummary[]): string {
+  const counts = new Map<string, number>();
+  for (const t of trials) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
+  return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+/** A searched value as shown in tables: layers as 784-128-10, numbers briefly. */
+export function showSetting(value: unknown): string {
+  if (Array.isArray(value)) return value.join('-');
+  if (typeof value === 'number') return String(Number(value.toPrecision(4)));
+  return String(value);
+}
+
+/** The top of the leaderboard: rank, trial, the searched settings, epochs, best val acc, test acc, seconds, status. */
+export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trials'>, top: number): string {
+  const keys = [...new Set(result.trials.flatMap((t) => Object.keys(t.settings)))];
+  // Imported lazily by the caller's module graph (cli-table3 is small).
+  const rows = result.leaderboard.slice(0, top).map((t, i) => [
+    String(i + 1),
+    t.id,
+    ...keys.map((k) => showSetting(t.settings[k])),
+    `${t.epochs}/${t.config.epochs}`,
+    formatPercent(t.bestValAccuracy),
+    formatPercent(t.testAccuracy),
+    t.seconds === null ? '-' : formatSeconds(t.seconds),
+    t.status,
+  ]);
+  const head = ['#', 'trial', ...keys, 'epochs', 'best val acc', 'test acc', 'time', 'status'];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((cell, c) => (c >= 2 + keys.length && c < head.length - 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  const shown = result.leaderboard.length > top ? ` (top ${top} of ${result.leaderboard.length})` : '';
+  return [`leaderboard by best validation accuracy${shown}:`, line(head), ...rows.map(line)].join('\n');
+}
+
+interface TuneProgress {
+  event(e: TuneEvent): void;
+  stop(): void;
+}
+
+/** One bar per running trial on a terminal; else one line per trial-epoch. Start and end lines either way. */
+function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
+  const bars = io.tty && !quiet;
+  let multi: MultiBar | null = null;
+  const trialBars = new Map<string, SingleBar>();
+  const log = (line: string) => {
+    if (multi) multi.log(`${line}\n`);
+    else io.err(line);
+  };
+  const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${showSetting(v)}`).join(' ');
+  return {
+    event(e) {
+      const t = e.trial;
+      if (e.type === 'start') {
+        log(`${t.id} ${t.epochs > 0 ? `resumes after epoch ${t.epochs}` : 'starts'}: ${settingsText(t)}`);
+        if (verbose) log(`${t.id} config: ${JSON.stringify(t.config)}`);
+        if (bars) {
+          multi ??= new MultiBar({ stream: io.stderr, format: '{trial} [{bar}] epoch {epoch}/{epochs} batch {value}/{total} | {note}', barsize: 20, hideCursor: true, clearOnComplete: true, fps: 8 });
+          trialBars.set(t.id, multi.create(1, 0, { trial: t.id, epoch: t.epochs + 1, epochs: t.config.epochs, note: '' }));
+        }
+      } else if (e.type === 'batch') {
+        const bar = trialBars.get(t.id);
+        if (bar) {
+          if (bar.getTotal() !== e.progress.batches) bar.setTotal(e.progress.batches);
+          bar.update(e.progress.batch, { epoch: e.progress.epoch });
+        }
+      } else if (e.type === 'epoch') {
+        const r = e.record;
+        const rung = e.rung ? `  rung ${e.rung.epoch}: ${e.rung.decision} (rank ${e.rung.rank} of ${e.rung.of}, top ${e.rung.keep} continue)` : '';
+        const line = `${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`;
+        const bar = trialBars.get(t.id);
+        if (bar) bar.update({ note: `val acc ${formatPercent(r.valAccuracy)}` });
+        if (!bars || e.rung) log(line);
+      } else {
+        const bar = trialBars.get(t.id);
+        if (bar && multi) {
+          multi.remove(bar);
+          trialBars.delete(t.id);
+        }
+        const detail = t.status === 'failed' ? `: ${t.error ?? ''}` : `, best val acc ${formatPercent(t.bestValAccuracy)}, test acc ${formatPercent(t.testAccuracy)}`;
+        log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
+      }
+    },
+    stop() {
+      multi?.stop();
+      multi = null;
+      trialBars.clear();
+    },
+  };
+}
