@@ -10,7 +10,7 @@ import type { Executor, TrialHandle, TrialHooks, TrialOutcome, TrialSpec } from 
 import { runTrial, type TrialResources } from './trial.js';
 
 /** Datasets and kernels loaded once per process and shared by its trials. */
-export function cachedResources(preloaded?: Dataset): TrialResources {
+export function cachedResources(preloaded?: Dataset, preselected?: Kernels): TrialResources {
   const datasets = new Map<string, Promise<Dataset>>();
   if (preloaded) datasets.set('', Promise.resolve(preloaded));
   const kernels = new Map<string, Kernels>();
@@ -25,6 +25,7 @@ export function cachedResources(preloaded?: Dataset): TrialResources {
       return p;
     },
     kernels(config: TrainConfig): Kernels {
+      if (preselected) return preselected;
       const key = `${config.backend}/${config.threads ?? ''}`;
       let k = kernels.get(key);
       if (!k) {
@@ -57,11 +58,11 @@ export class InProcessExecutor implements Executor {
   readonly slots: number;
   readonly #run: TrialRunner;
 
-  constructor(options: { slots?: number; run?: TrialRunner; dataset?: Dataset } = {}) {
+  constructor(options: { slots?: number; run?: TrialRunner; dataset?: Dataset; kernels?: Kernels } = {}) {
     this.slots = options.slots ?? 1;
     if (options.run) this.#run = options.run;
     else {
-      const resources = cachedResources(options.dataset);
+      const resources = cachedResources(options.dataset, options.kernels);
       this.#run = async (spec, hooks, signal) => {
         await loadKernelsModule();
         return runTrial(spec, hooks, resources, signal);

@@ -7,9 +7,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { predictImageSet } from '../cli/predict.js';
 import { markComplete, markIncomplete, writeJsonAtomic } from '../cli/run-folder.js';
 import type { Dataset } from '../data/types.js';
 import type { Kernels } from '../kernels/types.js';
+import type { ReportInput } from '../report/index.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import type { RunRecord, TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome, TrialSpec } from './executor.js';
@@ -57,7 +59,6 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
         }
       },
     });
-    model.dispose();
     let status: TrialOutcome['status'];
     if (pruned !== null && record.stopReason === 'interrupted') {
       // The scheduler's stop is final: recorded as an early stop with its reason.
@@ -67,7 +68,14 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
     } else if (record.stopReason === 'interrupted') status = 'interrupted';
     else if (record.stopReason === 'diverged') status = 'diverged';
     else status = 'completed';
-    return await finishTrial(spec, record, status);
+    // The kept model's test probabilities, for the report's per-image sections (not for an unfinished run).
+    let probs: Float32Array | undefined;
+    try {
+      if (status !== 'interrupted') probs = predictImageSet(model, dataset.test, model.scaling);
+    } finally {
+      model.dispose();
+    }
+    return await finishTrial(spec, record, status, probs ? { images: dataset.test, probs } : undefined);
   } catch (error) {
     const interrupted = controller.signal.aborted && (error as Error).name === 'AbortError';
     await markIncomplete(runDir, interrupted ? 'interrupted before a record was written' : `failed: ${firstLine(error)}`).catch(() => {});
@@ -77,18 +85,18 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
   }
 }
 
-async function finishTrial(spec: TrialSpec, record: RunRecord, status: TrialOutcome['status']): Promise<TrialOutcome> {
+async function finishTrial(spec: TrialSpec, record: RunRecord, status: TrialOutcome['status'], test: ReportInput['test']): Promise<TrialOutcome> {
   const { runDir } = spec;
   await writeJsonAtomic(join(runDir, 'metrics.json'), record);
   let report: string | undefined;
   try {
     const { writeReport } = await import('../report/index.js');
-    report = await writeReport(runDir, { record }, { chartPngs: false });
+    report = await writeReport(runDir, { record, ...(test ? { test } : {}) });
   } catch (error) {
     await markIncomplete(runDir, `report.html could not be written: ${firstLine(error)}`);
     return { status: 'failed', record, error: `report.html could not be written: ${firstLine(error)}` };
   }
-  if (status === 'interrupted') await markIncomplete(runDir, `interrupted (${record.stopMessage ?? 'stopped'}); the experiment's --resume continues it`);
+  if (status === 'interrupted') await markIncomplete(runDir, `interrupted (${record.stopMessage ?? 'stopped'}); its checkpoint continues with --resume (of the experiment, or densetrain train --resume ${runDir})`);
   else await markComplete(runDir);
   return { status, record, report };
 }

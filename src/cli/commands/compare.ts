@@ -11,13 +11,16 @@ import { existsSync } from 'node:fs';
 import type { Option } from 'commander';
 import { CONFIG_KEYS, optionFlag, type ConfigKey } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { folderName, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../experiment.js';
+import { comparedRun, folderName, runJson, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../series.js';
+import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
 
 interface CompareOptions extends Record<string, unknown> {
   config?: string[];
+  repeats?: string;
+  parallel?: string;
   out?: string;
   quiet?: boolean;
   verbose?: boolean;
@@ -37,6 +40,7 @@ export const registerCompareCommand: RegisterCommand = (program, context) => {
     config.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     config.description = 'JSON file of training options; repeat it for one run per file (flags given apply to every run)';
   }
+  addSeriesOptions(command);
   command
     .option('--out <dir>', 'folder for compare.html and one subfolder per run (default: runs/<timestamp>)')
     .option('--quiet', 'no progress bars: one line per epoch')
@@ -49,6 +53,8 @@ One option given as a comma list makes one run per value; the other options appl
   densetrain compare --layers '784,128,10;784,512,10;784,256,256,10' --out runs/depth
 Or one run per config file:
   densetrain compare --config a.json --config b.json --epochs 5 --out runs/ab
+Each configuration 5 times (seeds 1-5), 2 runs at once, tables with mean ± std:
+  densetrain compare --activation relu,prelu --repeats 5 --parallel auto --out runs/act5
 --data, --seed, --val-split, --backend and --threads are shared by every run.`,
     )
     .action(async (options: CompareOptions) => {
@@ -125,6 +131,8 @@ export async function compareCommand(options: CompareOptions, context: CliContex
     outDir,
     quiet: options.quiet,
     verbose: options.verbose,
+    repeats: positiveInt(options.repeats, '--repeats') ?? 1,
+    parallel: options.parallel,
     checkOutDir: async (dir) => {
       if (existsSync(join(dir, 'compare.html'))) throw new UsageError(`--out ${dir} already holds a comparison (compare.html); choose another folder`);
     },
@@ -134,25 +142,14 @@ export async function compareCommand(options: CompareOptions, context: CliContex
 
 async function finishComparison({ io }: CliContext, result: SeriesResult, outDir: string, varied: string): Promise<number> {
   const report = await import('../../report/compare.js');
-  const runs = result.runs.map((run) => ({
-    label: run.plan.label,
-    status: run.status,
-    record: run.record,
-    reportHref: run.reportPath ? `${run.plan.folder}/report.html` : null,
-    error: run.error,
-  }));
+  const runs = result.runs.map((run) => comparedRun(run, outDir));
   await writeJsonAtomic(join(outDir, 'compare.json'), {
     version: 1,
     varied,
     dataset: result.dataset.name,
+    repeats: result.repeats,
     interrupted: result.interrupted,
-    runs: result.runs.map((run, i) => ({
-      ...report.summarizeRun(runs[i]!),
-      folder: run.plan.folder,
-      report: runs[i]!.reportHref,
-      bestEpoch: run.record?.bestEpoch ?? null,
-      config: run.plan.resolved.config,
-    })),
+    runs: result.runs.map((run, i) => runJson(run, runs[i]!, report)),
   });
   io.out(report.runsTable(runs));
   let code = seriesExitCode(result);

@@ -8,13 +8,16 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, type ConfigKey, optionFlag } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { folderName, runSeries, seriesExitCode, type RunPlan } from '../experiment.js';
+import { comparedRun, folderName, runJson, runSeries, seriesExitCode, type RunPlan } from '../series.js';
+import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
 import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
 
 interface SweepOptions extends Record<string, unknown> {
   param: string;
+  repeats?: string;
+  parallel?: string;
   values: string;
   layerIndex?: string;
   out?: string;
@@ -48,6 +51,7 @@ export const registerSweepCommand: RegisterCommand = (program, context) => {
     .requiredOption('--values <list>', 'comma-separated values, e.g. 0.001,0.01,0.1')
     .option('--layer-index <i>', 'for --param width: which hidden layer, 0 = the first', '0');
   addTrainConfigOptions(command, context.defaults);
+  addSeriesOptions(command);
   command
     .option('--out <dir>', 'folder for sweep.html, sweep.json and one subfolder per value (default: runs/<timestamp>)')
     .option('--quiet', 'no progress bars: one line per epoch')
@@ -156,6 +160,8 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     outDir,
     quiet: options.quiet,
     verbose: options.verbose,
+    repeats: positiveInt(options.repeats, '--repeats') ?? 1,
+    parallel: options.parallel,
     checkOutDir: async (dir) => {
       for (const f of ['sweep.html', 'sweep.json']) {
         if (existsSync(join(dir, f))) throw new UsageError(`--out ${dir} already holds a sweep (${f}); choose another folder`);
@@ -166,14 +172,7 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
   const report = await import('../../report/compare.js');
   // Trained in the order given; shown in order of value.
   const order = result.runs.map((run, i) => ({ run, value: plans[i]!.value })).sort((a, b) => a.value - b.value);
-  const runs = order.map(({ run, value }) => ({
-    label: run.plan.label,
-    value,
-    status: run.status,
-    record: run.record,
-    reportHref: run.reportPath ? `${run.plan.folder}/report.html` : null,
-    error: run.error,
-  }));
+  const runs = order.map(({ run, value }) => ({ ...comparedRun(run, outDir), value }));
   const scale = report.sweepScale(plans.map((p) => p.value), param.log);
   await writeJsonAtomic(join(outDir, 'sweep.json'), {
     version: 1,
@@ -184,15 +183,9 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     scale,
     values: order.map((o) => o.value),
     dataset: result.dataset.name,
+    repeats: result.repeats,
     interrupted: result.interrupted,
-    runs: runs.map((run, i) => ({
-      value: run.value,
-      ...report.summarizeRun(run),
-      folder: order[i]!.run.plan.folder,
-      report: run.reportHref,
-      bestEpoch: run.record?.bestEpoch ?? null,
-      config: order[i]!.run.plan.resolved.config,
-    })),
+    runs: runs.map((run, i) => ({ value: run.value, ...runJson(order[i]!.run, run, report) })),
   });
   io.out(report.runsTable(runs, { valueTitle: axis }));
   let code = seriesExitCode(result);

@@ -5,16 +5,15 @@
  * training option is the base configuration; --epochs is the most epochs a trial may run.
  * A thin layer over tune() in src/experiments/tune.ts.
  */
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { MultiBar, type SingleBar } from 'cli-progress';
-import type { Executor } from '../../experiments/executor.js';
 import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
 import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
-import type { TrainConfig } from '../../train/types.js';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import { onStopSignals } from '../signals.js';
+import { executorFor, parallelCount, positiveInt } from '../parallel.js';
 import { formatPercent, formatSeconds, type Io } from '../io.js';
 import { loadData } from '../deps.js';
 import type { CliContext, RegisterCommand } from '../main.js';
@@ -35,8 +34,6 @@ interface TuneCliOptions extends Record<string, unknown> {
   quiet?: boolean;
   verbose?: boolean;
 }
-
-export const EXIT_TERMINATED = 143;
 
 export const registerTuneCommand: RegisterCommand = (program, context) => {
   const command = program
@@ -74,42 +71,10 @@ weights is reported, never used to choose. Examples:
     });
 };
 
-function positiveInt(raw: string | undefined, flag: string, min = 1): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 function oneOfNames<T extends string>(raw: string | undefined, flag: string, names: readonly T[]): T | undefined {
   if (raw === undefined) return undefined;
   if (!(names as readonly string[]).includes(raw)) throw new UsageError(`${flag} must be one of ${names.join(', ')}; got ${JSON.stringify(raw)}`);
   return raw as T;
-}
-
-/** --parallel: a count, or 'auto' (one trial per CPU, as many as there are trials). */
-export function parallelCount(raw: string | undefined, trials: number): number {
-  if (raw === undefined) return 1;
-  if (raw === 'auto') return Math.max(1, Math.min(availableParallelism(), trials));
-  const n = positiveInt(raw, '--parallel');
-  return n!;
-}
-
-/**
- * The executor for N trials at once: this process for one; else a pool of worker processes
- * with the CPUs split between them (unless --threads says otherwise).
- */
-export async function executorFor(parallel: number, config: TrainConfig, dataset: unknown): Promise<{ executor: Executor; describe: string }> {
-  const { InProcessExecutor } = await import('../../experiments/in-process.js');
-  if (parallel <= 1) {
-    return { executor: new InProcessExecutor({ dataset: dataset as never }), describe: 'trials one at a time in this process' };
-  }
-  const { ProcessPoolExecutor } = await import('../../experiments/pool.js');
-  const threads = config.threads ?? Math.max(1, Math.floor(availableParallelism() / parallel));
-  return {
-    executor: new ProcessPoolExecutor({ slots: parallel, threadsPerTrial: threads }),
-    describe: `${parallel} trials at once, each in its own process with ${threads} native thread${threads === 1 ? '' : 's'}`,
-  };
 }
 
 /** The options that only a new tune takes (with --resume, tune.json decides). */
@@ -158,23 +123,10 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   const dataset = await (await loadData()).loadDataset(base.data, { seed: base.seed });
   const { executor, describe } = await executorFor(parallel, base, dataset);
   io.out(`tune folder: ${outDir}`);
-  io.out(`data: ${dataset.name}; ${describe}`);
+  io.out(`data: ${dataset.name}; trials ${describe}`);
 
-  const controller = new AbortController();
-  let signalName: NodeJS.Signals | null = null;
   const progress = tuneProgress(io, Boolean(options.quiet), Boolean(options.verbose));
-  const onSignal = (name: NodeJS.Signals) => {
-    if (signalName !== null) {
-      io.err('densetrain: interrupted again; exiting now');
-      process.exit(name === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED);
-    }
-    signalName = name;
-    progress.stop();
-    io.err(`densetrain: ${name === 'SIGTERM' ? 'terminated' : 'interrupted'}; stopping every trial after its batch and saving checkpoints (${name === 'SIGTERM' ? 'SIGTERM' : 'Ctrl-C'} again to quit now)`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stop = onStopSignals(io, () => progress.stop());
   let result: TuneResult;
   try {
     result = await experiments.tune(
@@ -193,12 +145,11 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
         dataset,
         resume: options.resume !== undefined,
       },
-      { signal: controller.signal, onTrial: (event) => progress.event(event) },
+      { signal: stop.signal, onTrial: (event) => progress.event(event) },
     );
   } finally {
     progress.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await executor.close();
   }
 
@@ -219,8 +170,8 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   for (const t of failed) io.err(`densetrain: trial ${t.id} failed: ${t.error ?? 'unknown error'}`);
   if (failed.length > 0) code = EXIT_FAILURE;
   if (result.interrupted) {
-    io.err(`densetrain: ${signalName === 'SIGTERM' ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
-    return signalName === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+    io.err(`densetrain: ${stop.received() === 'SIGTERM' ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
+    return stop.exitCode();
   }
   return code;
 }
