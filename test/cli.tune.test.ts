@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TuneFile } from '../src/experiments/tune.js';
+import { tune, type TuneEvent } from '../src/index.js';
 import type { RunRecord } from '../src/train/types.js';
 import { launchChromium, skipBrowser } from './helpers/chromium.js';
 import { collect, ensureBuilt, runCli, signalWhenSeen, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
@@ -215,5 +216,30 @@ describe('densetrain tune', () => {
     } finally {
       await browser.close();
     }
+  }, 60_000);
+});
+
+describe('tune() from the library', () => {
+  it('returns the leaderboard, reports each trial through onTrial, writes the same tune.json', async () => {
+    const outDir = join(tmp, 'library');
+    const events: TuneEvent['type'][] = [];
+    const ids = new Set<string>();
+    const result = await tune(
+      { lr: [0.01, 0.05, 0.2] },
+      { outDir, strategy: 'grid', base: { data: data.dir, layers: [data.side * data.side, 16, data.classes], batchSize: 32, epochs: 4, backend: 'reference' }, reduction: 2 },
+      {
+        onTrial: (e) => {
+          if (e.type !== 'batch') events.push(e.type);
+          ids.add(e.trial.id);
+        },
+      },
+    );
+    expect([...ids]).toEqual(['t001', 't002', 't003']);
+    expect(events.filter((e) => e === 'start')).toHaveLength(3);
+    expect(events.filter((e) => e === 'end')).toHaveLength(3);
+    const file = readJson<TuneFile>(join(outDir, 'tune.json'));
+    expect(result.leaderboard.map((t) => t.id)).toEqual(file.leaderboard);
+    expect(result.leaderboard[0]!.bestValAccuracy).toBe(Math.max(...file.trials.map((t) => t.bestValAccuracy!)));
+    expect(events.filter((e) => e === 'epoch').length).toBe(file.trials.reduce((a, t) => a + t.epochs, 0));
   }, 60_000);
 });
