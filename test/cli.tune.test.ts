@@ -159,6 +159,24 @@ describe('densetrain tune', () => {
     expect(resumed.asha.map((e) => [e.trial, e.epoch, e.decision])).toEqual(whole.asha.map((e) => [e.trial, e.epoch, e.decision]));
   }, 240_000);
 
+  it('--repeats: completed trials get their other seeds, mean ± std in tune.json, the table and tune.html', async () => {
+    const out = join(tmp, 'repeats');
+    const r = await runCli(['tune', '--space', space, '--trials', '4', '--epochs', '4', '--reduction', '2', '--repeats', '2', '--parallel', '2', '--quiet', '--out', out, ...base()]);
+    expect(r.code, r.stderr).toBe(0);
+    const file = readJson<TuneFile>(join(out, 'tune.json'));
+    const completed = file.trials.filter((t) => t.status === 'completed');
+    expect(completed.length).toBeGreaterThan(0);
+    for (const t of completed) {
+      expect(t.repeats!.map((x) => x.status)).toEqual(['completed', 'completed']);
+      const records = t.repeats!.map((x) => readJson<RunRecord>(join(out, x.runDir, 'metrics.json')));
+      expect(records.map((rec) => rec.config.seed)).toEqual([t.config.seed, t.config.seed + 1]);
+      const accs = records.map((rec) => rec.test!.accuracy);
+      expect(t.stats!.testAccuracy.mean).toBeCloseTo((accs[0]! + accs[1]!) / 2, 12);
+    }
+    expect(r.stdout).toContain('best val acc (mean ± std)');
+    expect(readFileSync(join(out, 'tune.html'), 'utf8')).toMatch(/n = 2 of 2 seeds/);
+  }, 180_000);
+
   it('SIGTERM stops the same way with exit 143', async () => {
     const out = join(tmp, 'term');
     const child = spawnCli(['tune', '--space', space, '--trials', '2', '--epochs', '200', '--scheduler', 'none', '--quiet', '--out', out, ...base()]);

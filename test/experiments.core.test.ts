@@ -310,6 +310,39 @@ describe('tune on a fake trainer', () => {
     expect(second.leaderboard.map((t) => t.id)).toEqual(whole.leaderboard.map((t) => t.id));
   });
 
+  it('--repeats: a completed trial is trained with its other seeds right after it, ranked by the mean; pruned trials are not repeated', async () => {
+    const log: string[] = [];
+    // Seed-dependent scores: the fake trainer's quality gains 0.001 per seed above the base seed.
+    const trainer = fakeTrainer(new Map(), log);
+    const seeded = async (spec: TrialSpec, hooks: TrialHooks, signal: AbortSignal) => {
+      const shifted = { ...spec, config: { ...spec.config, lr: spec.config.lr + 0.001 * (spec.config.seed - 1) } };
+      const outcome = await trainer(shifted, hooks, signal);
+      return outcome.record ? { ...outcome, record: { ...outcome.record, config: spec.config } } : outcome;
+    };
+    const result = await tune(SPACE, { outDir: join(tmp, 'tune-rep'), base: BASE, trials: 8, repeats: 3, executor: new InProcessExecutor({ run: seeded }) });
+    const file = JSON.parse(readFileSync(join(tmp, 'tune-rep', 'tune.json'), 'utf8')) as TuneFile;
+    expect(file.settings.repeats).toBe(3);
+    for (const t of file.trials) {
+      if (t.status === 'completed') {
+        expect(t.repeats!.map((r) => [r.seed, r.status])).toEqual([[1, 'completed'], [2, 'completed'], [3, 'completed']]);
+        expect(t.repeats!.map((r) => r.runDir)).toEqual([1, 2, 3].map((seed) => join('trials', t.id, `seed-${seed}`)));
+        const vals = t.repeats!.map((r) => r.bestValAccuracy!);
+        expect(t.stats!.bestValAccuracy.n).toBe(3);
+        expect(t.stats!.bestValAccuracy.mean).toBeCloseTo((vals[0]! + vals[1]! + vals[2]!) / 3, 12);
+        expect(t.stats!.bestValAccuracy.std).toBeGreaterThan(0);
+        // The other seeds ran right after the first (one at a time): t@9, then its seeds.
+        const end = log.indexOf(`${t.id}@9`);
+        expect(log.slice(end + 1, end + 1 + 18).every((l) => l.startsWith(`${t.id} seed `))).toBe(true);
+      } else {
+        expect(t.status).toBe('pruned');
+        expect(t.repeats).toBeUndefined();
+        expect(log.some((l) => l.startsWith(`${t.id} seed `))).toBe(false);
+      }
+    }
+    const scores = result.leaderboard.map((t) => t.stats?.bestValAccuracy.mean ?? t.bestValAccuracy!);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  });
+
   it('refuses a bad space, a missing validation split, a folder already tuned, and ASHA without rungs', async () => {
     const executor = new InProcessExecutor({ run: fakeTrainer(new Map(), []) });
     await expect(tune({ lr: [] }, { outDir: join(tmp, 'x1'), base: BASE, trials: 2, spaceFile: 's.json', executor })).rejects.toThrow(/s\.json: "lr" is an empty list/);

@@ -23,6 +23,7 @@ import { AshaScheduler, rungEpochs, type RungEntry, type SchedulerName } from '.
 import { CONTINUE, type EpochDecision, type Executor, type TrialProgress, type TrialStatus } from './executor.js';
 import { InProcessExecutor } from './in-process.js';
 import { parseSpace, type Space } from './space.js';
+import { spread, spreadPerIndex, type Spread } from './stats.js';
 import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
 
 export const TUNE_FILE = 'tune.json';
@@ -40,6 +41,8 @@ export interface TuneSettings {
   scheduler: SchedulerName;
   minEpochs: number;
   reduction: number;
+  /** Seeds per trial that ASHA lets finish (seed, seed+1, ...); 1 = none repeated. */
+  repeats: number;
 }
 
 export type TrialState = 'pending' | 'running' | TrialStatus;
@@ -68,6 +71,37 @@ export interface TrialSummary {
   /** ASHA decisions at this trial's rungs; the last says where a pruned trial stopped. */
   rungs: RungEntry[];
   error?: string;
+  /**
+   * With repeats: every seed's run, the first being the trial's own (the one ASHA judges);
+   * the other seeds run once the first has completed (a pruned trial is not repeated).
+   */
+  repeats?: RepeatEntry[];
+  /** With repeats: mean, std, min, max, n over the seeds that completed (diverged ones counted apart). */
+  stats?: TrialStats;
+}
+
+export interface RepeatEntry {
+  seed: number;
+  status: TrialState;
+  runDir: string;
+  epochs: number;
+  bestValAccuracy: number | null;
+  bestValLoss: number | null;
+  testAccuracy: number | null;
+  testLoss: number | null;
+  preluSlopes: number[] | null;
+  seconds: number | null;
+  report: string | null;
+  error?: string;
+}
+
+export interface TrialStats {
+  repeats: number;
+  diverged: number;
+  testAccuracy: Spread;
+  bestValAccuracy: Spread;
+  testLoss: Spread;
+  preluSlopes: Spread[] | null;
 }
 
 export interface TuneFile {
@@ -87,7 +121,9 @@ export type TuneEvent =
   | { type: 'start'; trial: TrialSummary }
   | { type: 'batch'; trial: TrialSummary; progress: TrialProgress }
   | { type: 'epoch'; trial: TrialSummary; record: EpochRecord; rung: RungEntry | null }
-  | { type: 'end'; trial: TrialSummary };
+  | { type: 'end'; trial: TrialSummary }
+  /** Another seed of a completed trial starts (status 'running') or ends. */
+  | { type: 'repeat'; trial: TrialSummary; entry: RepeatEntry };
 
 export interface TuneOptions {
   /** The tune folder: tune.json and trials/<id>/. */
@@ -106,6 +142,8 @@ export interface TuneOptions {
   minEpochs?: number;
   /** ASHA: reduction factor (default 3). */
   reduction?: number;
+  /** Seeds for each trial that completes (default 1: no repeats). */
+  repeats?: number;
   /** Runs the trials (default: in this process, one at a time). */
   executor?: Executor;
   /** Continue the tune in outDir (its tune.json decides everything else). */
@@ -133,16 +171,40 @@ export interface TuneResult {
 
 const FINAL: ReadonlySet<TrialState> = new Set(['completed', 'pruned', 'diverged', 'failed']);
 
-/** Best first: higher best validation accuracy, then lower best validation loss, then id. */
+/** What a trial is ranked by: its best validation accuracy, or with repeats the mean over its completed seeds. */
+export function trialScore(t: TrialSummary): { acc: number | null; loss: number | null } {
+  if (t.stats && t.stats.bestValAccuracy.mean !== null) {
+    const losses = (t.repeats ?? []).filter((r) => r.status === 'completed').map((r) => r.bestValLoss);
+    return { acc: t.stats.bestValAccuracy.mean, loss: spread(losses).mean };
+  }
+  return { acc: t.bestValAccuracy, loss: t.bestValLoss };
+}
+
+/** Best first: higher best validation accuracy (mean over seeds with repeats), then lower best validation loss, then id. */
 export function rankTrials(trials: readonly TrialSummary[]): TrialSummary[] {
   return trials
-    .filter((t) => t.bestValAccuracy !== null)
+    .map((t) => ({ t, score: trialScore(t) }))
+    .filter(({ score }) => score.acc !== null)
     .sort(
       (a, b) =>
-        b.bestValAccuracy! - a.bestValAccuracy! ||
-        (a.bestValLoss ?? Infinity) - (b.bestValLoss ?? Infinity) ||
-        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    );
+        b.score.acc! - a.score.acc! ||
+        (a.score.loss ?? Infinity) - (b.score.loss ?? Infinity) ||
+        (a.t.id < b.t.id ? -1 : a.t.id > b.t.id ? 1 : 0),
+    )
+    .map(({ t }) => t);
+}
+
+function statsOf(repeats: readonly RepeatEntry[]): TrialStats {
+  const done = repeats.filter((r) => r.status === 'completed');
+  const slopes = done.map((r) => r.preluSlopes).filter((v): v is number[] => v !== null);
+  return {
+    repeats: repeats.length,
+    diverged: repeats.filter((r) => r.status === 'diverged').length,
+    testAccuracy: spread(done.map((r) => r.testAccuracy)),
+    bestValAccuracy: spread(done.map((r) => r.bestValAccuracy)),
+    testLoss: spread(done.map((r) => r.testLoss)),
+    preluSlopes: slopes.length ? spreadPerIndex(slopes) : null,
+  };
 }
 
 function trialIds(n: number): string[] {
@@ -175,6 +237,8 @@ export function planTune(space: Space | unknown, options: TuneOptions): { settin
   if (options.trials !== undefined && (!Number.isInteger(options.trials) || options.trials < 1)) {
     throw new ConfigError([`--trials must be an integer >= 1, got ${options.trials}`]);
   }
+  const repeats = options.repeats ?? 1;
+  if (!Number.isInteger(repeats) || repeats < 1) throw new ConfigError([`--repeats must be an integer >= 1, got ${repeats}`]);
   if (!Number.isInteger(minEpochs) || minEpochs < 1) throw new ConfigError([`--min-epochs must be an integer >= 1, got ${minEpochs}`]);
   if (!Number.isInteger(reduction) || reduction < 2) throw new ConfigError([`--reduction must be an integer >= 2, got ${reduction}`]);
   let chosen;
@@ -204,12 +268,12 @@ export function planTune(space: Space | unknown, options: TuneOptions): { settin
       testLoss: null,
       preluSlopes: null,
       seconds: null,
-      runDir: join('trials', ids[i]!),
+      runDir: repeats > 1 ? join('trials', ids[i]!, `seed-${config.seed}`) : join('trials', ids[i]!),
       report: null,
       rungs: [],
     };
   });
-  const settings: TuneSettings = { spaceFile, space: raw, base, strategy, trials: options.trials ?? null, scheduler, minEpochs, reduction };
+  const settings: TuneSettings = { spaceFile, space: raw, base, strategy, trials: options.trials ?? null, scheduler, minEpochs, reduction, repeats };
   if (scheduler === 'asha') {
     const maxEpochs = Math.max(...trials.map((t) => t.config.epochs));
     if (rungEpochs({ minEpochs, reduction, maxEpochs }).length === 0) {
@@ -373,13 +437,56 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
     await persist();
   };
 
+  /** A completed trial's other seeds: run after it (decisions are made on the first seed only). */
+  const repeats = settings.repeats ?? 1;
+  const repeatJobs = (trial: TrialSummary): Job[] => {
+    if (repeats <= 1 || trial.status !== 'completed') return [];
+    trial.repeats ??= [primaryEntry(trial)];
+    for (let k = trial.repeats.length; k < repeats; k++) {
+      const seed = trial.config.seed + k;
+      trial.repeats.push({ ...EMPTY_ENTRY, seed, runDir: join('trials', trial.id, `seed-${seed}`) });
+    }
+    trial.stats = statsOf(trial.repeats);
+    return trial.repeats.filter((r, k) => k > 0 && !FINAL.has(r.status)).map((entry) => ({ trial, entry }));
+  };
+
+  const runRepeat = async (trial: TrialSummary, entry: RepeatEntry): Promise<void> => {
+    entry.status = 'running';
+    hooks.onTrial?.({ type: 'repeat', trial, entry });
+    await persist();
+    const handle = executor.start(
+      { id: `${trial.id} seed ${entry.seed}`, config: { ...trial.config, seed: entry.seed }, runDir: join(outDir, entry.runDir), resume: true },
+      { epoch: (record) => ((entry.epochs = record.epoch), CONTINUE) },
+    );
+    running.add(handle);
+    if (signal?.aborted) handle.stop();
+    const outcome = await handle.done;
+    running.delete(handle);
+    Object.assign(entry, entryFrom(outcome.status, outcome.record, outcome.report ?? null, outDir, entry));
+    if (outcome.error !== undefined) entry.error = outcome.error;
+    trial.stats = statsOf(trial.repeats!);
+    hooks.onTrial?.({ type: 'repeat', trial, entry });
+    await persist();
+  };
+
+  type Job = { trial: TrialSummary; entry?: RepeatEntry };
+  const queue: Job[] = [];
+  for (const trial of trials) {
+    if (!FINAL.has(trial.status)) queue.push({ trial });
+    else queue.push(...repeatJobs(trial));
+  }
   try {
     const active = new Set<Promise<void>>();
-    for (const trial of trials) {
-      if (FINAL.has(trial.status)) continue;
-      while (active.size >= executor.slots) await Promise.race(active);
-      if (signal?.aborted) break;
-      const p: Promise<void> = runOne(trial).finally(() => active.delete(p));
+    // A running first seed may add its repeats to the queue: wait for it while the queue is empty.
+    while ((queue.length > 0 || active.size > 0) && !signal?.aborted) {
+      if (active.size >= executor.slots || queue.length === 0) {
+        await Promise.race(active);
+        continue;
+      }
+      const job = queue.shift()!;
+      const p: Promise<void> = (job.entry ? runRepeat(job.trial, job.entry) : runOne(job.trial).then(() => void queue.unshift(...repeatJobs(job.trial)))).finally(() =>
+        active.delete(p),
+      );
       active.add(p);
     }
     await Promise.all(active);
@@ -387,10 +494,49 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
     signal?.removeEventListener('abort', onAbort);
     if (!options.executor) await executor.close();
   }
-  interrupted = trials.some((t) => !FINAL.has(t.status));
-  if (interrupted) for (const t of trials) if (t.status === 'running') t.status = 'interrupted';
+  interrupted = trials.some((t) => !FINAL.has(t.status) || (t.repeats ?? []).some((r) => !FINAL.has(r.status)));
+  if (interrupted) {
+    for (const t of trials) {
+      if (t.status === 'running') t.status = 'interrupted';
+      for (const r of t.repeats ?? []) if (r.status === 'running') r.status = 'interrupted';
+    }
+  }
   await persist();
   return { leaderboard: rankTrials(trials), trials, interrupted, file, settings, rungs };
+}
+
+const EMPTY_ENTRY: Omit<RepeatEntry, 'seed' | 'runDir'> = {
+  status: 'pending',
+  epochs: 0,
+  bestValAccuracy: null,
+  bestValLoss: null,
+  testAccuracy: null,
+  testLoss: null,
+  preluSlopes: null,
+  seconds: null,
+  report: null,
+};
+
+/** The trial's own run as its first repeat. */
+function primaryEntry(t: TrialSummary): RepeatEntry {
+  const { status, runDir, epochs, bestValAccuracy, bestValLoss, testAccuracy, testLoss, preluSlopes, seconds, report } = t;
+  return { seed: t.config.seed, status, runDir, epochs, bestValAccuracy, bestValLoss, testAccuracy, testLoss, preluSlopes, seconds, report };
+}
+
+function entryFrom(status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string, entry: RepeatEntry): Partial<RepeatEntry> {
+  if (!record) return { status };
+  const { acc, loss } = scoresOf(record.epochs);
+  return {
+    status: status === 'pruned' ? 'completed' : status,
+    epochs: record.epochs.length,
+    bestValAccuracy: acc,
+    bestValLoss: loss,
+    testAccuracy: record.test?.accuracy ?? null,
+    testLoss: record.test?.loss ?? null,
+    preluSlopes: record.epochs[record.epochs.length - 1]?.preluSlopes ?? null,
+    seconds: record.seconds,
+    report: report ? relative(outDir, report) : entry.report,
+  };
 }
 
 function applyOutcome(trial: TrialSummary, status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string): void {

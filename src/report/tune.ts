@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { TrialSummary, TuneFile } from '../experiments/tune.js';
 import type { RunRecord } from '../train/types.js';
+import { formatSpread } from '../experiments/stats.js';
 import { baseConfig, PALETTE, percentFormat } from './charts.js';
 import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
 import { prefixSvgIds, renderSvg } from './render.js';
@@ -81,6 +82,14 @@ export function tuneParamSpec(key: string, points: { value: unknown; acc: number
 
 const PLACES = ['1st', '2nd', '3rd'];
 
+/** With repeats: each seed's report, and how many completed or diverged. */
+function seedLinks(t: TrialSummary): string {
+  if (!t.repeats || !t.stats) return '';
+  const links = t.repeats.map((r) => (r.report ? `<a href="${escapeHtml(r.report)}">${escapeHtml(r.seed)}</a>` : `${escapeHtml(r.seed)} (${escapeHtml(r.status)})`)).join(' ');
+  const diverged = t.stats.diverged ? `, ${t.stats.diverged} diverged` : '';
+  return `<small>n = ${escapeHtml(t.stats.testAccuracy.n)} of ${escapeHtml(t.stats.repeats)} seeds${escapeHtml(diverged)}: ${links}</small>`;
+}
+
 function leaderboardTable(file: TuneFile): string {
   const byId = new Map(file.trials.map((t) => [t.id, t]));
   const ranked = file.leaderboard.map((id) => byId.get(id)!).filter(Boolean);
@@ -100,21 +109,21 @@ function leaderboardTable(file: TuneFile): string {
       `<td>${escapeHtml(show(t.config.lr))}</td>`,
       `<td>${escapeHtml(show(t.config.l2))}</td>`,
       ...searched.map((k) => `<td>${escapeHtml(show(t.settings[k]))}</td>`),
-      `<td>${escapeHtml(pct(t.bestValAccuracy))}</td>`,
-      `<td>${escapeHtml(pct(t.testAccuracy))}</td>`,
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : pct(t.bestValAccuracy))}</td>`,
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : pct(t.testAccuracy))}${seedLinks(t)}</td>`,
       `<td class="stop">${escapeHtml(t.status)}${statusNote}</td>`,
     ];
     return `<tr class="${escapeHtml(t.status)}${rank !== null && rank < 3 ? ' podium' : ''}" data-trial="${escapeHtml(t.id)}" data-status="${escapeHtml(t.status)}">${cells.join('')}</tr>`;
   };
   const rows = [...ranked.map((t, i) => row(t, i)), ...unranked.map((t) => row(t, null))];
   return `<table class="grid num trials"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="note">Ranked by best validation accuracy (any epoch). Final test accuracy: each trial's kept weights (its epoch with the lowest validation loss) on the test set; it is shown, never used to rank or prune.</p>`;
+<p class="note">Ranked by best validation accuracy (any epoch; with repeats, the mean ± std over the seeds that completed). Final test accuracy: each trial's kept weights (its epoch with the lowest validation loss) on the test set; it is shown, never used to rank or prune.</p>`;
 }
 
 const EXTRA_STYLE = `
 table.trials td.text{text-align:left}
 table.trials td.stop{text-align:left}
-table.trials td.stop small{display:block;color:var(--muted)}
+table.trials td.stop small,table.trials td small{display:block;color:var(--muted);font-size:11px}
 tr.podium td,tr.podium th{background:#eef5fc}
 tr.pruned td,tr.pruned th{color:var(--muted)}
 tr.failed td,tr.diverged td{background:#fdecea}

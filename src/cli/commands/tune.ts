@@ -15,6 +15,7 @@ import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
 import { onStopSignals } from '../signals.js';
 import { executorFor, parallelCount, positiveInt } from '../parallel.js';
 import { formatPercent, formatSeconds, type Io } from '../io.js';
+import { formatSpread } from '../../experiments/stats.js';
 import { loadData } from '../deps.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
@@ -27,6 +28,7 @@ interface TuneCliOptions extends Record<string, unknown> {
   scheduler?: string;
   minEpochs?: string;
   reduction?: string;
+  repeats?: string;
   parallel?: string;
   out?: string;
   resume?: string;
@@ -46,6 +48,7 @@ export const registerTuneCommand: RegisterCommand = (program, context) => {
     .option('--scheduler <name>', `${SCHEDULER_NAMES.join(', ')} (default asha: prune trials at rungs of --min-epochs x --reduction^k epochs)`)
     .option('--min-epochs <n>', 'ASHA: epochs at the first rung (default 1)')
     .option('--reduction <n>', 'ASHA: reduction factor; the top 1/n of a rung continues (default 3)')
+    .option('--repeats <n>', 'train each trial that ASHA lets finish with n seeds (seed, seed+1, ...); ranked by the mean (default 1)')
     .option('--parallel <n|auto>', 'trials at once, each in its own process with the threads split between them (default 1; auto: one per CPU)');
   addTrainConfigOptions(command, context.defaults);
   command
@@ -78,7 +81,7 @@ function oneOfNames<T extends string>(raw: string | undefined, flag: string, nam
 }
 
 /** The options that only a new tune takes (with --resume, tune.json decides). */
-const NEW_TUNE_ONLY = ['space', 'trials', 'strategy', 'scheduler', 'minEpochs', 'reduction', 'out', 'config'] as const;
+const NEW_TUNE_ONLY = ['space', 'trials', 'strategy', 'scheduler', 'minEpochs', 'reduction', 'repeats', 'out', 'config'] as const;
 
 export async function tuneCommand(options: TuneCliOptions, context: CliContext): Promise<number> {
   const { io } = context;
@@ -112,6 +115,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
       scheduler: oneOfNames<SchedulerName>(options.scheduler, '--scheduler', SCHEDULER_NAMES) ?? 'asha',
       minEpochs: positiveInt(options.minEpochs, '--min-epochs') ?? 1,
       reduction: positiveInt(options.reduction, '--reduction', 2) ?? 3,
+      repeats: positiveInt(options.repeats, '--repeats') ?? 1,
     });
     settings = planned.settings;
     trialCount = planned.trials.length;
@@ -141,6 +145,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
         scheduler: settings.scheduler,
         minEpochs: settings.minEpochs,
         reduction: settings.reduction,
+        repeats: settings.repeats ?? 1,
         executor,
         dataset,
         resume: options.resume !== undefined,
@@ -198,12 +203,13 @@ export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trial
     t.id,
     ...keys.map((k) => showSetting(t.settings[k])),
     `${t.epochs}/${t.config.epochs}`,
-    formatPercent(t.bestValAccuracy),
-    formatPercent(t.testAccuracy),
+    t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : formatPercent(t.bestValAccuracy),
+    t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : formatPercent(t.testAccuracy),
     t.seconds === null ? '-' : formatSeconds(t.seconds),
     t.status,
   ]);
-  const head = ['#', 'trial', ...keys, 'epochs', 'best val acc', 'test acc', 'time', 'status'];
+  const seeds = result.trials.some((t) => t.stats);
+  const head = ['#', 'trial', ...keys, 'epochs', seeds ? 'best val acc (mean ± std)' : 'best val acc', seeds ? 'test acc (mean ± std)' : 'test acc', 'time', 'status'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c >= 2 + keys.length && c < head.length - 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
   const shown = result.leaderboard.length > top ? ` (top ${top} of ${result.leaderboard.length})` : '';
@@ -235,6 +241,10 @@ function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
           multi ??= new MultiBar({ stream: io.stderr, format: '{trial} [{bar}] epoch {epoch}/{epochs} batch {value}/{total} | {note}', barsize: 20, hideCursor: true, clearOnComplete: true, fps: 8 });
           trialBars.set(t.id, multi.create(1, 0, { trial: t.id, epoch: t.epochs + 1, epochs: t.config.epochs, note: '' }));
         }
+      } else if (e.type === 'repeat') {
+        const r = e.entry;
+        if (r.status === 'running') log(`${t.id} seed ${r.seed} starts (repeat of a completed trial)`);
+        else log(`${t.id} seed ${r.seed} ${r.status} after ${r.epochs} epochs${r.error ? `: ${r.error}` : `, best val acc ${formatPercent(r.bestValAccuracy)}, test acc ${formatPercent(r.testAccuracy)}`}`);
       } else if (e.type === 'batch') {
         const bar = trialBars.get(t.id);
         if (bar) {
