@@ -198,15 +198,6 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     await checkRunDir(outDir, '--out', false);
     await options.checkOutDir?.(outDir);
     for (const run of runs) for (const rep of run.repeats) await checkRunDir(rep.outDir, '--out', false);
-    await mkdir(outDir, { recursive: true });
-    const file: SeriesFile = {
-      version: 1,
-      command: options.command.name,
-      repeats,
-      meta: options.command.meta,
-      plans: plans.map((p) => ({ label: p.label, folder: p.folder, origin: p.origin, config: p.resolved.config })),
-    };
-    await writeJsonAtomic(join(outDir, SERIES_FILE), file);
   } else {
     // Runs that finished keep their results; the rest resume (or start) below.
     for (const run of runs) {
@@ -241,6 +232,18 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       }
     });
     io.out(dataLine(dataset, trainCounts[0]!));
+    if (!options.resume) {
+      // Everything checked: from here on the folder is a series that --resume can continue.
+      await mkdir(outDir, { recursive: true });
+      const file: SeriesFile = {
+        version: 1,
+        command: options.command.name,
+        repeats,
+        meta: options.command.meta,
+        plans: plans.map((p) => ({ label: p.label, folder: p.folder, origin: p.origin, config: p.resolved.config })),
+      };
+      await writeJsonAtomic(join(outDir, SERIES_FILE), file);
+    }
     io.out(`series folder: ${outDir}`);
     if (repeats > 1 || parallel > 1) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
