@@ -94,7 +94,7 @@ describe('densetrain tune', () => {
     ]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toMatch(/2 trials at once, each in its own process/);
+    expect(b.stdout).toMatch(/trials 2 at once, each in its own process with 1 native thread/);
     const fa = readJson<TuneFile>(join(one, 'tune.json'));
     const fb = readJson<TuneFile>(join(two, 'tune.json'));
     expect(trialNumbers(fb)).toEqual(trialNumbers(fa));

@@ -47,12 +47,8 @@ export interface TuneSettings {
 
 export type TrialState = 'pending' | 'running' | TrialStatus;
 
-/** One trial in tune.json. */
-export interface TrialSummary {
-  id: string;
-  /** The values the space chose. */
-  settings: Record<string, unknown>;
-  config: TrainConfig;
+/** How one run of a trial (one seed) went, as tune.json records it. */
+export interface RunResult {
   status: TrialState;
   /** Epochs finished. */
   epochs: number;
@@ -68,9 +64,17 @@ export interface TrialSummary {
   runDir: string;
   /** report.html relative to the tune folder, once written. */
   report: string | null;
+  error?: string;
+}
+
+/** One trial in tune.json: its first seed's run (the one ASHA judges), the searched settings, the decisions. */
+export interface TrialSummary extends RunResult {
+  id: string;
+  /** The values the space chose. */
+  settings: Record<string, unknown>;
+  config: TrainConfig;
   /** ASHA decisions at this trial's rungs; the last says where a pruned trial stopped. */
   rungs: RungEntry[];
-  error?: string;
   /**
    * With repeats: every seed's run, the first being the trial's own (the one ASHA judges);
    * the other seeds run once the first has completed (a pruned trial is not repeated).
@@ -80,19 +84,8 @@ export interface TrialSummary {
   stats?: TrialStats;
 }
 
-export interface RepeatEntry {
+export interface RepeatEntry extends RunResult {
   seed: number;
-  status: TrialState;
-  runDir: string;
-  epochs: number;
-  bestValAccuracy: number | null;
-  bestValLoss: number | null;
-  testAccuracy: number | null;
-  testLoss: number | null;
-  preluSlopes: number[] | null;
-  seconds: number | null;
-  report: string | null;
-  error?: string;
 }
 
 export interface TrialStats {
@@ -462,7 +455,7 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
     if (signal?.aborted) handle.stop();
     const outcome = await handle.done;
     running.delete(handle);
-    Object.assign(entry, entryFrom(outcome.status, outcome.record, outcome.report ?? null, outDir, entry));
+    Object.assign(entry, resultFrom(outcome.status, outcome.record, outcome.report ?? null, outDir));
     if (outcome.error !== undefined) entry.error = outcome.error;
     trial.stats = statsOf(trial.repeats!);
     hooks.onTrial?.({ type: 'repeat', trial, entry });
@@ -523,11 +516,12 @@ function primaryEntry(t: TrialSummary): RepeatEntry {
   return { seed: t.config.seed, status, runDir, epochs, bestValAccuracy, bestValLoss, testAccuracy, testLoss, preluSlopes, seconds, report };
 }
 
-function entryFrom(status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string, entry: RepeatEntry): Partial<RepeatEntry> {
+/** A run's result from its record (a pruned run keeps its status; without a record only the status changes). */
+function resultFrom(status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string): Partial<RunResult> {
   if (!record) return { status };
   const { acc, loss } = scoresOf(record.epochs);
   return {
-    status: status === 'pruned' ? 'completed' : status,
+    status,
     epochs: record.epochs.length,
     bestValAccuracy: acc,
     bestValLoss: loss,
@@ -535,20 +529,12 @@ function entryFrom(status: TrialStatus, record: RunRecord | null, report: string
     testLoss: record.test?.loss ?? null,
     preluSlopes: record.epochs[record.epochs.length - 1]?.preluSlopes ?? null,
     seconds: record.seconds,
-    report: report ? relative(outDir, report) : entry.report,
+    report: report ? relative(outDir, report) : null,
   };
 }
 
 function applyOutcome(trial: TrialSummary, status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string): void {
-  trial.status = status === 'interrupted' && trial.rungs.some((r) => r.decision === 'prune') ? 'pruned' : status;
-  if (!record) return;
-  const { acc, loss } = scoresOf(record.epochs);
-  trial.epochs = record.epochs.length;
-  trial.bestValAccuracy = acc;
-  trial.bestValLoss = loss;
-  trial.testAccuracy = record.test?.accuracy ?? null;
-  trial.testLoss = record.test?.loss ?? null;
-  trial.preluSlopes = record.epochs[record.epochs.length - 1]?.preluSlopes ?? null;
-  trial.seconds = record.seconds;
-  trial.report = report ? relative(outDir, report) : null;
+  // Interrupted right after a prune decision: the decision stands.
+  const final = status === 'interrupted' && trial.rungs.some((r) => r.decision === 'prune') ? 'pruned' : status;
+  Object.assign(trial, resultFrom(final, record, report, outDir));
 }
