@@ -92,7 +92,7 @@ describe('--repeats', () => {
     const r = await runCli(['compare', '--data', data.dir, '--layers', '64,16,10', '--batch-size', '16', '--activation', 'prelu', '--epochs', '1', '--repeats', '2', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     const json = readJson<{ runs: RunJson[] }>(join(out, 'compare.json'));
-    expect(json.runs.map((x) => x.label)).toEqual(['activation=prelu']);
+    expect(json.runs.map((x) => x.label)).toEqual(['layers=64,16,10 activation=prelu batch-size=16']); // every option given but data, seed, kernels, epochs
     expect(json.runs[0]!.stats.preluSlopes).toHaveLength(1);
     expect(json.runs[0]!.stats.preluSlopes![0]!.n).toBe(2);
   }, 60_000);
