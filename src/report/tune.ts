@@ -122,6 +122,7 @@ function leaderboardTable(file: TuneFile): string {
 
 const EXTRA_STYLE = `
 table.trials td.text{text-align:left}
+table.trials td:first-child{white-space:nowrap}
 table.trials td.stop{text-align:left}
 table.trials td.stop small,table.trials td small{display:block;color:var(--muted);font-size:11px}
 tr.podium td,tr.podium th{background:#eef5fc}
