@@ -23,7 +23,7 @@ import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
 import { checkDataFor, dataLine, selectBackend } from './experiment.js';
 import { formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
-import { createTrainProgress, formatEpochLine, type TrainProgress } from './progress.js';
+import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress } from './progress.js';
 import { checkRunDir, INCOMPLETE_FILE, writeJsonAtomic } from './run-folder.js';
 import { onStopSignals } from './signals.js';
 
@@ -220,7 +220,11 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
   const dataset = await (await loadData()).loadDataset(firstConfig.data, { seed: firstConfig.seed });
   const { executor, describe } = await executorFor(parallel, firstConfig, dataset, kernels);
   let progress: TrainProgress | undefined;
-  const stop = onStopSignals(io, () => progress?.stop());
+  let stopBars = (): void => {};
+  const stop = onStopSignals(io, () => {
+    progress?.stop();
+    stopBars();
+  });
   let failed = false;
   try {
     const trainCounts = plans.map((plan) => {
@@ -247,8 +251,10 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     io.out(`series folder: ${outDir}`);
     if (repeats > 1 || parallel > 1) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
-    // One bar for the one running trial on a terminal; with several at once, one line per trial-epoch.
+    // One bar for the one running trial on a terminal; with several at once, a bar per trial (terminal) or one line per trial-epoch.
     const lines = parallel > 1;
+    const trialBars = createTrialBars(io, lines && io.tty && !options.quiet);
+    stopBars = () => trialBars.stop();
     const total = trials.length;
     const active = new Set<Promise<void>>();
     const handles = new Set<{ stop(): void }>();
@@ -258,17 +264,24 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       const name = repeats > 1 ? `${plan.label} seed ${rep.seed}` : plan.label;
       const trainCount = trainCounts[plans.indexOf(plan)]!;
       const config: TrainConfig = { ...plan.resolved.config, seed: rep.seed };
-      io.out(`[${index + 1}/${total}] ${name}: ${rep.outDir}`);
+      const head = `[${index + 1}/${total}] ${name}: ${rep.outDir}`;
+      if (trialBars.drawing) trialBars.log(head);
+      else io.out(head);
       if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
       const bars = createTrainProgress(io, { bars: io.tty && !options.quiet && !lines, epochNumber: (r) => r.epoch });
       if (!lines) progress = bars;
+      else trialBars.add(name, 1, config.epochs);
       const handle = executor.start(
         { id: name, config, runDir: rep.outDir, resume: Boolean(options.resume) },
         {
-          batch: (p) => bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize)),
+          batch: (p) => {
+            if (lines) trialBars.batch(name, p.epoch, p.batch, p.batches);
+            else bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize));
+          },
           epoch: (record) => {
-            if (lines) io.err(`${name}: ${formatEpochLine(record, config.epochs, record.epoch)}`);
-            else bars.epoch(record, config.epochs);
+            if (!lines) bars.epoch(record, config.epochs);
+            else if (trialBars.drawing) trialBars.note(name, `val acc ${formatPercent(record.valAccuracy)}`);
+            else trialBars.log(`${name}: ${formatEpochLine(record, config.epochs, record.epoch)}`);
             return CONTINUE;
           },
         },
@@ -277,6 +290,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       const outcome = await handle.done;
       handles.delete(handle);
       bars.stop();
+      trialBars.remove(name);
       rep.record = outcome.record;
       rep.reportPath = outcome.report;
       rep.status = repeatStatus(outcome);
@@ -285,7 +299,9 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
         failed = true;
         io.err(`densetrain: ${name} failed: ${outcome.error}`);
       }
-      io.out(`    ${lines ? `${name}: ` : ''}${runLine(rep)}`);
+      const line = `    ${lines ? `${name}: ` : ''}${runLine(rep)}`;
+      if (trialBars.drawing) trialBars.log(line);
+      else io.out(line);
     };
     for (const [i, trial] of trials.entries()) {
       while (active.size >= executor.slots) await Promise.race(active);
@@ -296,6 +312,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     await Promise.all(active);
   } finally {
     progress?.stop();
+    stopBars();
     stop.dispose();
     await executor.close();
   }

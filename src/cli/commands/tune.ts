@@ -6,7 +6,6 @@
  * A thin layer over tune() in src/experiments/tune.ts.
  */
 import { resolve } from 'node:path';
-import { MultiBar, type SingleBar } from 'cli-progress';
 import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
 import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
@@ -15,6 +14,7 @@ import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
 import { onStopSignals } from '../signals.js';
 import { executorFor, parallelCount, positiveInt } from '../parallel.js';
 import { formatPercent, formatSeconds, type Io } from '../io.js';
+import { createTrialBars } from '../progress.js';
 import { formatSpread } from '../../experiments/stats.js';
 import { loadData } from '../deps.js';
 import type { CliContext, RegisterCommand } from '../main.js';
@@ -223,55 +223,34 @@ interface TuneProgress {
 
 /** One bar per running trial on a terminal; else one line per trial-epoch. Start and end lines either way. */
 function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
-  const bars = io.tty && !quiet;
-  let multi: MultiBar | null = null;
-  const trialBars = new Map<string, SingleBar>();
-  const log = (line: string) => {
-    if (multi) multi.log(`${line}\n`);
-    else io.err(line);
-  };
+  const bars = createTrialBars(io, io.tty && !quiet);
   const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${showSetting(v)}`).join(' ');
   return {
     event(e) {
       const t = e.trial;
       if (e.type === 'start') {
-        log(`${t.id} ${t.epochs > 0 ? `resumes after epoch ${t.epochs}` : 'starts'}: ${settingsText(t)}`);
-        if (verbose) log(`${t.id} config: ${JSON.stringify(t.config)}`);
-        if (bars) {
-          multi ??= new MultiBar({ stream: io.stderr, format: '{trial} [{bar}] epoch {epoch}/{epochs} batch {value}/{total} | {note}', barsize: 20, hideCursor: true, clearOnComplete: true, fps: 8 });
-          trialBars.set(t.id, multi.create(1, 0, { trial: t.id, epoch: t.epochs + 1, epochs: t.config.epochs, note: '' }));
-        }
+        bars.log(`${t.id} ${t.epochs > 0 ? `resumes after epoch ${t.epochs}` : 'starts'}: ${settingsText(t)}`);
+        if (verbose) bars.log(`${t.id} config: ${JSON.stringify(t.config)}`);
+        bars.add(t.id, t.epochs + 1, t.config.epochs);
       } else if (e.type === 'repeat') {
         const r = e.entry;
-        if (r.status === 'running') log(`${t.id} seed ${r.seed} starts (repeat of a completed trial)`);
-        else log(`${t.id} seed ${r.seed} ${r.status} after ${r.epochs} epochs${r.error ? `: ${r.error}` : `, best val acc ${formatPercent(r.bestValAccuracy)}, test acc ${formatPercent(r.testAccuracy)}`}`);
+        if (r.status === 'running') bars.log(`${t.id} seed ${r.seed} starts (repeat of a completed trial)`);
+        else bars.log(`${t.id} seed ${r.seed} ${r.status} after ${r.epochs} epochs${r.error ? `: ${r.error}` : `, best val acc ${formatPercent(r.bestValAccuracy)}, test acc ${formatPercent(r.testAccuracy)}`}`);
       } else if (e.type === 'batch') {
-        const bar = trialBars.get(t.id);
-        if (bar) {
-          if (bar.getTotal() !== e.progress.batches) bar.setTotal(e.progress.batches);
-          bar.update(e.progress.batch, { epoch: e.progress.epoch });
-        }
+        bars.batch(t.id, e.progress.epoch, e.progress.batch, e.progress.batches);
       } else if (e.type === 'epoch') {
         const r = e.record;
         const rung = e.rung ? `  rung ${e.rung.epoch}: ${e.rung.decision} (rank ${e.rung.rank} of ${e.rung.of}, top ${e.rung.keep} continue)` : '';
-        const line = `${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`;
-        const bar = trialBars.get(t.id);
-        if (bar) bar.update({ note: `val acc ${formatPercent(r.valAccuracy)}` });
-        if (!bars || e.rung) log(line);
-      } else {
-        const bar = trialBars.get(t.id);
-        if (bar && multi) {
-          multi.remove(bar);
-          trialBars.delete(t.id);
+        bars.note(t.id, `val acc ${formatPercent(r.valAccuracy)}`);
+        if (!bars.drawing || e.rung) {
+          bars.log(`${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`);
         }
+      } else {
+        bars.remove(t.id);
         const detail = t.status === 'failed' ? `: ${t.error ?? ''}` : `, best val acc ${formatPercent(t.bestValAccuracy)}, test acc ${formatPercent(t.testAccuracy)}`;
-        log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
+        bars.log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
       }
     },
-    stop() {
-      multi?.stop();
-      multi = null;
-      trialBars.clear();
-    },
+    stop: () => bars.stop(),
   };
 }
