@@ -19,7 +19,8 @@ export {
   MNIST_SAMPLE_SPLIT_SEED,
   DIGIT_CLASS_NAMES,
   loadMnistSample,
-  readMnistPackage,
+  readMnistSampleFiles,
+  mnistSampleDir,
 } from './mnist-sample.js';
 export {
   loadDataset,

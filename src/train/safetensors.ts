@@ -58,7 +58,8 @@ function headerChecksum(prefixAndHeader: Uint8Array, at: number): string {
   return tensorChecksum(copy);
 }
 
-export function encodeSafetensors(tensors: Iterable<[string, TensorEntry]>, metadata: Record<string, string> = {}): Buffer {
+// Declared as Uint8Array (a Buffer at run time): the public types must not need @types/node.
+export function encodeSafetensors(tensors: Iterable<[string, TensorEntry]>, metadata: Record<string, string> = {}): Uint8Array {
   const list = [...tensors];
   const header: Record<string, unknown> = {};
   let offset = 0;

@@ -1,6 +1,7 @@
 /** `densetrain info`: what can run here — every backend, the one auto picks, versions, data. */
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from '../../kernels/index.js';
+import { nativeAddonSource } from '../../kernels/native.js';
 import { loadData, type DatasetListing } from '../deps.js';
 import type { RegisterCommand } from '../main.js';
 import { printListing } from './data.js';
@@ -12,6 +13,8 @@ interface BackendStatus {
   isa?: string;
   threads?: number;
   reason?: string;
+  /** native only: the addon file and where it came from (prebuilt, compiled, DENSETRAIN_NATIVE_PATH). */
+  addon?: { path: string; source: string };
 }
 
 export interface InfoReport {
@@ -30,7 +33,8 @@ export async function collectInfo(): Promise<InfoReport> {
     const result = tryLoadBackend(name);
     if (!result.ok) return { name, available: false, reason: result.reason };
     const info = result.kernels.info();
-    return { name, available: true, isa: info.isa, threads: info.threads };
+    const addon = name === 'native' ? nativeAddonSource() : undefined;
+    return { name, available: true, isa: info.isa, threads: info.threads, ...(addon ? { addon } : {}) };
   });
   let auto: string;
   try {
@@ -77,7 +81,7 @@ export const registerInfoCommand: RegisterCommand = (program, { io }) => {
       io.out('backends:');
       for (const b of info.backends) {
         const status = b.available
-          ? `available  ${b.isa}, ${b.threads} thread${b.threads === 1 ? '' : 's'}`
+          ? `available  ${b.isa}, ${b.threads} thread${b.threads === 1 ? '' : 's'}${b.addon ? ` (${b.addon.source} addon: ${b.addon.path})` : ''}`
           : `unavailable: ${b.reason}`;
         io.out(`  ${b.name.padEnd(10)} ${status}`);
       }
