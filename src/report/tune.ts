@@ -59,10 +59,11 @@ export function tuneCurvesSpec(curves: { id: string; status: string; points: { e
 /** Best validation accuracy of every trial against one searched parameter (log x for log ranges, categories for choices). */
 export function tuneParamSpec(key: string, points: { value: unknown; acc: number; status: string }[], scale: 'nominal' | 'linear' | 'log', width = 300, height = 220): TopLevelSpec {
   const values = points.map((p) => ({ x: scale === 'nominal' ? show(p.value) : p.value, acc: p.acc, status: p.status }));
+  const order = [...new Set(points.map((p) => p.value))].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : 0)).map(show);
   const used = STATUSES.filter((s) => points.some((p) => p.status === s));
   const x =
     scale === 'nominal'
-      ? { field: 'x', type: 'nominal', title: key, axis: { labelAngle: values.some((v) => String(v.x).length > 6) ? -30 : 0 } }
+      ? { field: 'x', type: 'nominal', title: key, sort: order, axis: { labelAngle: values.some((v) => String(v.x).length > 6) ? -30 : 0 } }
       : { field: 'x', type: 'quantitative', title: key, scale: scale === 'log' ? { type: 'log' } : { zero: false, padding: 12 }, axis: { format: '~g' } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -155,9 +156,9 @@ export async function buildTuneReport(outDir: string, file: TuneFile): Promise<{
   const params: ChartBlock[] = [];
   for (const key of Object.keys(space)) {
     const spec = space[key];
-    const numeric = scored.every((t) => typeof t.settings[key] === 'number');
-    const log = typeof spec === 'object' && spec !== null && !Array.isArray(spec) && (spec as { log?: boolean }).log === true;
-    const scale = !numeric ? 'nominal' : log ? 'log' : 'linear';
+    // A list of choices is categories (even numbers: 64, 128, 256 read better as such); a range is an axis.
+    const range = typeof spec === 'object' && spec !== null && !Array.isArray(spec);
+    const scale = !range ? 'nominal' : (spec as { log?: boolean }).log === true ? 'log' : 'linear';
     const points = scored.map((t) => ({ value: t.settings[key], acc: t.bestValAccuracy!, status: t.status }));
     params.push(await block(`tune-param-${key}`, `against ${key}`, tuneParamSpec(key, points, scale), `Best validation accuracy of each trial against ${key}.`));
   }
