@@ -96,7 +96,7 @@ function leaderboardTable(file: TuneFile): string {
   const ranked = file.leaderboard.map((id) => byId.get(id)!).filter(Boolean);
   const unranked = file.trials.filter((t) => !file.leaderboard.includes(t.id));
   const searched = [...new Set(file.trials.flatMap((t) => Object.keys(t.settings)))].filter((k) => !['layers', 'activation', 'lr', 'l2', 'epochs'].includes(k));
-  const head = ['rank', 'trial', 'model structure', 'epochs', 'learning rate', 'L2', ...searched, 'best validation accuracy', 'final test accuracy', 'status'];
+  const head = ['rank', 'trial', 'model structure', 'epochs', 'learning rate', 'L2', ...searched, 'validation accuracy', 'best validation accuracy', 'final test accuracy', 'status'];
   const row = (t: TrialSummary, rank: number | null): string => {
     const place = rank !== null && rank < 3 ? ` <span class="tag place">${PLACES[rank]}</span>` : '';
     const prune = t.status === 'pruned' ? t.rungs.at(-1) : undefined;
@@ -110,6 +110,7 @@ function leaderboardTable(file: TuneFile): string {
       `<td>${escapeHtml(show(t.config.lr))}</td>`,
       `<td>${escapeHtml(show(t.config.l2))}</td>`,
       ...searched.map((k) => `<td>${escapeHtml(show(t.settings[k]))}</td>`),
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : pct(t.keptValAccuracy ?? null))}</td>`,
       `<td>${escapeHtml(t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : pct(t.bestValAccuracy))}</td>`,
       `<td>${escapeHtml(t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : pct(t.testAccuracy))}${seedLinks(t)}</td>`,
       `<td class="stop">${escapeHtml(t.status)}${statusNote}</td>`,
@@ -118,7 +119,7 @@ function leaderboardTable(file: TuneFile): string {
   };
   const rows = [...ranked.map((t, i) => row(t, i)), ...unranked.map((t) => row(t, null))];
   return `<table class="grid num trials"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="note">Ranked by best validation accuracy (any epoch; with repeats, the mean ± std over the seeds that completed). Final test accuracy: each trial's kept weights (its epoch with the lowest validation loss) on the test set; it is shown, never used to rank or prune.</p>`;
+<p class="note">Ranked by the validation accuracy of each trial's kept weights: its epoch with the lowest validation loss, the model the run keeps (with repeats, the mean ± std over the seeds that completed). Best validation accuracy: the highest of any epoch. Final test accuracy: the kept weights on the test set; it is shown, never used to rank or prune. ASHA prunes on the best validation accuracy so far at each rung.</p>`;
 }
 
 const EXTRA_STYLE = `

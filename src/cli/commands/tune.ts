@@ -203,17 +203,23 @@ export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trial
     t.id,
     ...keys.map((k) => showSetting(t.settings[k])),
     `${t.epochs}/${t.config.epochs}`,
-    t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : formatPercent(t.bestValAccuracy),
+    t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : formatPercent(t.keptValAccuracy),
+    formatPercent(t.bestValAccuracy),
     t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : formatPercent(t.testAccuracy),
     t.seconds === null ? '-' : formatSeconds(t.seconds),
     t.status,
   ]);
   const seeds = result.trials.some((t) => t.stats);
-  const head = ['#', 'trial', ...keys, 'epochs', seeds ? 'best val acc (mean ± std)' : 'best val acc', seeds ? 'test acc (mean ± std)' : 'test acc', 'time', 'status'];
+  const head = ['#', 'trial', ...keys, 'epochs', seeds ? 'val acc (mean ± std)' : 'val acc', 'best val acc', seeds ? 'test acc (mean ± std)' : 'test acc', 'time', 'status'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c >= 2 + keys.length && c < head.length - 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
   const shown = result.leaderboard.length > top ? ` (top ${top} of ${result.leaderboard.length})` : '';
-  return [`leaderboard by best validation accuracy${shown}:`, line(head), ...rows.map(line)].join('\n');
+  return [
+    `leaderboard by the validation accuracy of each trial's kept weights (its epoch with the lowest validation loss)${shown}:`,
+    line(head),
+    ...rows.map(line),
+    'val acc and test acc: the kept weights; best val acc: the highest of any epoch.',
+  ].join('\n');
 }
 
 interface TuneProgress {
