@@ -11,10 +11,13 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
 import { registerTuneCommand } from './commands/tune.js';
+import { registerViewCommand } from './commands/view.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -35,9 +38,12 @@ const COMMANDS: RegisterCommand[] = [
   registerSweepCommand,
   registerTuneCommand,
   registerEvalCommand,
+  registerExportCommand,
+  registerPredictCommand,
   registerInfoCommand,
   registerDataCommand,
   registerBenchCommand,
+  registerViewCommand,
 ];
 
 export function buildProgram(context: CliContext): Command {
@@ -88,6 +94,7 @@ export function reportError(error: unknown, io: Io, verbose: boolean, argv: stri
   const usage = isUsageError(error);
   io.err(`densetrain: ${errorLine(error)}`);
   if (verbose && error instanceof Error && error.stack) io.err(error.stack);
-  else if (!usage) io.err('run with --verbose for the stack');
+  // A failed write names its file and cause; its stack would add nothing.
+  else if (!usage && !(error instanceof Error && error.name === 'FileWriteError')) io.err('run with --verbose for the stack');
   return usage ? EXIT_USAGE : EXIT_FAILURE;
 }

@@ -20,12 +20,11 @@ import { ConfigError, describeKey, parseConfigPart, resolveConfig, type ConfigKe
 import type { RunRecord, StopReason, TrainConfig } from '../train/types.js';
 import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
-import { checkDataFor, dataLine, selectBackend } from './experiment.js';
+import { checkDataFor, dataLine, interruptExitCode, interruptHandler, selectBackend } from './experiment.js';
 import { formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
 import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress } from './progress.js';
 import { checkRunDir, INCOMPLETE_FILE, writeJsonAtomic } from './run-folder.js';
-import { onStopSignals } from './signals.js';
 
 /** One configuration to train in a series. */
 export interface RunPlan {
@@ -202,6 +201,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     // Runs that finished keep their results; the rest resume (or start) below.
     for (const run of runs) {
       for (const rep of run.repeats) {
+        await checkRunDir(rep.outDir, '--resume', true); // refused at once if another process trains there
         const record = await finishedRun(rep.outDir);
         if (record) {
           rep.record = record;
@@ -221,10 +221,11 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
   const { executor, describe } = await executorFor(parallel, firstConfig, dataset, kernels);
   let progress: TrainProgress | undefined;
   let stopBars = (): void => {};
-  const stop = onStopSignals(io, () => {
+  const interrupt = interruptHandler(io, () => {
     progress?.stop();
     stopBars();
   });
+  const stopSignal = interrupt.controller.signal;
   let failed = false;
   try {
     const trainCounts = plans.map((plan) => {
@@ -258,7 +259,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     const total = trials.length;
     const active = new Set<Promise<void>>();
     const handles = new Set<{ stop(): void }>();
-    stop.signal.addEventListener('abort', () => handles.forEach((h) => h.stop()));
+    stopSignal.addEventListener('abort', () => handles.forEach((h) => h.stop()));
     const runOne = async ({ run, rep }: (typeof trials)[number], index: number): Promise<void> => {
       const { plan } = run;
       const name = repeats > 1 ? `${plan.label} seed ${rep.seed}` : plan.label;
@@ -305,7 +306,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     };
     for (const [i, trial] of trials.entries()) {
       while (active.size >= executor.slots) await Promise.race(active);
-      if (stop.signal.aborted) break;
+      if (stopSignal.aborted) break;
       const p: Promise<void> = runOne(trial, i).finally(() => active.delete(p));
       active.add(p);
     }
@@ -313,7 +314,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
   } finally {
     progress?.stop();
     stopBars();
-    stop.dispose();
+    interrupt.dispose();
     await executor.close();
   }
   for (const run of runs) {
@@ -323,8 +324,8 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     run.reportPath = firstRep.reportPath;
     run.error = run.repeats.find((r) => r.error !== undefined)?.error;
   }
-  const interrupted = stop.signal.aborted && runs.some((r) => r.repeats.some((rep) => rep.status === 'interrupted' || rep.status === 'not run'));
-  return { runs, interrupted, interruptCode: stop.exitCode(), failed, dataset, info, repeats };
+  const interrupted = stopSignal.aborted && runs.some((r) => r.repeats.some((rep) => rep.status === 'interrupted' || rep.status === 'not run'));
+  return { runs, interrupted, interruptCode: interruptExitCode(stopSignal), failed, dataset, info, repeats };
 }
 
 /** "test 91.20% (loss 0.3121), 2 epochs, 3.10 s, completed" */

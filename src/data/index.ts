@@ -56,3 +56,4 @@ export {
 export { createDownloadProgress, type DownloadProgressDisplay } from './download-progress.js';
 export { splitIndices, validationSplit, shuffleEpoch, subsetImageSet, heldOutCount, type IndexSplit, type SplitOptions } from './split.js';
 export { fillBatch, computeScaling, scalingTable, scalePixel } from './batches.js';
+export { fingerprintDataset, fingerprintDifference, type DataFingerprint } from './fingerprint.js';

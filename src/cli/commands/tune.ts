@@ -10,8 +10,8 @@ import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.
 import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
 import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
-import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { onStopSignals } from '../signals.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
+import { interruptExitCode, interruptHandler } from '../experiment.js';
 import { executorFor, parallelCount, positiveInt } from '../parallel.js';
 import { formatPercent, formatSeconds, type Io } from '../io.js';
 import { createTrialBars } from '../progress.js';
@@ -130,7 +130,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   io.out(`data: ${dataset.name}; trials ${describe}`);
 
   const progress = tuneProgress(io, Boolean(options.quiet), Boolean(options.verbose));
-  const stop = onStopSignals(io, () => progress.stop());
+  const interrupt = interruptHandler(io, () => progress.stop());
   let result: TuneResult;
   try {
     result = await experiments.tune(
@@ -150,11 +150,11 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
         dataset,
         resume: options.resume !== undefined,
       },
-      { signal: stop.signal, onTrial: (event) => progress.event(event) },
+      { signal: interrupt.controller.signal, onTrial: (event) => progress.event(event) },
     );
   } finally {
     progress.stop();
-    stop.dispose();
+    interrupt.dispose();
     await executor.close();
   }
 
@@ -175,8 +175,9 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   for (const t of failed) io.err(`densetrain: trial ${t.id} failed: ${t.error ?? 'unknown error'}`);
   if (failed.length > 0) code = EXIT_FAILURE;
   if (result.interrupted) {
-    io.err(`densetrain: ${stop.received() === 'SIGTERM' ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
-    return stop.exitCode();
+    const code = interruptExitCode(interrupt.controller.signal);
+    io.err(`densetrain: ${code === EXIT_TERMINATED ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
+    return code;
   }
   return code;
 }
