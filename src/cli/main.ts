@@ -15,6 +15,7 @@ import { registerInfoCommand } from './commands/info.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
 import { registerTuneCommand } from './commands/tune.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -34,6 +35,7 @@ const COMMANDS: RegisterCommand[] = [
   registerCompareCommand,
   registerSweepCommand,
   registerTuneCommand,
+  registerWorkerCommand,
   registerEvalCommand,
   registerInfoCommand,
   registerDataCommand,

@@ -89,6 +89,8 @@ export interface SeriesOptions {
   repeats?: number;
   /** --parallel as given (a count or 'auto'; default 1). */
   parallel?: string | undefined;
+  /** --queue as given: the runs go to `densetrain worker` processes through Redis. */
+  queue?: string | undefined;
   /** Checked before anything is trained (e.g. the series' own files in outDir). */
   checkOutDir?: (outDir: string) => Promise<void>;
 }
@@ -157,7 +159,13 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
   io.out(`backend: ${formatBackendInfo(info)}`);
   const { config: firstConfig } = first.resolved;
   const dataset = await (await loadData()).loadDataset(firstConfig.data, { seed: firstConfig.seed });
-  const { executor, describe } = await executorFor(parallel, firstConfig, dataset, kernels);
+  const { executor, describe } = await executorFor(
+    parallel,
+    firstConfig,
+    dataset,
+    kernels,
+    options.queue !== undefined ? { url: options.queue, outDir } : undefined,
+  );
   let progress: TrainProgress | undefined;
   const stop = onStopSignals(io, () => progress?.stop());
   let failed = false;

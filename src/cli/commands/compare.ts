@@ -21,6 +21,7 @@ interface CompareOptions extends Record<string, unknown> {
   config?: string[];
   repeats?: string;
   parallel?: string;
+  queue?: string;
   out?: string;
   quiet?: boolean;
   verbose?: boolean;
@@ -133,6 +134,7 @@ export async function compareCommand(options: CompareOptions, context: CliContex
     verbose: options.verbose,
     repeats: positiveInt(options.repeats, '--repeats') ?? 1,
     parallel: options.parallel,
+    queue: options.queue,
     checkOutDir: async (dir) => {
       if (existsSync(join(dir, 'compare.html'))) throw new UsageError(`--out ${dir} already holds a comparison (compare.html); choose another folder`);
     },

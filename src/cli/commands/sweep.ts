@@ -18,6 +18,7 @@ interface SweepOptions extends Record<string, unknown> {
   param: string;
   repeats?: string;
   parallel?: string;
+  queue?: string;
   values: string;
   layerIndex?: string;
   out?: string;
@@ -162,6 +163,7 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     verbose: options.verbose,
     repeats: positiveInt(options.repeats, '--repeats') ?? 1,
     parallel: options.parallel,
+    queue: options.queue,
     checkOutDir: async (dir) => {
       for (const f of ['sweep.html', 'sweep.json']) {
         if (existsSync(join(dir, f))) throw new UsageError(`--out ${dir} already holds a sweep (${f}); choose another folder`);
