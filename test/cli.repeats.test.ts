@@ -2,14 +2,15 @@
  * --repeats and --parallel on compare and sweep: each configuration trained with seeds seed,
  * seed+1, ...; mean ± std in compare.json / sweep.json equal to the statistics of the seeds'
  * own metrics.json; a diverged seed counted and not averaged; the spread chart drawn; runs in
- * parallel worker processes give the serial numbers bit for bit.
+ * parallel worker processes give the serial numbers bit for bit; an interrupted sweep resumed
+ * with --resume ends with the uninterrupted sweep's numbers.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../src/train/types.js';
-import { ensureBuilt, runCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
+import { collect, ensureBuilt, runCli, signalWhenSeen, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 
 let tmp: string;
 let data: TinyDataset;
@@ -131,4 +132,44 @@ describe('--parallel', () => {
       expect(r.stderr).toMatch(new RegExp(`${flag} must be an integer >= 1`));
     }
   }, 60_000);
+});
+
+describe('--resume', () => {
+  it('an interrupted sweep (Ctrl-C, exit 130) continues with --resume to the uninterrupted results', async () => {
+    const args = ['sweep', '--param', 'lr', '--values', '0.05,0.1', '--data', data.dir, '--layers', '64,16,10', '--batch-size', '4', '--epochs', '12', '--patience', '0', '--repeats', '2', '--quiet'];
+    const whole = join(tmp, 'whole');
+    const cut = join(tmp, 'cut');
+    const child = spawnCli([...args, '--out', cut]);
+    // Stop in the second run (lr 0.05, seed 2).
+    const sent = signalWhenSeen(child, /epoch +3\/12[\s\S]*epoch +3\/12/);
+    const [first, full] = await Promise.all([collect(child, 120_000), runCli([...args, '--out', whole], { timeoutMs: 120_000 })]);
+    expect(sent()).toBe(true);
+    expect(first.code, first.stderr).toBe(130);
+    expect(first.stderr).toContain(`continue with: densetrain sweep --resume ${cut}`);
+    expect(full.code, full.stderr).toBe(0);
+    const partial = readJson<{ interrupted: boolean; runs: RunJson[] }>(join(cut, 'sweep.json'));
+    expect(partial.interrupted).toBe(true);
+    expect(partial.runs[0]!.repeats.map((r) => r.status)).toEqual(['completed', 'interrupted']);
+    expect(partial.runs[1]!.repeats.map((r) => r.status)).toEqual(['not run', 'not run']);
+    const again = await runCli(['sweep', '--resume', cut, '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    // Only the unfinished runs trained: 3 of 4.
+    expect(again.stdout.match(/^\[\d\/3\] /gm)).toHaveLength(3);
+    const a = readJson<{ runs: RunJson[] }>(join(cut, 'sweep.json'));
+    const b = readJson<{ runs: RunJson[] }>(join(whole, 'sweep.json'));
+    expect(a.runs.map((r) => r.stats)).toEqual(b.runs.map((r) => r.stats));
+    for (const run of b.runs) {
+      for (const rep of run.repeats) {
+        expect(readJson<RunRecord>(join(cut, rep.folder, 'metrics.json')).epochs.map((e) => e.valLoss)).toEqual(
+          readJson<RunRecord>(join(whole, rep.folder, 'metrics.json')).epochs.map((e) => e.valLoss),
+        );
+      }
+    }
+    const refused = await runCli(['sweep', '--resume', cut, '--lr', '0.1']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--resume continues with the settings in its series\.json; leave out --lr/);
+    const notSweep = await runCli(['compare', '--resume', cut]);
+    expect(notSweep.code).toBe(2);
+    expect(notSweep.stderr).toMatch(/is not a densetrain compare/);
+  }, 240_000);
 });

@@ -8,12 +8,15 @@
  * Folders: <outDir>/<plan.folder> for one repeat (as before repeats existed), else
  * <outDir>/<plan.folder>/seed-<seed> per repeat.
  */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Dataset } from '../data/types.js';
 import { CONTINUE, type TrialOutcome } from '../experiments/executor.js';
 import { formatBackendInfo, type BackendInfo } from '../kernels/index.js';
 import type { ComparedRun } from '../report/compare.js';
-import { ConfigError, describeKey, type ConfigKey, type ResolvedConfig } from '../train/schema.js';
+import { DEFAULT_CONFIG } from '../train/defaults.js';
+import { ConfigError, describeKey, parseConfigPart, resolveConfig, type ConfigKey, type ResolvedConfig } from '../train/schema.js';
 import type { RunRecord, StopReason, TrainConfig } from '../train/types.js';
 import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
@@ -21,7 +24,7 @@ import { checkDataFor, dataLine, selectBackend } from './experiment.js';
 import { formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
 import { createTrainProgress, formatEpochLine, type TrainProgress } from './progress.js';
-import { checkRunDir } from './run-folder.js';
+import { checkRunDir, INCOMPLETE_FILE, writeJsonAtomic } from './run-folder.js';
 import { onStopSignals } from './signals.js';
 
 /** One configuration to train in a series. */
@@ -93,6 +96,50 @@ export interface SeriesOptions {
   queue?: string | undefined;
   /** Checked before anything is trained (e.g. the series' own files in outDir). */
   checkOutDir?: (outDir: string) => Promise<void>;
+  /** What the command needs to finish its page after a resume (saved in series.json). */
+  command: { name: 'compare' | 'sweep'; meta: Record<string, unknown> };
+  /** Continue the series in outDir: finished runs are kept, unfinished ones resume their checkpoints. */
+  resume?: boolean;
+}
+
+export const SERIES_FILE = 'series.json';
+
+/** <outDir>/series.json: the plans of a series, so that `--resume` can continue it. */
+export interface SeriesFile {
+  version: 1;
+  command: 'compare' | 'sweep';
+  repeats: number;
+  meta: Record<string, unknown>;
+  plans: { label: string; folder: string; origin: string; config: TrainConfig }[];
+}
+
+/** Reads a series folder's series.json for `compare|sweep --resume DIR`; the plans come back checked. */
+export async function readSeriesFile(dir: string, command: 'compare' | 'sweep'): Promise<{ file: SeriesFile; plans: RunPlan[] }> {
+  const path = join(dir, SERIES_FILE);
+  let file: SeriesFile;
+  try {
+    file = JSON.parse(await readFile(path, 'utf8')) as SeriesFile;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--resume ${dir}: ${code === 'ENOENT' ? `no ${SERIES_FILE} there (not a ${command} folder)` : `${path}: ${(error as Error).message}`}`);
+  }
+  if (file.version !== 1 || file.command !== command || !Array.isArray(file.plans)) {
+    throw new UsageError(`--resume ${dir}: ${path} is not a densetrain ${command} (it is ${JSON.stringify(file.command ?? null)})`);
+  }
+  const source = { kind: 'file', path } as const;
+  const plans = file.plans.map((p) => ({
+    label: p.label,
+    folder: p.folder,
+    origin: p.origin,
+    resolved: resolveConfig(DEFAULT_CONFIG as TrainConfig, [{ values: parseConfigPart(p.config, source), source }]),
+  }));
+  return { file, plans };
+}
+
+/** A finished run in a folder (metrics.json and no INCOMPLETE): its record, for a resumed series. */
+async function finishedRun(dir: string): Promise<RunRecord | null> {
+  if (existsSync(join(dir, INCOMPLETE_FILE)) || !existsSync(join(dir, 'metrics.json'))) return null;
+  return JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) as RunRecord;
 }
 
 const STATUS_ORDER: SeriesStatus[] = ['failed', 'interrupted', 'not run', 'diverged', 'early-stopping', 'completed'];
@@ -149,10 +196,24 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     };
   });
   for (const r of runs) if (!Number.isSafeInteger(r.repeats.at(-1)!.seed)) throw new UsageError(`--repeats ${repeats} takes the seed past the safe integers`);
-  await checkRunDir(outDir, '--out', false);
-  await options.checkOutDir?.(outDir);
-  for (const run of runs) for (const rep of run.repeats) await checkRunDir(rep.outDir, '--out', false);
-  const trials = runs.flatMap((run) => run.repeats.map((rep) => ({ run, rep })));
+  if (!options.resume) {
+    await checkRunDir(outDir, '--out', false);
+    await options.checkOutDir?.(outDir);
+    for (const run of runs) for (const rep of run.repeats) await checkRunDir(rep.outDir, '--out', false);
+  } else {
+    // Runs that finished keep their results; the rest resume (or start) below.
+    for (const run of runs) {
+      for (const rep of run.repeats) {
+        const record = await finishedRun(rep.outDir);
+        if (record) {
+          rep.record = record;
+          rep.status = record.stopReason;
+          if (existsSync(join(rep.outDir, 'report.html'))) rep.reportPath = join(rep.outDir, 'report.html');
+        }
+      }
+    }
+  }
+  const trials = runs.flatMap((run) => run.repeats.filter((rep) => rep.status === 'not run').map((rep) => ({ run, rep })));
   const parallel = parallelCount(options.parallel, trials.length);
 
   const { kernels, info } = selectBackend(first.resolved);
@@ -179,6 +240,18 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       }
     });
     io.out(dataLine(dataset, trainCounts[0]!));
+    if (!options.resume) {
+      // Everything checked: from here on the folder is a series that --resume can continue.
+      await mkdir(outDir, { recursive: true });
+      const file: SeriesFile = {
+        version: 1,
+        command: options.command.name,
+        repeats,
+        meta: options.command.meta,
+        plans: plans.map((p) => ({ label: p.label, folder: p.folder, origin: p.origin, config: p.resolved.config })),
+      };
+      await writeJsonAtomic(join(outDir, SERIES_FILE), file);
+    }
     io.out(`series folder: ${outDir}`);
     if (repeats > 1 || parallel > 1) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
@@ -198,7 +271,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       const bars = createTrainProgress(io, { bars: io.tty && !options.quiet && !lines, epochNumber: (r) => r.epoch });
       if (!lines) progress = bars;
       const handle = executor.start(
-        { id: name, config, runDir: rep.outDir, resume: false },
+        { id: name, config, runDir: rep.outDir, resume: Boolean(options.resume) },
         {
           batch: (p) => bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize)),
           epoch: (record) => {
@@ -301,4 +374,10 @@ export function runJson(run: SeriesRun, compared: ComparedRun, report: typeof im
       report: compared.repeats![i]!.reportHref,
     })),
   };
+}
+
+/** With --resume, the other options come from series.json: refuse any given (naming them). */
+export function refuseWithResume(options: Record<string, unknown>, names: readonly string[]): void {
+  const given = names.filter((k) => options[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (given.length > 0) throw new UsageError(`--resume continues with the settings in its ${SERIES_FILE}; leave out ${given.join(', ')}`);
 }

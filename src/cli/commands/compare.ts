@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import type { Option } from 'commander';
 import { CONFIG_KEYS, optionFlag, type ConfigKey } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { comparedRun, folderName, runJson, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../series.js';
+import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../series.js';
 import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
@@ -22,6 +22,7 @@ interface CompareOptions extends Record<string, unknown> {
   repeats?: string;
   parallel?: string;
   queue?: string;
+  resume?: string;
   out?: string;
   quiet?: boolean;
   verbose?: boolean;
@@ -44,6 +45,7 @@ export const registerCompareCommand: RegisterCommand = (program, context) => {
   addSeriesOptions(command);
   command
     .option('--out <dir>', 'folder for compare.html and one subfolder per run (default: runs/<timestamp>)')
+    .option('--resume <dir>', 'continue an interrupted comparison: finished runs are kept, unfinished ones resume their checkpoints')
     .option('--quiet', 'no progress bars: one line per epoch')
     .option('--verbose', 'show each resolved config, and stack traces on errors')
     .addHelpText(
@@ -124,17 +126,33 @@ export async function comparePlans(options: CompareOptions, context: CliContext)
 
 export async function compareCommand(options: CompareOptions, context: CliContext): Promise<number> {
   const { io } = context;
-  const { plans, varied } = await comparePlans(options, context);
-  const outDir = options.out ?? defaultRunDir();
+  let plans: RunPlan[];
+  let varied: string;
+  let outDir: string;
+  let repeats: number;
+  if (options.resume !== undefined) {
+    refuseWithResume(options, [...CONFIG_KEYS, 'config', 'out', 'repeats']);
+    const saved = await readSeriesFile(options.resume, 'compare');
+    ({ plans } = saved);
+    varied = String(saved.file.meta['varied']);
+    outDir = options.resume;
+    repeats = saved.file.repeats;
+  } else {
+    ({ plans, varied } = await comparePlans(options, context));
+    outDir = options.out ?? defaultRunDir();
+    repeats = positiveInt(options.repeats, '--repeats') ?? 1;
+  }
   const result = await runSeries({
     io,
     plans,
     outDir,
     quiet: options.quiet,
     verbose: options.verbose,
-    repeats: positiveInt(options.repeats, '--repeats') ?? 1,
+    repeats,
     parallel: options.parallel,
     queue: options.queue,
+    command: { name: 'compare', meta: { varied } },
+    resume: options.resume !== undefined,
     checkOutDir: async (dir) => {
       if (existsSync(join(dir, 'compare.html'))) throw new UsageError(`--out ${dir} already holds a comparison (compare.html); choose another folder`);
     },
@@ -164,6 +182,6 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
   }
   const diverged = result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label);
   if (diverged.length) io.err(`densetrain: ${diverged.join(', ')} diverged (kept in the comparison)`);
-  if (result.interrupted) io.err('densetrain: interrupted; the comparison shows the runs so far');
+  if (result.interrupted) io.err(`densetrain: interrupted; the comparison shows the runs so far; continue with: densetrain compare --resume ${outDir}`);
   return code;
 }
