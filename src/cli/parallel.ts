@@ -37,6 +37,8 @@ export function parallelCount(raw: string | undefined, trials: number): number {
 export interface QueueChoice {
   url: string;
   outDir: string;
+  /** Whether the scheduler answers after each epoch (ASHA): workers then wait for the answer. */
+  decisions: boolean;
 }
 
 /**
@@ -70,7 +72,12 @@ async function queueExecutor(queue: QueueChoice): Promise<{ executor: Executor; 
   const { QueueExecutor, experimentQueueId } = await import('../experiments/queue-executor.js');
   await mkdir(queue.outDir, { recursive: true });
   const experimentId = await experimentQueueId(queue.outDir, target.display);
-  const executor = await QueueExecutor.open({ target, experimentId, experimentDir: resolve(queue.outDir) });
+  const executor = await QueueExecutor.open({
+    target,
+    experimentId,
+    experimentDir: resolve(queue.outDir),
+    decisionTimeoutMs: queue.decisions ? 30_000 : 0,
+  });
   return { executor, describe: `on the workers of ${target.display} (experiment ${experimentId}; start them with: densetrain worker --queue URL)` };
 }
 

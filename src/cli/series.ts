@@ -225,7 +225,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     firstConfig,
     dataset,
     kernels,
-    options.queue !== undefined ? { url: options.queue, outDir } : undefined,
+    options.queue !== undefined ? { url: options.queue, outDir, decisions: false } : undefined,
   );
   let progress: TrainProgress | undefined;
   const stop = onStopSignals(io, () => progress?.stop());
@@ -253,7 +253,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       await writeJsonAtomic(join(outDir, SERIES_FILE), file);
     }
     io.out(`series folder: ${outDir}`);
-    if (repeats > 1 || parallel > 1) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
+    if (repeats > 1 || parallel > 1 || options.queue !== undefined) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
     // One bar for the one running trial on a terminal; with several at once, one line per trial-epoch.
     const lines = parallel > 1;

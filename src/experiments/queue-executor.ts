@@ -59,7 +59,7 @@ export interface QueueExecutorOptions {
   experimentDir: string;
   /** The coordinator's data fingerprint, checked by each worker. */
   fingerprint?: unknown;
-  /** How long a worker waits for the answer after an epoch (default 60 s). */
+  /** How long a worker waits for the answer after an epoch (default 30 s; 0: the scheduler never answers). */
   decisionTimeoutMs?: number;
   /** Retries of a trial whose worker failed (not counting hand-overs of stalled jobs). */
   attempts?: number;
@@ -103,18 +103,25 @@ export class QueueExecutor implements Executor {
     const queue = new Queue(QUEUE_NAME, { prefix: QUEUE_PREFIX, connection });
     const events = new QueueEvents(QUEUE_NAME, { prefix: QUEUE_PREFIX, connection });
     const control = new Redis(connection);
-    // Connection errors are retried by ioredis; what they mean is reported where it matters.
-    queue.on('error', () => {});
-    events.on('error', () => {});
-    control.on('error', () => {});
+    // Connection errors are retried by ioredis; a refused login is final, and reported at once.
+    let refused: (error: Error) => void = () => {};
+    const loginRefused = new Promise<never>((_, reject) => (refused = reject));
+    loginRefused.catch(() => {});
+    const onError = (error: Error) => {
+      if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(error.message)) refused(error);
+    };
+    queue.on('error', onError);
+    events.on('error', onError);
+    control.on('error', onError);
     const executor = new QueueExecutor(options, queue, events, control);
     try {
       await Promise.race([
         Promise.all([queue.waitUntilReady(), executor.#ready, control.ping()]),
+        loginRefused,
         new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
       ]);
     } catch (error) {
-      await executor.close();
+      executor.#disconnect();
       const why = redactSecrets(error instanceof Error ? error.message : String(error), options.target.secrets);
       throw new Error(`cannot reach the queue ${options.target.display}: ${why}`);
     }
@@ -178,7 +185,7 @@ export class QueueExecutor implements Executor {
       experiment: { id: experimentId, dir: resolve(this.#options.experimentDir) },
       trial: { id: trial.id, config: trial.config, runDir: resolve(trial.runDir) },
       ...(this.#options.fingerprint !== undefined ? { fingerprint: this.#options.fingerprint } : {}),
-      decisionTimeoutMs: this.#options.decisionTimeoutMs ?? 60_000,
+      decisionTimeoutMs: this.#options.decisionTimeoutMs ?? 30_000,
     };
     await this.#queue.add(trial.id, payload, {
       jobId: id,
@@ -200,6 +207,13 @@ export class QueueExecutor implements Executor {
     if (data.kind === 'batch') tracked.hooks.batch?.(data.progress);
     else if (data.kind === 'epoch') {
       const epoch = data.record.epoch;
+      if (this.#options.decisionTimeoutMs === 0) {
+        // Nobody waits for an answer: the hook still sees the epoch (progress, tables).
+        void Promise.resolve()
+          .then(() => tracked.hooks.epoch(data.record))
+          .catch(() => {});
+        return;
+      }
       Promise.resolve()
         .then(() => tracked.hooks.epoch(data.record))
         .catch((): EpochDecision => ({ stop: false }))
@@ -247,6 +261,13 @@ export class QueueExecutor implements Executor {
     tracked.settled = true;
     this.#tracked.delete(id);
     tracked.settle(outcome);
+  }
+
+  /** Drops the connections without waiting for Redis (which may be unreachable). */
+  #disconnect(): void {
+    void this.#events.disconnect().catch(() => {});
+    void this.#queue.disconnect().catch(() => {});
+    this.#control.disconnect();
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { INCOMPLETE_FILE, writeJsonAtomic } from '../cli/run-folder.js';
 import type { TrialHooks, TrialOutcome } from './executor.js';
-import { cachedResources, loadKernelsModule } from './in-process.js';
+import { ProcessPoolExecutor } from './pool.js';
 import {
   QUEUE_NAME,
   QUEUE_PREFIX,
@@ -35,13 +35,14 @@ import {
   type TrialJobResult,
 } from './queue-protocol.js';
 import { redactSecrets, type QueueTarget } from './queue-url.js';
-import { runTrial } from './trial.js';
 
 /** A finished trial's outcome, kept in its run folder so a repeated delivery returns it instead of training again. */
 export const OUTCOME_FILE = 'trial-outcome.json';
 
 export interface QueueWorkerOptions {
   target: QueueTarget;
+  /** Native threads of each trial. */
+  threads: number;
   /** One line per event (job taken, finished, failed), for the terminal. */
   log(line: string): void;
   /** BullMQ lock duration (ms): how soon a dead worker's trial is handed to another. */
@@ -78,10 +79,11 @@ async function finishedOutcome(runDir: string): Promise<TrialJobResult | null> {
 export async function startQueueWorker(options: QueueWorkerOptions): Promise<RunningWorker> {
   const { Worker, UnrecoverableError, WaitingError } = await import('bullmq');
   const { Redis } = await import('ioredis');
-  await loadKernelsModule();
   const { target, log } = options;
   const me = workerName();
-  const resources = cachedResources();
+  // The trial trains in a child process (the process pool's trial worker): this process's event
+  // loop stays free to renew the job's lock, however long a batch, an epoch or a report takes.
+  const pool = new ProcessPoolExecutor({ slots: 1, threadsPerTrial: options.threads });
   const safe = (text: string) => redactSecrets(text, target.secrets);
   const running = new Map<string, AbortController>();
   let stopping = false;
@@ -132,7 +134,8 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
       },
       async epoch(record) {
         await report({ kind: 'epoch', record, worker: me });
-        if (controller.signal.aborted) return { stop: false };
+        // No scheduler answers (compare, sweep) or the trial is stopping anyway: go on at once.
+        if (controller.signal.aborted || payload.decisionTimeoutMs === 0) return { stop: false };
         try {
           const answer = await waiter.blpop(decisionKey(String(job.id), record.epoch), payload.decisionTimeoutMs / 1000);
           return decodeDecision(answer ? answer[1] : null);
@@ -143,9 +146,13 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     };
     let outcome: TrialOutcome;
     try {
-      // The worker's own thread count (DENSETRAIN_THREADS), not the coordinator's: threads never change results.
+      // The worker's own thread count, not the coordinator's: threads never change results.
       const { threads: _coordinatorThreads, ...config } = trial.config;
-      outcome = await runTrial({ id: trial.id, config, runDir: trial.runDir, resume: true }, hooks, resources, controller.signal);
+      const handle = pool.start({ id: trial.id, config, runDir: trial.runDir, resume: true }, hooks);
+      const stop = () => handle.stop();
+      if (controller.signal.aborted) stop();
+      else controller.signal.addEventListener('abort', stop, { once: true });
+      outcome = await handle.done;
     } finally {
       clearInterval(stopPoll);
       running.delete(String(job.id));
@@ -199,6 +206,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
       stopping = true;
       for (const controller of running.values()) controller.abort();
       await worker.close();
+      await pool.close();
       control.disconnect();
       await closed;
     },

@@ -127,7 +127,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   const parallel = parallelCount(options.parallel, trialCount);
 
   const dataset = await (await loadData()).loadDataset(base.data, { seed: base.seed });
-  const { executor, describe } = await executorFor(parallel, base, dataset, undefined, options.queue !== undefined ? { url: options.queue, outDir } : undefined);
+  const { executor, describe } = await executorFor(parallel, base, dataset, undefined, options.queue !== undefined ? { url: options.queue, outDir, decisions: settings.scheduler === 'asha' } : undefined);
   io.out(`tune folder: ${outDir}`);
   io.out(`data: ${dataset.name}; trials ${describe}`);
 

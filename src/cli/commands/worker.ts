@@ -10,7 +10,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../errors.js';
+import { ExitRequest, UsageError } from '../errors.js';
 import type { RegisterCommand } from '../main.js';
 import { positiveInt } from '../parallel.js';
 import { EXIT_TERMINATED } from '../signals.js';
@@ -58,6 +58,7 @@ export const registerWorkerCommand: RegisterCommand = (program, { io }) => {
       const { startQueueWorker } = await import('../../experiments/queue-worker.js');
       const worker = await startQueueWorker({
         target,
+        threads,
         log: (line) => io.out(line),
         ...(lockMs !== undefined ? { lockMs, stalledMs: Math.max(100, Math.floor(lockMs / 2)) } : {}),
       });
@@ -73,7 +74,7 @@ export const registerWorkerCommand: RegisterCommand = (program, { io }) => {
       await worker.closed;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if (received !== null) process.exitCode = received === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+      if (received !== null) throw new ExitRequest(received === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED);
     });
 };
 
@@ -105,5 +106,5 @@ async function superviseChildren(url: string, count: number, threads: number, lo
   process.off('SIGINT', forward);
   process.off('SIGTERM', forward);
   const worst = codes.find((c) => c !== 0);
-  if (worst !== undefined) process.exitCode = worst;
+  if (worst !== undefined) throw new ExitRequest(worst);
 }
