@@ -17,7 +17,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect, ensureBuilt, runCli, spawnCli, type CliResult } from './helpers/cli.js';
+import type { TuneFile } from '../src/experiments/tune.js';
+import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type CliResult } from './helpers/cli.js';
 import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
 
 const enabled = requireRedis();
@@ -208,6 +209,38 @@ describe.skipIf(!enabled)('compare/sweep on densetrain workers over Redis', () =
     expect(sweep.runs.map((x) => x.status)).toEqual(['completed', 'completed']);
     expect((worker.output().match(/lr=0\.01: started/g) ?? []).length).toBe(1);
     expect((worker.output().match(/lr=0\.05: started/g) ?? []).length).toBe(1);
+  }, 5 * 60_000);
+
+  it('tune with ASHA on 2 workers: the scheduler answers each epoch through Redis, pruned trials stop at a rung', async () => {
+    await Promise.all([readyWorker(redis.url), readyWorker(redis.url)]);
+    const data = writeTinyDataset(join(tmp, 'tiny'));
+    const space = join(tmp, 'space.json');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(space, JSON.stringify({ lr: { min: 0.005, max: 0.5, log: true }, activation: ['relu', 'tanh'] }));
+    const base = ['--data', data.dir, '--layers', `${data.side * data.side},16,${data.classes}`, '--batch-size', '32'];
+    const out = join(tmp, 'tune');
+    const r = await coordinator(['tune', '--space', space, '--trials', '8', '--epochs', '6', '--reduction', '2', '--quiet', '--out', out, '--queue', redis.url, ...base]).done;
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const file = JSON.parse(readFileSync(join(out, 'tune.json'), 'utf8')) as TuneFile;
+    expect(file.rungs).toEqual([1, 2, 4]);
+    expect(file.trials).toHaveLength(8);
+    const pruned = file.trials.filter((t) => t.status === 'pruned');
+    expect(pruned.length).toBeGreaterThan(0);
+    for (const t of pruned) expect(file.rungs).toContain(t.epochs);
+    for (const t of file.trials.filter((x) => x.status === 'completed')) expect(t.epochs).toBe(6);
+    expect(file.leaderboard).toHaveLength(8);
+
+    // Without pruning the search is deterministic: the same trials and numbers as a local tune.
+    const args = ['tune', '--space', space, '--trials', '3', '--epochs', '2', '--scheduler', 'none', '--quiet', ...base];
+    const [queued, local] = await Promise.all([
+      coordinator([...args, '--out', join(tmp, 'tune-q'), '--queue', redis.url]).done,
+      runCli([...args, '--out', join(tmp, 'tune-l')], { timeoutMs: 5 * 60_000 }),
+    ]);
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(local.code, local.stderr).toBe(0);
+    const numbers = (dir: string) =>
+      (JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8')) as TuneFile).trials.map((t) => ({ id: t.id, config: t.config, val: t.bestValAccuracy, test: t.testAccuracy }));
+    expect(numbers(join(tmp, 'tune-q'))).toEqual(numbers(join(tmp, 'tune-l')));
   }, 5 * 60_000);
 
   it('Redis restarted with its append-only file: the experiment completes with the same weights', async () => {
