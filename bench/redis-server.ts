@@ -38,6 +38,8 @@ export function freePort(): Promise<number> {
 
 export interface RedisServer {
   port: number;
+  /** The server's process id (changes with restart()). */
+  pid(): number;
   url: string;
   /** The data folder (its append-only file, when asked for). */
   dir: string;
@@ -92,6 +94,7 @@ export async function startRedis(options: { password?: string; appendOnly?: bool
     port,
     dir,
     url: `redis://${auth}127.0.0.1:${port}`,
+    pid: () => child.pid ?? -1,
     stop,
     async restart() {
       await stop();

@@ -13,7 +13,7 @@
  * Every wait is bounded: a misbehaving Redis fails the test instead of hanging it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,28 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs = 60_000)
 
 function modelBytes(dir: string): Buffer {
   return readFileSync(join(dir, 'model.safetensors'));
+}
+
+/** TCP sockets in LISTEN state that a process holds (Linux /proc), as local port numbers. */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
 }
 
 /** Every file under dir, recursively. */
@@ -120,6 +142,9 @@ describe.skipIf(!enabled)('compare/sweep on densetrain workers over Redis', () =
     const local = JSON.parse(readFileSync(join(tmp, 'local-sweep', 'sweep.json'), 'utf8'));
     const queued = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
     expect(queued.runs.map((x: { testAccuracy: unknown }) => x.testAccuracy)).toEqual(local.runs.map((x: { testAccuracy: unknown }) => x.testAccuracy));
+    // Workers connect out to Redis only: no listening socket in any of them.
+    expect(listeningPorts(redis.pid())).toContain(redis.port); // the check sees a listener where there is one
+    for (const w of pool) expect(listeningPorts(w.child.pid!)).toEqual([]);
     // Every trial ran once, spread over the workers.
     const started = pool.map((w) => (w.output().match(/: started/g) ?? []).length);
     expect(started.reduce((a, b) => a + b, 0), pool.map((w) => w.output()).join('\n---\n')).toBe(3);
