@@ -268,6 +268,41 @@ describe.skipIf(!enabled)('compare/sweep on densetrain workers over Redis', () =
     expect(numbers(join(tmp, 'tune-q'))).toEqual(numbers(join(tmp, 'tune-l')));
   }, 5 * 60_000);
 
+  it('a worker whose data differs from the coordinator\'s refuses the trial, naming itself and the difference', async () => {
+    const { encodeIdxImages, encodeIdxLabels } = await import('../src/data/idx.js');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    // The same name, 'mnist', resolved through DENSETRAIN_DATA to different bytes on each side.
+    const writeIdx = (root: string, shift: number) => {
+      const dir = join(root, 'mnist');
+      mkdirSync(dir, { recursive: true });
+      const set = (count: number) => {
+        const images = Uint8Array.from({ length: count * 64 }, (_, i) => (i * 7 + shift) % 256);
+        const labels = Uint8Array.from({ length: count }, (_, i) => i % 4);
+        return { images: encodeIdxImages(count, 8, 8, images), labels: encodeIdxLabels(labels) };
+      };
+      const train = set(120);
+      const test = set(40);
+      writeFileSync(join(dir, 'train-images-idx3-ubyte'), train.images);
+      writeFileSync(join(dir, 'train-labels-idx1-ubyte'), train.labels);
+      writeFileSync(join(dir, 't10k-images-idx3-ubyte'), test.images);
+      writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), test.labels);
+    };
+    writeIdx(join(tmp, 'data-a'), 0);
+    writeIdx(join(tmp, 'data-b'), 1);
+    const worker = await readyWorker(redis.url, { DENSETRAIN_DATA: join(tmp, 'data-b') });
+    const out = join(tmp, 'mismatch');
+    const r = await coordinator(
+      ['sweep', '--param', 'lr', '--values', '0.05', '--data', 'mnist', '--layers', '64,8,10', '--epochs', '1', '--quiet', '--out', out, '--queue', redis.url],
+      { DENSETRAIN_DATA: join(tmp, 'data-a') },
+    ).done;
+    expect(r.code).not.toBe(0);
+    const line = /the data "mnist" on worker ([^ ]+:\d+) differs from the coordinator's: same sizes .* but different pixel or label bytes/.exec(r.stdout + r.stderr);
+    expect(line, r.stdout + r.stderr).not.toBeNull();
+    expect(line![1]).toMatch(new RegExp(`:${worker.child.pid}$`));
+    expect(existsSync(join(out, 'lr-0.05', 'model.safetensors'))).toBe(false);
+    expect(worker.child.exitCode).toBeNull(); // the worker carries on
+  }, 3 * 60_000);
+
   it('Redis restarted with its append-only file: the experiment completes with the same weights', async () => {
     const durable = await startRedis({ appendOnly: true });
     try {

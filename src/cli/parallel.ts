@@ -53,7 +53,7 @@ export async function executorFor(
   kernels?: Kernels,
   queue?: QueueChoice,
 ): Promise<{ executor: Executor; describe: string }> {
-  if (queue !== undefined) return queueExecutor(queue);
+  if (queue !== undefined) return queueExecutor(queue, dataset);
   if (parallel <= 1) {
     const { InProcessExecutor } = await import('../experiments/in-process.js');
     return { executor: new InProcessExecutor({ dataset, ...(kernels ? { kernels } : {}) }), describe: 'one at a time in this process' };
@@ -66,7 +66,7 @@ export async function executorFor(
   };
 }
 
-async function queueExecutor(queue: QueueChoice): Promise<{ executor: Executor; describe: string }> {
+async function queueExecutor(queue: QueueChoice, dataset: Dataset): Promise<{ executor: Executor; describe: string }> {
   const { parseQueueUrl } = await import('../experiments/queue-url.js');
   const target = parseQueueUrl(queue.url);
   const { QueueExecutor, experimentQueueId } = await import('../experiments/queue-executor.js');
@@ -76,6 +76,8 @@ async function queueExecutor(queue: QueueChoice): Promise<{ executor: Executor; 
     target,
     experimentId,
     experimentDir: resolve(queue.outDir),
+    // Each worker loads the data by name and must find these very bytes.
+    fingerprint: (await import('../data/fingerprint.js')).fingerprintDataset(dataset),
     decisionTimeoutMs: queue.decisions ? 30_000 : 0,
   });
   return { executor, describe: `on the workers of ${target.display} (experiment ${experimentId}; start them with: densetrain worker --queue URL)` };

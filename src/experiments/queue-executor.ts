@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import type { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { writeJsonAtomic } from '../cli/run-folder.js';
+import type { DataFingerprint } from '../data/fingerprint.js';
 import type { RunRecord } from '../train/types.js';
 import type { EpochDecision, Executor, TrialHandle, TrialHooks, TrialOutcome, TrialSpec } from './executor.js';
 import {
@@ -58,7 +59,7 @@ export interface QueueExecutorOptions {
   /** The experiment folder (every run folder lies inside it; workers must reach it). */
   experimentDir: string;
   /** The coordinator's data fingerprint, checked by each worker. */
-  fingerprint?: unknown;
+  fingerprint?: DataFingerprint;
   /** How long a worker waits for the answer after an epoch (default 30 s; 0: the scheduler never answers). */
   decisionTimeoutMs?: number;
   /** Retries of a trial whose worker failed (not counting hand-overs of stalled jobs). */

@@ -11,6 +11,7 @@
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
+import type { DataFingerprint } from '../data/fingerprint.js';
 import { trainConfigSchema } from '../train/schema.js';
 import type { EpochRecord, TrainConfig } from '../train/types.js';
 import type { EpochDecision, TrialProgress, TrialStatus } from './executor.js';
@@ -48,7 +49,17 @@ const payloadSchema = z.strictObject({
     runDir: z.string().min(1).refine(isAbsolute, 'must be an absolute path'),
   }),
   /** The coordinator's view of the data (a worker with other data refuses the trial). */
-  fingerprint: z.unknown().optional(),
+  fingerprint: z
+    .strictObject({
+      version: z.literal(1),
+      trainCount: z.number().int().min(0),
+      testCount: z.number().int().min(0),
+      height: z.number().int().min(1),
+      width: z.number().int().min(1),
+      classes: z.number().int().min(1),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    })
+    .optional(),
   /** Ask the worker to wait this long for the scheduler's answer after each epoch, at most. */
   decisionTimeoutMs: z.number().int().min(0).max(3_600_000),
 });
@@ -57,7 +68,7 @@ export interface TrialJobPayload {
   v: typeof PAYLOAD_VERSION;
   experiment: { id: string; dir: string };
   trial: { id: string; config: TrainConfig; runDir: string };
-  fingerprint?: unknown;
+  fingerprint?: DataFingerprint;
   decisionTimeoutMs: number;
 }
 

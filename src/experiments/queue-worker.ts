@@ -21,6 +21,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { INCOMPLETE_FILE, writeJsonAtomic } from '../cli/run-folder.js';
+import { fingerprintDataset, fingerprintDifference, type DataFingerprint } from '../data/fingerprint.js';
+import type { TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome } from './executor.js';
 import { ProcessPoolExecutor } from './pool.js';
 import {
@@ -86,6 +88,18 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
   const pool = new ProcessPoolExecutor({ slots: 1, threadsPerTrial: options.threads });
   const safe = (text: string) => redactSecrets(text, target.secrets);
   const running = new Map<string, AbortController>();
+  // Each dataset is loaded and hashed once per worker process (the trials themselves load it in
+  // their own process); the fingerprint is what the coordinator saw.
+  const fingerprints = new Map<string, Promise<DataFingerprint>>();
+  const dataFingerprint = (config: TrainConfig): Promise<DataFingerprint> => {
+    let p = fingerprints.get(config.data);
+    if (!p) {
+      p = import('../data/registry.js').then(async (m) => fingerprintDataset(await m.loadDataset(config.data, { seed: config.seed })));
+      p.catch(() => fingerprints.delete(config.data));
+      fingerprints.set(config.data, p);
+    }
+    return p;
+  };
   let stopping = false;
 
   // One connection for the control keys (decisions, stop requests); BLPOP blocks it, so each
@@ -105,6 +119,23 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
       throw new UnrecoverableError(`${message} (worker ${me})`);
     }
     const { trial, experiment } = payload;
+    if (payload.fingerprint !== undefined) {
+      let here: DataFingerprint;
+      try {
+        here = await dataFingerprint(trial.config);
+      } catch (error) {
+        // Not final: another worker (or this one, once the data is installed) may have it.
+        const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        log(`trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" cannot be loaded here: ${why}`);
+        throw new Error(`the data "${trial.config.data}" cannot be loaded on worker ${me}: ${why}`);
+      }
+      const difference = fingerprintDifference(payload.fingerprint, here);
+      if (difference !== null) {
+        const message = `trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" on worker ${me} differs from the coordinator's: ${difference}`;
+        log(`${message}; refused`);
+        throw new UnrecoverableError(message);
+      }
+    }
     const done = await finishedOutcome(trial.runDir);
     if (done) {
       log(`trial ${experiment.id}/${trial.id}: already finished (${done.status}) by ${done.worker}; not trained again`);
