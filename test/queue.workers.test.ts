@@ -268,6 +268,22 @@ describe.skipIf(!enabled)('compare/sweep on densetrain workers over Redis', () =
     expect(numbers(join(tmp, 'tune-q'))).toEqual(numbers(join(tmp, 'tune-l')));
   }, 5 * 60_000);
 
+  it('Ctrl-C on the coordinator stops the remote trial with a checkpoint (exit 130); --resume continues it to the same weights', async () => {
+    const worker = await readyWorker(redis.url);
+    const out = join(tmp, 'coordinator-ctrl-c');
+    const first = coordinator([...LONG, '--out', out, '--queue', redis.url]);
+    const trialDir = join(out, 'lr-0.05');
+    await waitUntil('the first checkpoint', () => existsSync(join(trialDir, 'checkpoint.safetensors')));
+    first.child.kill('SIGINT');
+    const stopped = await first.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    expect(existsSync(join(trialDir, 'INCOMPLETE'))).toBe(true);
+    const again = await coordinator(['sweep', '--resume', out, '--queue', redis.url, '--quiet']).done;
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect((worker.output().match(/lr=0\.05: started/g) ?? []).length).toBe(2); // once, then resumed once
+    expect(modelBytes(trialDir).equals(modelBytes(join(tmp, 'local-long', 'lr-0.05')))).toBe(true);
+  }, 5 * 60_000);
+
   it('a worker whose data differs from the coordinator\'s refuses the trial, naming itself and the difference', async () => {
     const { encodeIdxImages, encodeIdxLabels } = await import('../src/data/idx.js');
     const { mkdirSync, writeFileSync } = await import('node:fs');
