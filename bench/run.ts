@@ -46,6 +46,11 @@ export interface RunBenchOptions {
   usage?: string;
   /** Without --json: write to bench/results/<date>.json (true, the default) or write no file (false). */
   defaultJsonFile?: boolean;
+  /**
+   * A usage error is thrown (a RangeError, one line ending with the usage text) instead of printed:
+   * `densetrain bench` reports it like every other command's (`densetrain: ...`, exit 2).
+   */
+  throwUsageErrors?: boolean;
 }
 
 class UsageError extends Error {}
@@ -185,6 +190,7 @@ export async function runBench(argv: string[], io: BenchIo = consoleIo, options:
     return await runSuites(argv, io, usage, options.defaultJsonFile ?? true);
   } catch (error) {
     if (error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      if (options.throwUsageErrors) throw new RangeError(`bench: ${(error as Error).message}; ${usage}`);
       io.err(`${(error as Error).message}\n${usage}`);
       return 2;
     }

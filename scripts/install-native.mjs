@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// Builds the native addon (build/Release/densetrain.node) with npm's own node-gyp.
+// Makes sure the native addon is there: the prebuilt binary the npm tarball carries
+// (prebuilds/<platform>-<arch>/, see scripts/prebuild.mjs) if it matches and loads here, else
+// build/Release/densetrain.node compiled with npm's own node-gyp.
 //
 //   node scripts/install-native.mjs           npm's "install" script: never fails the install.
 //   node scripts/install-native.mjs --force   developer rebuild: prints the compiler output and
 //                                             exits non-zero when the build fails.
 //
 // Whatever happens, the full output goes to native-build.log at the package root. Its first
-// line says how the build ended ("densetrain native build succeeded: ..." or
-// "densetrain native build failed: <reason>"); src/kernels/native.ts quotes that reason when
-// the addon is missing. A failed build never leaves a densetrain.node behind.
+// line says how the build ended ("densetrain native build succeeded: ...", "densetrain native
+// build skipped: prebuilt ..." or "densetrain native build failed: <reason>");
+// src/kernels/native-locate.ts quotes that reason when no addon is found. A failed build never
+// leaves a densetrain.node behind.
 //
 // Environment:
 //   DENSETRAIN_SKIP_NATIVE=1     do not build (the wasm backend is used)
@@ -110,6 +113,36 @@ function reasonFromOutput(output, status) {
   return `node-gyp exited with status ${status}`;
 }
 
+/**
+ * The prebuilt addon node-gyp-build finds for this platform (PREBUILDS_ONLY: ignoring
+ * build/), loaded in a clean child process: { file, isas }, or null when none matches or loads.
+ */
+function prebuildCheck() {
+  const childEnv = { ...env, PREBUILDS_ONLY: '1' };
+  delete childEnv.DENSETRAIN_ISA;
+  delete childEnv.DENSETRAIN_THREADS;
+  const probe = run(
+    process.execPath,
+    [
+      '-e',
+      `try {
+         const file = require('node-gyp-build').path(${JSON.stringify(root)});
+         process.stdout.write(JSON.stringify({ file, isas: require(file).supportedIsas().join(',') }));
+       } catch (error) {
+         process.stderr.write(String(error && error.message ? error.message : error));
+         process.exit(1);
+       }`,
+    ],
+    { env: childEnv },
+  );
+  if (probe.status !== 0) {
+    note(`prebuilt addon: none usable here: ${firstLine(probe.stderr) || `status ${probe.status}`}`);
+    return null;
+  }
+  const { file, isas } = JSON.parse(probe.stdout);
+  return { file: file.startsWith(root) ? file.slice(root.length + 1) : file, isas };
+}
+
 /** What the addon is built from: a change to any of these makes an existing addon stale. */
 const NATIVE_INPUTS = ['native/src', 'binding.gyp', 'scripts/install-native.mjs', 'node_modules/node-addon-api/package.json'];
 
@@ -145,6 +178,18 @@ function main() {
 
   const platform = env.DENSETRAIN_NATIVE_PLATFORM || `${process.platform}-${process.arch}`;
   note(`platform: ${platform}, node ${process.version}, package root: ${root}`);
+
+  // The npm tarball's normal case: a prebuilt binary for this platform loads, nothing to compile.
+  // An addon already compiled here (a developer clone) is still kept up to date below.
+  if (!force && !existsSync(addonPath)) {
+    const prebuilt = prebuildCheck();
+    if (prebuilt !== null) {
+      writeLog(`densetrain native build skipped: prebuilt ${prebuilt.file} loads (ISAs usable here: ${prebuilt.isas})`);
+      process.stdout.write(`densetrain: using the prebuilt native addon ${prebuilt.file} (ISAs usable here: ${prebuilt.isas})\n`);
+      process.exit(0);
+    }
+  }
+
   if (!SUPPORTED.has(platform)) fail(`unsupported platform ${platform}`);
 
   const nodeGyp = findNodeGyp();

@@ -14,7 +14,7 @@ export type { BatchEvent, StartEvent, TrainOptions, TrainResult } from './train/
 export { DEFAULT_CONFIG } from './train/defaults.js';
 export { loadModel, CheckpointError, MODEL_FILE, CHECKPOINT_FILE } from './train/checkpoint.js';
 export type { LoadModelOptions } from './train/checkpoint.js';
-export { createModel } from './model/mlp.js';
+export { createModel, DisposedError } from './model/mlp.js';
 export type { CreateModelOptions, LossAndGradients, Model, ModelArchitecture } from './model/mlp.js';
 export { backendInfo, formatBackendInfo, getKernels, selectKernels } from './kernels/index.js';
 export type { BackendChoice, BackendInfo, BackendName, Kernels, KernelsInfo, KernelsOptions, Tensor } from './kernels/index.js';
@@ -31,6 +31,10 @@ export type { EpochDecision, Executor, TrialHandle, TrialHooks, TrialOutcome, Tr
 export { spread } from './experiments/stats.js';
 export type { Spread } from './experiments/stats.js';
 export { loadDataset } from './data/registry.js';
+export { fingerprintDataset, fingerprintDifference } from './data/fingerprint.js';
+export type { DataFingerprint } from './data/fingerprint.js';
+export { acquireRunLock, assertNotLocked, readRunLock, staleReason, RunLockedError, LOCK_FILE } from './train/run-lock.js';
+export type { LockOptions, LockRecord, RunLock } from './train/run-lock.js';
 export type { LoadOptions } from './data/registry.js';
 export type { Dataset, ImageSet, PixelScaling } from './data/types.js';
 export type {

@@ -87,6 +87,16 @@ describe('--repeats', () => {
     expect(html).toContain('href="activation-prelu/seed-7/report.html"');
   }, 120_000);
 
+  it('compare with one configuration and --repeats (the PReLU study\'s form)', async () => {
+    const out = join(tmp, 'one');
+    const r = await runCli(['compare', '--data', data.dir, '--layers', '64,16,10', '--batch-size', '16', '--activation', 'prelu', '--epochs', '1', '--repeats', '2', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = readJson<{ runs: RunJson[] }>(join(out, 'compare.json'));
+    expect(json.runs.map((x) => x.label)).toEqual(['layers=64,16,10 activation=prelu batch-size=16']); // every option given but data, seed, kernels, epochs
+    expect(json.runs[0]!.stats.preluSlopes).toHaveLength(1);
+    expect(json.runs[0]!.stats.preluSlopes![0]!.n).toBe(2);
+  }, 60_000);
+
   it('sweep: a diverged seed is counted and shown, never averaged in', async () => {
     const out = join(tmp, 'lr');
     const r = await runCli(['sweep', '--param', 'lr', '--values', '1e6,0.1', '--data', data.dir, '--layers', '64,16,10', '--batch-size', '16', '--epochs', '1', '--repeats', '2', '--out', out]);

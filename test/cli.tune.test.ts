@@ -59,6 +59,8 @@ describe('densetrain tune', () => {
       const record = readJson<RunRecord>(join(serial, t.runDir, 'metrics.json'));
       expect(record.epochs).toHaveLength(t.epochs);
       expect(Math.max(...record.epochs.map((e) => e.valAccuracy!))).toBe(t.bestValAccuracy);
+      // Ranked by the kept weights' validation accuracy: the epoch whose weights the run keeps.
+      expect(record.epochs.find((e) => e.epoch === record.bestEpoch)!.valAccuracy).toBe(t.keptValAccuracy);
       expect(record.test!.accuracy).toBe(t.testAccuracy);
       expect(existsSync(join(serial, t.runDir, 'report.html'))).toBe(true);
       expect(existsSync(join(serial, t.runDir, 'INCOMPLETE'))).toBe(false);
@@ -69,7 +71,7 @@ describe('densetrain tune', () => {
         expect(record.stopMessage).toMatch(new RegExp(`pruned by ASHA after epoch ${t.epochs}`));
       } else expect(t.epochs).toBe(6);
     }
-    const vals = file.leaderboard.map((id) => file.trials.find((t) => t.id === id)!.bestValAccuracy!);
+    const vals = file.leaderboard.map((id) => file.trials.find((t) => t.id === id)!.keptValAccuracy!);
     expect(vals).toEqual([...vals].sort((a, b) => b - a));
     // The terminal: the leaderboard in order, and the count of pruned trials.
     const lines = r.stdout.split('\n').filter((l) => /^\d+\s+t\d{3}\s/.test(l));
@@ -94,7 +96,7 @@ describe('densetrain tune', () => {
     ]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toMatch(/2 trials at once, each in its own process/);
+    expect(b.stdout).toMatch(/trials 2 at once, each in its own process with 1 native thread/);
     const fa = readJson<TuneFile>(join(one, 'tune.json'));
     const fb = readJson<TuneFile>(join(two, 'tune.json'));
     expect(trialNumbers(fb)).toEqual(trialNumbers(fa));
@@ -173,7 +175,7 @@ describe('densetrain tune', () => {
       const accs = records.map((rec) => rec.test!.accuracy);
       expect(t.stats!.testAccuracy.mean).toBeCloseTo((accs[0]! + accs[1]!) / 2, 12);
     }
-    expect(r.stdout).toContain('best val acc (mean ± std)');
+    expect(r.stdout).toContain('val acc (mean ± std)');
     expect(readFileSync(join(out, 'tune.html'), 'utf8')).toMatch(/n = 2 of 2 seeds/);
   }, 180_000);
 
@@ -257,7 +259,7 @@ describe('tune() from the library', () => {
     expect(events.filter((e) => e === 'end')).toHaveLength(3);
     const file = readJson<TuneFile>(join(outDir, 'tune.json'));
     expect(result.leaderboard.map((t) => t.id)).toEqual(file.leaderboard);
-    expect(result.leaderboard[0]!.bestValAccuracy).toBe(Math.max(...file.trials.map((t) => t.bestValAccuracy!)));
+    expect(result.leaderboard[0]!.keptValAccuracy).toBe(Math.max(...file.trials.map((t) => t.keptValAccuracy!)));
     expect(events.filter((e) => e === 'epoch').length).toBe(file.trials.reduce((a, t) => a + t.epochs, 0));
   }, 60_000);
 });

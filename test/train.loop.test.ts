@@ -74,7 +74,7 @@ for (const { name, kernels } of loadedBackends()) {
       const dir = await tempDir();
       const first = await train({ ...base, l2: 1e-4, epochs: 2 }, { dataset, kernels, outDir: dir });
       first.model.dispose();
-      expect((await readdir(dir)).sort()).toEqual(['checkpoint.safetensors', 'model.safetensors']);
+      expect((await readdir(dir)).sort()).toEqual(['checkpoint.safetensors', 'metrics.jsonl', 'model.safetensors']);
       const resumed = await train({ epochs: 4 }, { dataset, kernels, outDir: dir, resumeFrom: dir });
       try {
         expect(resumed.record.stopReason).toBe('completed');

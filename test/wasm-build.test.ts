@@ -64,10 +64,10 @@ describe('build-wasm script', () => {
 });
 
 describe('wasm loader', () => {
-  it('says the module is not built, and how to build it, when the file is missing', () => {
+  it('says the module is missing, and what to do, when the file is missing', () => {
     const missing = join(tmpdir(), 'densetrain-no-such-dir', 'densetrain.wasm');
     expect(() => createWasmBackend(missing)).toThrowError(
-      new Error(`wasm module not built: ${missing} missing; run npm run build:wasm`),
+      new Error(`wasm module missing: ${missing}; reinstall densetrain (in a git clone: npm run build:wasm)`),
     );
   });
 

@@ -5,6 +5,7 @@
  *   1   runtime failure (an unexpected error, a backend that cannot load, a disk error)
  *   2   usage: a bad option, config file or dataset (the user can fix the command line)
  *   130 interrupted with Ctrl-C (SIGINT)
+ *   143 stopped with SIGTERM (like Ctrl-C: checkpoint written, run folder INCOMPLETE)
  */
 import { CommanderError } from 'commander';
 import { ConfigError } from '../train/schema.js';
@@ -13,6 +14,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
+export const EXIT_TERMINATED = 143;
 
 /** A mistake in how the command was called (exit 2). */
 export class UsageError extends Error {
@@ -40,6 +42,8 @@ export function isUsageError(error: unknown): boolean {
     isNamed(error, 'DataError') ||
     // A --model / --resume file that is missing, not safetensors, or not ours.
     isNamed(error, 'CheckpointError') ||
+    // The run folder is being written by another process.
+    isNamed(error, 'RunLockedError') ||
     (error instanceof CommanderError && !isCommanderExit(error))
   );
 }
@@ -59,10 +63,19 @@ export function commanderMessage(error: CommanderError): string {
     .join(' ');
 }
 
+/**
+ * Control characters (a UTF-16 file read as UTF-8 puts NULs in a JSON parser's message, say)
+ * shown as escapes, so an error line can neither break a terminal nor hide text.
+ */
+export function visibleText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The one line printed for an error (without the 'densetrain: ' prefix). */
 export function errorLine(error: unknown): string {
-  if (error instanceof CommanderError) return commanderMessage(error);
+  if (error instanceof CommanderError) return visibleText(commanderMessage(error));
   const text = error instanceof Error ? error.message : String(error);
-  const first = text.split('\n').map((s) => s.trim()).filter((s) => s !== '');
-  return first.length <= 1 ? (first[0] ?? String(error)) : first.join('; ');
+  const first = text.split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== '');
+  return visibleText(first.length <= 1 ? (first[0] ?? String(error)) : first.join('; '));
 }

@@ -15,33 +15,59 @@ import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
 import type { BatchEvent } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from './errors.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
 import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 import { evaluateProbabilities, predictImageSet } from './predict.js';
 import type { TrainProgress } from './progress.js';
 import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
 
-/** Ctrl-C handling: the first aborts (the trainer stops cleanly), the second exits at once. */
+/** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
+class InterruptReason extends Error {
+  override readonly name = 'AbortError';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/** The exit code for an aborted run: 143 for SIGTERM (how process managers stop a job), else 130. */
+export function interruptExitCode(signal: AbortSignal): number {
+  return signal.reason instanceof InterruptReason && signal.reason.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+}
+
+/**
+ * Ctrl-C (SIGINT) and SIGTERM handling: the first aborts (the trainer stops cleanly after the
+ * batch and saves a checkpoint), the second exits at once.
+ */
 export function interruptHandler(io: Io, onFirst: () => void): { controller: AbortController; dispose: () => void } {
   const controller = new AbortController();
   let count = 0;
-  const handler = () => {
+  const handler = (signal: NodeJS.Signals) => {
     count++;
+    const code = signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
     if (count === 1) {
       onFirst();
-      io.err('densetrain: interrupted; stopping after the current batch and saving a checkpoint (Ctrl-C again to quit now)');
-      controller.abort();
+      const what = signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted';
+      io.err(`densetrain: ${what}; stopping after the current batch and saving a checkpoint (${signal === 'SIGTERM' ? 'a second signal' : 'Ctrl-C again'} to quit now)`);
+      controller.abort(new InterruptReason(signal));
     } else {
-      io.err('densetrain: interrupted again; exiting now');
-      process.exit(EXIT_INTERRUPTED);
+      io.err(`densetrain: ${signal === 'SIGTERM' ? 'terminated' : 'interrupted'} again; exiting now`);
+      process.exit(code);
     }
   };
   process.on('SIGINT', handler);
-  return { controller, dispose: () => void process.off('SIGINT', handler) };
+  process.on('SIGTERM', handler);
+  return {
+    controller,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }
 
 /**
@@ -54,7 +80,7 @@ export function selectBackend(resolved: ResolvedConfig): ReturnType<typeof selec
   try {
     return selectKernels({ backend, threads: config.threads });
   } catch (error) {
-    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message)) {
+    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message) && !/^DENSETRAIN_/.test(error.message)) {
       throw new ConfigError([`${describeKey('threads', sources.threads)} ${config.threads}: ${error.message}`]);
     }
     throw error;
@@ -99,6 +125,8 @@ export interface RunIntoFolderInput {
   /** Continuing the run already in outDir. */
   resumingHere: boolean;
   resumeFrom?: string | undefined;
+  /** Resuming: a backend other than the checkpoint's was chosen explicitly. */
+  allowBackendChange?: boolean | undefined;
   dataset: Dataset;
   trainCount: number;
   kernels: Kernels;
@@ -128,8 +156,19 @@ export interface RunOutcome {
  * interruption are thrown (the folder keeps INCOMPLETE saying why).
  */
 export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutcome> {
-  const { io, config, outDir, outFlag, resumingHere, dataset, trainCount, kernels, info, signal, progress, detail } = input;
+  const { outDir, outFlag, resumingHere } = input;
   await prepareRunDir(outDir, outFlag, resumingHere);
+  // One writer per run folder, from before INCOMPLETE is written until the last file is.
+  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail === 'full' ? 'train' : 'a compare/sweep run' });
+  try {
+    return await trainIntoLockedFolder(input, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): Promise<RunOutcome> {
+  const { io, config, outDir, dataset, trainCount, kernels, info, signal, progress, detail } = input;
   await markIncomplete(outDir, `training started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
   if (detail === 'full') io.out(`run folder: ${outDir}`);
 
@@ -142,7 +181,8 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
       dataset,
       kernels,
       signal,
-      ...(input.resumeFrom !== undefined ? { resumeFrom: input.resumeFrom } : {}),
+      runLock: lock,
+      ...(input.resumeFrom !== undefined ? { resumeFrom: input.resumeFrom, allowBackendChange: input.allowBackendChange ?? false } : {}),
       onBatch: (event: BatchEvent) => {
         const samples = Math.min(config.batchSize, trainCount - (event.batch - 1) * config.batchSize);
         progress.batch(event.epoch, event.batch, event.batches, event.loss, samples);
@@ -155,13 +195,13 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
     await markIncomplete(outDir, aborted ? 'interrupted before a record was written' : `failed: ${(error as Error).message}`).catch(() => {});
     if (aborted && (error as Error).name === 'AbortError') {
       io.err(`densetrain: interrupted; run folder: ${outDir}`);
-      return { code: EXIT_INTERRUPTED, record: null, test: null };
+      return { code: interruptExitCode(signal), record: null, test: null };
     }
     throw error;
   }
   progress.stop();
   try {
-    return await finishRun({ io, outDir, record, model, dataset, info, detail });
+    return await finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode: interruptExitCode(signal) });
   } catch (error) {
     await markIncomplete(outDir, `training ended (${record.stopReason}) but finishing the run failed: ${(error as Error).message}`).catch(() => {});
     throw error;
@@ -176,9 +216,11 @@ interface FinishInput {
   dataset: Dataset;
   info: BackendInfo;
   detail: 'full' | 'brief';
+  /** The exit code if the run was interrupted (130 SIGINT, 143 SIGTERM). */
+  interruptCode: number;
 }
 
-async function finishRun({ io, outDir, record, model, dataset, info, detail }: FinishInput): Promise<RunOutcome> {
+async function finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
   const full = detail === 'full';
   const interrupted = record.stopReason === 'interrupted';
   let probs: Float32Array | undefined;
@@ -217,7 +259,7 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail }: F
     io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
     if (reportPath && full) io.out(`report so far: ${resolve(reportPath)}`);
     io.out(`continue with: densetrain train --resume ${outDir}`);
-    return outcome(EXIT_INTERRUPTED);
+    return outcome(interruptCode);
   }
   if (reportError !== undefined) {
     await markIncomplete(outDir, `report.html could not be written: ${reportError}`);

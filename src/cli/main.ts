@@ -11,11 +11,14 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerEvalCommand } from './commands/eval.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
 import { registerTuneCommand } from './commands/tune.js';
 import { registerWorkerCommand } from './commands/worker.js';
+import { registerViewCommand } from './commands/view.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { packageVersion } from './version.js';
@@ -37,9 +40,12 @@ const COMMANDS: RegisterCommand[] = [
   registerTuneCommand,
   registerWorkerCommand,
   registerEvalCommand,
+  registerExportCommand,
+  registerPredictCommand,
   registerInfoCommand,
   registerDataCommand,
   registerBenchCommand,
+  registerViewCommand,
 ];
 
 export function buildProgram(context: CliContext): Command {
@@ -90,6 +96,7 @@ export function reportError(error: unknown, io: Io, verbose: boolean, argv: stri
   const usage = isUsageError(error);
   io.err(`densetrain: ${errorLine(error)}`);
   if (verbose && error instanceof Error && error.stack) io.err(error.stack);
-  else if (!usage) io.err('run with --verbose for the stack');
+  // A failed write names its file and cause; its stack would add nothing.
+  else if (!usage && !(error instanceof Error && error.name === 'FileWriteError')) io.err('run with --verbose for the stack');
   return usage ? EXIT_USAGE : EXIT_FAILURE;
 }

@@ -2,7 +2,6 @@
  * Training options on the command line: declared once (train, and later compare / sweep reuse
  * them), turned from strings into typed values, checked by the same schema as config files.
  */
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ACTIVATION_NAMES } from '../kernels/types.js';
 import {
@@ -16,6 +15,7 @@ import {
   type ResolvedConfig,
 } from '../train/schema.js';
 import type { TrainConfig } from '../train/types.js';
+import { FileReadError, readRegularFile } from '../regular-file.js';
 import { UsageError } from './errors.js';
 
 type Kind = 'number' | 'layers' | 'string' | 'boolean';
@@ -108,15 +108,44 @@ export function configFromFlags(options: Record<string, unknown>): Partial<Train
   return parseConfigPart(values, { kind: 'cli' });
 }
 
+/** A config file is a few hundred bytes; anything beyond this is not one. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+/** Deepest nesting of arrays and objects a config file may have (a real one has 2). */
+const MAX_CONFIG_DEPTH = 32;
+
+/** The deepest nesting of [ and { outside strings (JSON text). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 /** Reads and checks a --config file; every problem names the file and key. */
 export async function configFromFile(path: string): Promise<Partial<TrainConfig>> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readRegularFile(path, { maxBytes: MAX_CONFIG_BYTES, what: 'a config file' });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
-    throw new UsageError(`--config ${path}: ${why}`);
+    if (error instanceof FileReadError) throw new UsageError(`--config ${path}: ${error.problem}`);
+    throw error;
+  }
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new UsageError(`${path}: is UTF-16 text; save it as UTF-8 (JSON config files are UTF-8)`);
+  }
+  // A UTF-8 byte-order mark (Windows editors write one) is not part of the JSON.
+  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+  if (jsonDepth(text) > MAX_CONFIG_DEPTH) {
+    throw new UsageError(`${path}: nested more than ${MAX_CONFIG_DEPTH} levels deep; a config file is one JSON object of options`);
   }
   let json: unknown;
   try {

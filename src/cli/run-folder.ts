@@ -7,7 +7,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { assertNotLocked, LOCK_FILE } from '../train/run-lock.js';
+import { writingFile } from '../regular-file.js';
 import { UsageError } from './errors.js';
+import { checkOutputFolder } from './output-paths.js';
 
 export const INCOMPLETE_FILE = 'INCOMPLETE';
 const RUN_FILES = ['metrics.json', 'model.safetensors', 'checkpoint.safetensors', 'report.html'];
@@ -20,8 +23,9 @@ export function defaultRunDir(now = new Date(), root = 'runs'): string {
   return dir;
 }
 
-/** Refuses a folder that already holds a run (unless resuming it) or is a file. */
+/** Refuses a folder that already holds a run (unless resuming it), is a file, cannot be written, or is locked by another process. */
 export async function checkRunDir(dir: string, flag: string, resuming: boolean): Promise<void> {
+  await checkOutputFolder(dir, flag);
   let entries: string[] = [];
   try {
     entries = await readdir(dir);
@@ -30,6 +34,8 @@ export async function checkRunDir(dir: string, flag: string, resuming: boolean):
     if (code === 'ENOTDIR') throw new UsageError(`${flag} ${dir} is a file, not a folder`);
     if (code !== 'ENOENT') throw error;
   }
+  // Refused at once (before the data is loaded) when another process is training here.
+  if (entries.includes(LOCK_FILE)) await assertNotLocked(dir);
   if (!resuming) {
     const taken = RUN_FILES.filter((f) => entries.includes(f));
     if (taken.length > 0) {
@@ -45,7 +51,8 @@ export async function prepareRunDir(dir: string, flag: string, resuming: boolean
 }
 
 export async function markIncomplete(dir: string, why: string): Promise<void> {
-  await writeFile(join(dir, INCOMPLETE_FILE), `This run is not complete: ${why}\n`);
+  const file = join(dir, INCOMPLETE_FILE);
+  await writingFile(file, () => writeFile(file, `This run is not complete: ${why}\n`));
 }
 
 export async function markComplete(dir: string): Promise<void> {
@@ -55,6 +62,13 @@ export async function markComplete(dir: string): Promise<void> {
 /** Writes JSON through a temporary file and a rename, so a reader never sees half a file. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, path);
+  await writingFile(path, async () => {
+    try {
+      await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+      await rename(tmp, path);
+    } catch (error) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw error;
+    }
+  });
 }

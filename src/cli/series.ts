@@ -20,12 +20,11 @@ import { ConfigError, describeKey, parseConfigPart, resolveConfig, type ConfigKe
 import type { RunRecord, StopReason, TrainConfig } from '../train/types.js';
 import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
-import { checkDataFor, dataLine, selectBackend } from './experiment.js';
+import { checkDataFor, dataLine, interruptExitCode, interruptHandler, selectBackend } from './experiment.js';
 import { formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
-import { createTrainProgress, formatEpochLine, type TrainProgress } from './progress.js';
+import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress } from './progress.js';
 import { checkRunDir, INCOMPLETE_FILE, writeJsonAtomic } from './run-folder.js';
-import { onStopSignals } from './signals.js';
 
 /** One configuration to train in a series. */
 export interface RunPlan {
@@ -204,6 +203,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     // Runs that finished keep their results; the rest resume (or start) below.
     for (const run of runs) {
       for (const rep of run.repeats) {
+        await checkRunDir(rep.outDir, '--resume', true); // refused at once if another process trains there
         const record = await finishedRun(rep.outDir);
         if (record) {
           rep.record = record;
@@ -228,7 +228,12 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     options.queue !== undefined ? { url: options.queue, outDir, decisions: false } : undefined,
   );
   let progress: TrainProgress | undefined;
-  const stop = onStopSignals(io, () => progress?.stop());
+  let stopBars = (): void => {};
+  const interrupt = interruptHandler(io, () => {
+    progress?.stop();
+    stopBars();
+  });
+  const stopSignal = interrupt.controller.signal;
   let failed = false;
   try {
     const trainCounts = plans.map((plan) => {
@@ -255,28 +260,37 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     io.out(`series folder: ${outDir}`);
     if (repeats > 1 || parallel > 1 || options.queue !== undefined) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
-    // One bar for the one running trial on a terminal; with several at once, one line per trial-epoch.
+    // One bar for the one running trial on a terminal; with several at once, a bar per trial (terminal) or one line per trial-epoch.
     const lines = parallel > 1;
+    const trialBars = createTrialBars(io, lines && io.tty && !options.quiet);
+    stopBars = () => trialBars.stop();
     const total = trials.length;
     const active = new Set<Promise<void>>();
     const handles = new Set<{ stop(): void }>();
-    stop.signal.addEventListener('abort', () => handles.forEach((h) => h.stop()));
+    stopSignal.addEventListener('abort', () => handles.forEach((h) => h.stop()));
     const runOne = async ({ run, rep }: (typeof trials)[number], index: number): Promise<void> => {
       const { plan } = run;
       const name = repeats > 1 ? `${plan.label} seed ${rep.seed}` : plan.label;
       const trainCount = trainCounts[plans.indexOf(plan)]!;
       const config: TrainConfig = { ...plan.resolved.config, seed: rep.seed };
-      io.out(`[${index + 1}/${total}] ${name}: ${rep.outDir}`);
+      const head = `[${index + 1}/${total}] ${name}: ${rep.outDir}`;
+      if (trialBars.drawing) trialBars.log(head);
+      else io.out(head);
       if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
       const bars = createTrainProgress(io, { bars: io.tty && !options.quiet && !lines, epochNumber: (r) => r.epoch });
       if (!lines) progress = bars;
+      else trialBars.add(name, 1, config.epochs);
       const handle = executor.start(
         { id: name, config, runDir: rep.outDir, resume: Boolean(options.resume) },
         {
-          batch: (p) => bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize)),
+          batch: (p) => {
+            if (lines) trialBars.batch(name, p.epoch, p.batch, p.batches);
+            else bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize));
+          },
           epoch: (record) => {
-            if (lines) io.err(`${name}: ${formatEpochLine(record, config.epochs, record.epoch)}`);
-            else bars.epoch(record, config.epochs);
+            if (!lines) bars.epoch(record, config.epochs);
+            else if (trialBars.drawing) trialBars.note(name, `val acc ${formatPercent(record.valAccuracy)}`);
+            else trialBars.log(`${name}: ${formatEpochLine(record, config.epochs, record.epoch)}`);
             return CONTINUE;
           },
         },
@@ -285,6 +299,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       const outcome = await handle.done;
       handles.delete(handle);
       bars.stop();
+      trialBars.remove(name);
       rep.record = outcome.record;
       rep.reportPath = outcome.report;
       rep.status = repeatStatus(outcome);
@@ -293,18 +308,21 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
         failed = true;
         io.err(`densetrain: ${name} failed: ${outcome.error}`);
       }
-      io.out(`    ${lines ? `${name}: ` : ''}${runLine(rep)}`);
+      const line = `    ${lines ? `${name}: ` : ''}${runLine(rep)}`;
+      if (trialBars.drawing) trialBars.log(line);
+      else io.out(line);
     };
     for (const [i, trial] of trials.entries()) {
       while (active.size >= executor.slots) await Promise.race(active);
-      if (stop.signal.aborted) break;
+      if (stopSignal.aborted) break;
       const p: Promise<void> = runOne(trial, i).finally(() => active.delete(p));
       active.add(p);
     }
     await Promise.all(active);
   } finally {
     progress?.stop();
-    stop.dispose();
+    stopBars();
+    interrupt.dispose();
     await executor.close();
   }
   for (const run of runs) {
@@ -314,8 +332,8 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     run.reportPath = firstRep.reportPath;
     run.error = run.repeats.find((r) => r.error !== undefined)?.error;
   }
-  const interrupted = stop.signal.aborted && runs.some((r) => r.repeats.some((rep) => rep.status === 'interrupted' || rep.status === 'not run'));
-  return { runs, interrupted, interruptCode: stop.exitCode(), failed, dataset, info, repeats };
+  const interrupted = stopSignal.aborted && runs.some((r) => r.repeats.some((rep) => rep.status === 'interrupted' || rep.status === 'not run'));
+  return { runs, interrupted, interruptCode: interruptExitCode(stopSignal), failed, dataset, info, repeats };
 }
 
 /** "test 91.20% (loss 0.3121), 2 epochs, 3.10 s, completed" */

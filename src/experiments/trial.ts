@@ -13,6 +13,7 @@ import type { Dataset } from '../data/types.js';
 import type { Kernels } from '../kernels/types.js';
 import type { ReportInput } from '../report/index.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import type { RunRecord, TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome, TrialSpec } from './executor.js';
 
@@ -36,8 +37,11 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
   if (signal.aborted) controller.abort();
   signal.addEventListener('abort', forward);
   let pruned: string | null = null;
+  let lock: RunLock | null = null;
   try {
     await mkdir(runDir, { recursive: true });
+    // One writer per run folder, from before INCOMPLETE is written until the last file is.
+    lock = await acquireRunLock(runDir, { purpose: `trial ${spec.id}` });
     const resume = spec.resume && existsSync(join(runDir, CHECKPOINT_FILE));
     await markIncomplete(runDir, `trial ${spec.id} started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
     const { train } = await import('../train/train.js');
@@ -48,6 +52,7 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
       dataset,
       kernels,
       signal: controller.signal,
+      runLock: lock,
       ...(resume ? { resumeFrom: runDir } : {}),
       onBatch: (e) => hooks.batch?.({ epoch: e.epoch, batch: e.batch, batches: e.batches, loss: e.loss }),
       onEpoch: async (epoch) => {
@@ -82,6 +87,7 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
     return interrupted ? { status: 'interrupted', record: null } : { status: 'failed', record: null, error: firstLine(error) };
   } finally {
     signal.removeEventListener('abort', forward);
+    await lock?.release();
   }
 }
 

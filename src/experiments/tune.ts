@@ -7,8 +7,11 @@
  * stopped tune resumes (`resume: true`): unfinished trials continue their checkpoints, the
  * remaining ones start, and decisions already made stand.
  *
- * Ranking: by best validation accuracy (then lower best validation loss, then trial id).
- * The test accuracy is that of each trial's kept weights; it is reported, never used to choose.
+ * Ranking: by the validation accuracy of each trial's kept weights (the epoch with the lowest
+ * validation loss, as train() keeps), then lower validation loss, then trial id. The test
+ * accuracy is that of the same kept weights; it is reported, never used to choose. (Ranking by
+ * the highest validation accuracy of any epoch instead would put first a trial whose kept model
+ * is an early epoch's, weaker on validation than its rank says.)
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -47,17 +50,21 @@ export interface TuneSettings {
 
 export type TrialState = 'pending' | 'running' | TrialStatus;
 
-/** One trial in tune.json. */
-export interface TrialSummary {
-  id: string;
-  /** The values the space chose. */
-  settings: Record<string, unknown>;
-  config: TrainConfig;
+/** How one run of a trial (one seed) went, as tune.json records it. */
+export interface RunResult {
   status: TrialState;
   /** Epochs finished. */
   epochs: number;
+  /** The highest validation accuracy of any epoch. */
   bestValAccuracy: number | null;
+  /** The lowest validation loss: its epoch's weights are the ones the run keeps. */
   bestValLoss: number | null;
+  /**
+   * Validation accuracy of the kept weights (the epoch with the lowest validation loss): the
+   * model whose test accuracy is reported. The leaderboard ranks by it, so the 1st trial is the
+   * one whose kept model is best on the validation split.
+   */
+  keptValAccuracy: number | null;
   /** The kept weights (lowest validation loss) on the test set: reported, never used to choose. */
   testAccuracy: number | null;
   testLoss: number | null;
@@ -68,9 +75,17 @@ export interface TrialSummary {
   runDir: string;
   /** report.html relative to the tune folder, once written. */
   report: string | null;
+  error?: string;
+}
+
+/** One trial in tune.json: its first seed's run (the one ASHA judges), the searched settings, the decisions. */
+export interface TrialSummary extends RunResult {
+  id: string;
+  /** The values the space chose. */
+  settings: Record<string, unknown>;
+  config: TrainConfig;
   /** ASHA decisions at this trial's rungs; the last says where a pruned trial stopped. */
   rungs: RungEntry[];
-  error?: string;
   /**
    * With repeats: every seed's run, the first being the trial's own (the one ASHA judges);
    * the other seeds run once the first has completed (a pruned trial is not repeated).
@@ -80,19 +95,8 @@ export interface TrialSummary {
   stats?: TrialStats;
 }
 
-export interface RepeatEntry {
+export interface RepeatEntry extends RunResult {
   seed: number;
-  status: TrialState;
-  runDir: string;
-  epochs: number;
-  bestValAccuracy: number | null;
-  bestValLoss: number | null;
-  testAccuracy: number | null;
-  testLoss: number | null;
-  preluSlopes: number[] | null;
-  seconds: number | null;
-  report: string | null;
-  error?: string;
 }
 
 export interface TrialStats {
@@ -100,6 +104,7 @@ export interface TrialStats {
   diverged: number;
   testAccuracy: Spread;
   bestValAccuracy: Spread;
+  keptValAccuracy: Spread;
   testLoss: Spread;
   preluSlopes: Spread[] | null;
 }
@@ -171,16 +176,19 @@ export interface TuneResult {
 
 const FINAL: ReadonlySet<TrialState> = new Set(['completed', 'pruned', 'diverged', 'failed']);
 
-/** What a trial is ranked by: its best validation accuracy, or with repeats the mean over its completed seeds. */
+/**
+ * What a trial is ranked by: the validation accuracy of its kept weights (with repeats, the mean
+ * over its completed seeds). Runs from before this field fall back to the best validation accuracy.
+ */
 export function trialScore(t: TrialSummary): { acc: number | null; loss: number | null } {
-  if (t.stats && t.stats.bestValAccuracy.mean !== null) {
+  if (t.stats && (t.stats.keptValAccuracy?.mean ?? null) !== null) {
     const losses = (t.repeats ?? []).filter((r) => r.status === 'completed').map((r) => r.bestValLoss);
-    return { acc: t.stats.bestValAccuracy.mean, loss: spread(losses).mean };
+    return { acc: t.stats.keptValAccuracy.mean, loss: spread(losses).mean };
   }
-  return { acc: t.bestValAccuracy, loss: t.bestValLoss };
+  return { acc: t.keptValAccuracy ?? t.bestValAccuracy, loss: t.bestValLoss };
 }
 
-/** Best first: higher best validation accuracy (mean over seeds with repeats), then lower best validation loss, then id. */
+/** Best first: higher validation accuracy of the kept weights (mean over seeds with repeats), then lower validation loss, then id. */
 export function rankTrials(trials: readonly TrialSummary[]): TrialSummary[] {
   return trials
     .map((t) => ({ t, score: trialScore(t) }))
@@ -202,6 +210,7 @@ function statsOf(repeats: readonly RepeatEntry[]): TrialStats {
     diverged: repeats.filter((r) => r.status === 'diverged').length,
     testAccuracy: spread(done.map((r) => r.testAccuracy)),
     bestValAccuracy: spread(done.map((r) => r.bestValAccuracy)),
+    keptValAccuracy: spread(done.map((r) => r.keptValAccuracy)),
     testLoss: spread(done.map((r) => r.testLoss)),
     preluSlopes: slopes.length ? spreadPerIndex(slopes) : null,
   };
@@ -264,6 +273,7 @@ export function planTune(space: Space | unknown, options: TuneOptions): { settin
       epochs: 0,
       bestValAccuracy: null,
       bestValLoss: null,
+      keptValAccuracy: null,
       testAccuracy: null,
       testLoss: null,
       preluSlopes: null,
@@ -411,7 +421,11 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
         epoch: async (record): Promise<EpochDecision> => {
           trial.epochs = record.epoch;
           if (record.valAccuracy !== null && Number.isFinite(record.valAccuracy)) trial.bestValAccuracy = Math.max(trial.bestValAccuracy ?? -Infinity, record.valAccuracy);
-          if (record.valLoss !== null && Number.isFinite(record.valLoss)) trial.bestValLoss = Math.min(trial.bestValLoss ?? Infinity, record.valLoss);
+          if (record.valLoss !== null && Number.isFinite(record.valLoss) && (trial.bestValLoss === null || record.valLoss < trial.bestValLoss)) {
+            // A new lowest validation loss: the run keeps this epoch's weights (as train() does).
+            trial.bestValLoss = record.valLoss;
+            trial.keptValAccuracy = record.valAccuracy;
+          }
           const rung = asha ? asha.report(trial.id, record.epoch, trial.bestValAccuracy ?? -Infinity) : null;
           if (rung) trial.rungs.push(rung);
           hooks.onTrial?.({ type: 'epoch', trial, record, rung });
@@ -462,7 +476,7 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
     if (signal?.aborted) handle.stop();
     const outcome = await handle.done;
     running.delete(handle);
-    Object.assign(entry, entryFrom(outcome.status, outcome.record, outcome.report ?? null, outDir, entry));
+    Object.assign(entry, resultFrom(outcome.status, outcome.record, outcome.report ?? null, outDir));
     if (outcome.error !== undefined) entry.error = outcome.error;
     trial.stats = statsOf(trial.repeats!);
     hooks.onTrial?.({ type: 'repeat', trial, entry });
@@ -510,6 +524,7 @@ const EMPTY_ENTRY: Omit<RepeatEntry, 'seed' | 'runDir'> = {
   epochs: 0,
   bestValAccuracy: null,
   bestValLoss: null,
+  keptValAccuracy: null,
   testAccuracy: null,
   testLoss: null,
   preluSlopes: null,
@@ -519,36 +534,30 @@ const EMPTY_ENTRY: Omit<RepeatEntry, 'seed' | 'runDir'> = {
 
 /** The trial's own run as its first repeat. */
 function primaryEntry(t: TrialSummary): RepeatEntry {
-  const { status, runDir, epochs, bestValAccuracy, bestValLoss, testAccuracy, testLoss, preluSlopes, seconds, report } = t;
-  return { seed: t.config.seed, status, runDir, epochs, bestValAccuracy, bestValLoss, testAccuracy, testLoss, preluSlopes, seconds, report };
+  const { status, runDir, epochs, bestValAccuracy, bestValLoss, keptValAccuracy, testAccuracy, testLoss, preluSlopes, seconds, report } = t;
+  return { seed: t.config.seed, status, runDir, epochs, bestValAccuracy, bestValLoss, keptValAccuracy, testAccuracy, testLoss, preluSlopes, seconds, report };
 }
 
-function entryFrom(status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string, entry: RepeatEntry): Partial<RepeatEntry> {
+/** A run's result from its record (a pruned run keeps its status; without a record only the status changes). */
+function resultFrom(status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string): Partial<RunResult> {
   if (!record) return { status };
   const { acc, loss } = scoresOf(record.epochs);
   return {
-    status: status === 'pruned' ? 'completed' : status,
+    status,
     epochs: record.epochs.length,
     bestValAccuracy: acc,
     bestValLoss: loss,
+    keptValAccuracy: record.epochs.find((e) => e.epoch === record.bestEpoch)?.valAccuracy ?? null,
     testAccuracy: record.test?.accuracy ?? null,
     testLoss: record.test?.loss ?? null,
     preluSlopes: record.epochs[record.epochs.length - 1]?.preluSlopes ?? null,
     seconds: record.seconds,
-    report: report ? relative(outDir, report) : entry.report,
+    report: report ? relative(outDir, report) : null,
   };
 }
 
 function applyOutcome(trial: TrialSummary, status: TrialStatus, record: RunRecord | null, report: string | null, outDir: string): void {
-  trial.status = status === 'interrupted' && trial.rungs.some((r) => r.decision === 'prune') ? 'pruned' : status;
-  if (!record) return;
-  const { acc, loss } = scoresOf(record.epochs);
-  trial.epochs = record.epochs.length;
-  trial.bestValAccuracy = acc;
-  trial.bestValLoss = loss;
-  trial.testAccuracy = record.test?.accuracy ?? null;
-  trial.testLoss = record.test?.loss ?? null;
-  trial.preluSlopes = record.epochs[record.epochs.length - 1]?.preluSlopes ?? null;
-  trial.seconds = record.seconds;
-  trial.report = report ? relative(outDir, report) : null;
+  // Interrupted right after a prune decision: the decision stands.
+  const final = status === 'interrupted' && trial.rungs.some((r) => r.decision === 'prune') ? 'pruned' : status;
+  Object.assign(trial, resultFrom(final, record, report, outDir));
 }

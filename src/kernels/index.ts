@@ -66,8 +66,43 @@ function requestedBackend(options: KernelsOptions): BackendChoice {
   return 'auto';
 }
 
+/** ISAs DENSETRAIN_ISA may name (the native addon reads it; 'auto' = the best this CPU runs). */
+export const ISA_CHOICES = ['auto', 'avx512', 'avx2', 'generic'] as const;
+
+/**
+ * DENSETRAIN_THREADS and DENSETRAIN_ISA are options too: a malformed value is a RangeError naming
+ * the variable (exit 2 in the CLI), whatever backend is chosen. Without this check the native
+ * addon refused to load and 'auto' fell back to wasm, 3-4x slower, without a word.
+ */
+export function checkKernelEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  const threads = env['DENSETRAIN_THREADS'];
+  if (threads !== undefined && threads !== '') {
+    const n = /^\s*\d+\s*$/.test(threads) ? Number(threads) : Number.NaN;
+    if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_THREADS)) {
+      throw new RangeError(`DENSETRAIN_THREADS must be an integer from 1 to ${MAX_THREADS}, got ${JSON.stringify(threads)}`);
+    }
+  }
+  const isa = env['DENSETRAIN_ISA'];
+  if (isa !== undefined && isa !== '' && !(ISA_CHOICES as readonly string[]).includes(isa)) {
+    throw new RangeError(`DENSETRAIN_ISA must be one of ${ISA_CHOICES.join(', ')}, got ${JSON.stringify(isa)}`);
+  }
+}
+
+/** The native addon's thread limit (kMaxThreads in native/src/addon.cc). */
+const MAX_THREADS = 256;
+
+/**
+ * A native load failure caused by the environment (an ISA this CPU cannot run, say): the user
+ * asked for something specific, so it is an error, not a reason to fall back to another backend.
+ */
+function environmentFailure(reason: string): string | null {
+  const m = /(DENSETRAIN_(?:ISA|THREADS)\b.*)$/.exec(reason);
+  return m ? m[1]! : null;
+}
+
 /** The kernels to use, and what was skipped to get them. Throws if a forced backend cannot load. */
 export function selectKernels(options: KernelsOptions = {}): { kernels: Kernels; info: BackendInfo } {
+  checkKernelEnvironment();
   const requested = requestedBackend(options);
   const skipped: string[] = [];
   let kernels: Kernels | undefined;
@@ -78,11 +113,15 @@ export function selectKernels(options: KernelsOptions = {}): { kernels: Kernels;
         kernels = result.kernels;
         break;
       }
+      const fromEnvironment = environmentFailure(result.reason);
+      if (fromEnvironment !== null) throw new RangeError(fromEnvironment);
       skipped.push(`${name}: ${result.reason}`);
     }
     if (!kernels) throw new Error(`no densetrain backend could load:\n  ${skipped.join('\n  ')}`);
   } else {
     const result = tryLoadBackend(requested);
+    const fromEnvironment = result.ok ? null : environmentFailure(result.reason);
+    if (fromEnvironment !== null) throw new RangeError(fromEnvironment);
     if (!result.ok) throw new Error(`the ${requested} backend was requested but cannot load: ${result.reason}`);
     kernels = result.kernels;
   }

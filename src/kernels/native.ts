@@ -5,15 +5,14 @@
  * per call. free() detaches that Float32Array's buffer before the memory is released, so a
  * view kept by mistake reads as empty instead of reaching freed memory.
  *
- * The addon is loaded from build/Release/densetrain.node, or from the file named by
- * DENSETRAIN_NATIVE_PATH (a Debug or sanitizer build from cmake-js, for example). The addon
+ * The addon is found by native-locate.ts: the file named by DENSETRAIN_NATIVE_PATH (a Debug or
+ * sanitizer build from cmake-js, for example), else an addon compiled in this package
+ * (build/Release), else the prebuilt binary the npm tarball carries (prebuilds/). The addon
  * itself reads DENSETRAIN_ISA (generic | avx2 | avx512 | auto) and DENSETRAIN_THREADS.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
 import { withChecks, type RawKernels } from './checks.js';
-import { packageRoot } from './paths.js';
+import { locateNativeAddon, NATIVE_REMEDY, type AddonLocation } from './native-locate.js';
 import type { Activation, ActivationName, Kernels, Tensor } from './types.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
@@ -135,29 +134,14 @@ export interface NativeAddon {
   gatherRows(count: number, features: number, bytes: Uint8Array, indices: Uint32Array, start: number, table: Float32Array, out: Float32Array): void;
 }
 
-/** Where the addon is loaded from: DENSETRAIN_NATIVE_PATH, else build/Release/densetrain.node. */
+/**
+ * The addon file that loadNativeAddon() loads (see native-locate.ts for the search order).
+ * Throws an Error saying why when there is none.
+ */
 export function nativeAddonPath(): string {
-  const fromEnv = process.env['DENSETRAIN_NATIVE_PATH'];
-  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
-  return join(packageRoot(), 'build', 'Release', 'densetrain.node');
-}
-
-/** The log scripts/install-native.mjs writes; its first line says how the last build ended. */
-export function nativeBuildLogPath(): string {
-  return join(packageRoot(), 'native-build.log');
-}
-
-/** The reason recorded by the last failed install-time build, or null. */
-function recordedBuildFailure(): string | null {
-  const log = nativeBuildLogPath();
-  if (!existsSync(log)) return null;
-  try {
-    const first = readFileSync(log, 'utf8').split('\n', 1)[0] ?? '';
-    const match = /^densetrain native build failed: (.*)$/.exec(first.trim());
-    return match ? match[1]! : null;
-  } catch {
-    return null;
-  }
+  const location = locateNativeAddon();
+  if (!location.ok) throw new Error(location.reason);
+  return location.path;
 }
 
 function firstLine(error: unknown): string {
@@ -167,37 +151,39 @@ function firstLine(error: unknown): string {
 
 let cachedAddon: { path: string; addon: NativeAddon } | undefined;
 let cachedKernels: { addon: NativeAddon; kernels: Kernels } | undefined;
+let loadedFrom: AddonLocation | undefined;
+
+/** Where the loaded addon came from (for `densetrain info`), or undefined before a load. */
+export function nativeAddonSource(): { path: string; source: string } | undefined {
+  return loadedFrom?.ok ? { path: loadedFrom.path, source: loadedFrom.source } : undefined;
+}
 
 /**
  * Loads the raw addon (once per process). Throws an Error whose first line says why it is
- * unavailable, e.g. "native addon not built: no C++ compiler found; see native-build.log".
+ * unavailable and what a user can do about it.
  */
 export function loadNativeAddon(): NativeAddon {
-  const path = nativeAddonPath();
+  const location = locateNativeAddon();
+  if (!location.ok) throw new Error(location.reason);
+  const { path } = location;
   if (cachedAddon?.path === path) return cachedAddon.addon;
-  const fromEnv = process.env['DENSETRAIN_NATIVE_PATH'];
-  if (!existsSync(path)) {
-    if (fromEnv !== undefined && fromEnv !== '') {
-      throw new Error(`native addon not found: DENSETRAIN_NATIVE_PATH=${fromEnv} does not exist`);
-    }
-    const failure = recordedBuildFailure();
-    if (failure !== null) throw new Error(`native addon not built: ${failure}; see native-build.log`);
-    const hint = existsSync(nativeBuildLogPath()) ? '; see native-build.log' : '; run "npm run build:native"';
-    throw new Error(`native addon not built: build/Release/densetrain.node is missing${hint}`);
-  }
   let addon: NativeAddon;
   try {
     const require = createRequire(import.meta.url);
     addon = require(path) as NativeAddon;
   } catch (error) {
-    throw new Error(`native addon failed to load: ${firstLine(error)}`);
+    const detail = firstLine(error);
+    const where = detail.includes(path) ? '' : ` (${path})`;
+    const remedy = location.source === 'prebuilt' ? `; ${NATIVE_REMEDY}` : '';
+    throw new Error(`native addon failed to load${where}: ${detail}${remedy}`);
   }
   if (addon.abiVersion !== NATIVE_ABI_VERSION) {
     throw new Error(
-      `native addon is out of date (ABI ${String(addon.abiVersion)}, expected ${NATIVE_ABI_VERSION}); run "npm run build:native"`,
+      `native addon ${path} is out of date (ABI ${String(addon.abiVersion)}, expected ${NATIVE_ABI_VERSION}); run "npm rebuild densetrain"`,
     );
   }
   cachedAddon = { path, addon };
+  loadedFrom = location;
   return addon;
 }
 

@@ -92,12 +92,15 @@ export function wasmModulePath(): string {
   return join(packageRoot(), 'dist', 'wasm', 'densetrain.wasm');
 }
 
+/** What to do about a missing or broken module: it ships built in the npm package. */
+export const WASM_REMEDY = 'reinstall densetrain (in a git clone: npm run build:wasm)';
+
 const compiled = new Map<string, WasmModule>();
 
 function compileModule(path: string): WasmModule {
   const cached = compiled.get(path);
   if (cached) return cached;
-  if (!existsSync(path)) throw new Error(`wasm module not built: ${path} missing; run npm run build:wasm`);
+  if (!existsSync(path)) throw new Error(`wasm module missing: ${path}; ${WASM_REMEDY}`);
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -109,7 +112,7 @@ function compileModule(path: string): WasmModule {
     module = new WA.Module(bytes);
   } catch (error) {
     throw new Error(
-      `wasm module failed to compile (${path}; needs WebAssembly SIMD128, Node >= 16.4): ${error instanceof Error ? error.message : String(error)}; run npm run build:wasm`,
+      `wasm module failed to compile (${path}; needs WebAssembly SIMD128, Node >= 16.4): ${error instanceof Error ? error.message : String(error)}; ${WASM_REMEDY}`,
     );
   }
   compiled.set(path, module);
@@ -121,7 +124,7 @@ export function instantiateWasm(path: string = wasmModulePath()): WasmExports {
   const instance = new WA.Instance(compileModule(path), {});
   const exports = instance.exports as unknown as WasmExports;
   if (!(exports.memory instanceof WA.Memory) || typeof exports.gemm !== 'function') {
-    throw new Error(`wasm module ${path} does not export densetrain's kernels; run npm run build:wasm`);
+    throw new Error(`wasm module ${path} does not export densetrain's kernels; ${WASM_REMEDY}`);
   }
   return exports;
 }

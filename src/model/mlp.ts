@@ -104,6 +104,14 @@ export function validateArchitecture(arch: ModelArchitecture): void {
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new RangeError(`alpha must be a finite number, got ${alpha}`);
 }
 
+/** A method was called on a model after dispose(): its memory is gone. */
+export class DisposedError extends Error {
+  override readonly name = 'DisposedError';
+  constructor() {
+    super('this model has been disposed; it cannot be used any more (load or create it again)');
+  }
+}
+
 interface LayerBuffers {
   readonly inSize: number;
   readonly outSize: number;
@@ -208,31 +216,49 @@ export class Mlp implements Model {
     return this.#probs;
   }
 
+  /**
+   * (Re)allocates the activation buffers for `capacity` rows. Every new buffer is allocated
+   * before any old one is freed: if an allocation fails (too many rows for the backend's memory),
+   * the new ones are freed again and the model keeps its old buffers, still usable.
+   */
   #allocateActivations(capacity: number): void {
     const k = this.kernels;
     const sizes = this.architecture.layers;
+    const fresh: Tensor[] = [];
+    const alloc = (length: number): Tensor => {
+      const t = k.alloc(length);
+      fresh.push(t);
+      return t;
+    };
+    let next: { input: Tensor; labels: Tensor; z: Tensor[]; h: Tensor[]; dh: Tensor[]; probs: Tensor; dlogits: Tensor };
+    try {
+      next = { input: alloc(capacity * this.inputSize), labels: alloc(capacity), z: [], h: [], dh: [], probs: alloc(capacity * this.classes), dlogits: alloc(capacity * this.classes) };
+      for (let i = 0; i < sizes.length - 1; i++) {
+        const out = sizes[i + 1]!;
+        next.z.push(alloc(capacity * out));
+        if (i < sizes.length - 2) {
+          next.h.push(alloc(capacity * out));
+          next.dh.push(alloc(capacity * out));
+        }
+      }
+    } catch (error) {
+      for (const t of fresh) if (!t.freed) k.free(t);
+      throw error;
+    }
     const old = [this.#input, this.#labels, this.#probs, this.#dlogits, ...this.#z, ...this.#h, ...this.#dh];
     for (const t of old) if (t && !t.freed) k.free(t);
-    this.#input = k.alloc(capacity * this.inputSize);
-    this.#labels = k.alloc(capacity);
-    this.#z = [];
-    this.#h = [];
-    this.#dh = [];
-    for (let i = 0; i < sizes.length - 1; i++) {
-      const out = sizes[i + 1]!;
-      this.#z.push(k.alloc(capacity * out));
-      if (i < sizes.length - 2) {
-        this.#h.push(k.alloc(capacity * out));
-        this.#dh.push(k.alloc(capacity * out));
-      }
-    }
-    this.#probs = k.alloc(capacity * this.classes);
-    this.#dlogits = k.alloc(capacity * this.classes);
+    this.#input = next.input;
+    this.#labels = next.labels;
+    this.#z = next.z;
+    this.#h = next.h;
+    this.#dh = next.dh;
+    this.#probs = next.probs;
+    this.#dlogits = next.dlogits;
     this.#capacity = capacity;
   }
 
   #alive(): void {
-    if (this.#disposed) throw new Error('this model has been disposed');
+    if (this.#disposed) throw new DisposedError();
   }
 
   #checkRows(count: number): void {
@@ -303,6 +329,7 @@ export class Mlp implements Model {
 
   /** 0.5 * l2 * sum over weight matrices of ||W||² (0 when l2 = 0). */
   l2Penalty(l2: number): number {
+    this.#alive();
     if (l2 === 0) return 0;
     let sum = 0;
     for (const layer of this.#layers) sum += this.kernels.sumSquares(layer.weight.size, layer.weight.value);

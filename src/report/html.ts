@@ -328,7 +328,7 @@ export function renderPage(m: PageModel): string {
     ['name', ds.name],
     ['source', ds.source],
     ['image size', `${ds.height} × ${ds.width}`],
-    ['classes', `${ds.classNames.length}: ${ds.classNames.join(', ')}`],
+    ['classes', `${ds.classNames.length}: ${ds.classNames.slice(0, 50).join(', ')}${ds.classNames.length > 50 ? `, ... (${ds.classNames.length - 50} more)` : ''}`],
     ['training images', ds.trainCount.toLocaleString('en-US')],
     ['validation images', ds.valCount.toLocaleString('en-US')],
     ['test images', ds.testCount.toLocaleString('en-US')],

@@ -48,6 +48,13 @@ export interface BuiltReport {
   charts: { name: string; title: string; svg: string }[];
 }
 
+/**
+ * Classes beyond which the per-class sections that grow with the class count (three confusion
+ * heatmaps of classes² cells, the top images per class) are left out or cut, and the report says
+ * so: a CSV set with 256 classes and a handful of images each once made a 91 MB report.
+ */
+export const MAX_CLASS_SECTIONS = 50;
+
 function classCount(record: RunRecord): number {
   const n = record.dataset.classNames.length;
   if (n > 0) return n;
@@ -118,7 +125,14 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
   if (prelu) blocks.push(prelu);
 
   const confusionBlocks: ChartBlock[] = [];
-  if (confusion) {
+  const manyClasses = classes > MAX_CLASS_SECTIONS;
+  if (confusion && manyClasses) {
+    notes.push(
+      `This data set has ${classes} classes: the confusion matrices (${classes} x ${classes} cells each) are left out of the report, ` +
+        `and the top-${options.topK ?? 3} images are shown for the first ${MAX_CLASS_SECTIONS} classes only; metrics.json holds the whole confusion matrix.`,
+    );
+  }
+  if (confusion && !manyClasses) {
     // Long class names take room beside the grid: smaller cells keep three maps in a row.
     const longNames = Math.max(...classNames.map((n) => n.length)) > 4;
     const cell = classes <= 10 ? (longNames ? 24 : 30) : classes <= 20 ? 20 : 12;
@@ -144,7 +158,7 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     const scale = options.imageScale ?? 3;
     const { count } = test.images;
     const labels = test.images.labels;
-    const top = topKPerClass(test.probs, labels, count, classes, options.topK ?? 3);
+    const top = topKPerClass(test.probs, labels, count, classes, options.topK ?? 3).slice(0, MAX_CLASS_SECTIONS);
     topPerClass = top.map((samples, c) => ({
       className: classNames[c]!,
       cards: samples.map((s) =>

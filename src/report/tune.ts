@@ -59,10 +59,11 @@ export function tuneCurvesSpec(curves: { id: string; status: string; points: { e
 /** Best validation accuracy of every trial against one searched parameter (log x for log ranges, categories for choices). */
 export function tuneParamSpec(key: string, points: { value: unknown; acc: number; status: string }[], scale: 'nominal' | 'linear' | 'log', width = 300, height = 220): TopLevelSpec {
   const values = points.map((p) => ({ x: scale === 'nominal' ? show(p.value) : p.value, acc: p.acc, status: p.status }));
+  const order = [...new Set(points.map((p) => p.value))].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : 0)).map(show);
   const used = STATUSES.filter((s) => points.some((p) => p.status === s));
   const x =
     scale === 'nominal'
-      ? { field: 'x', type: 'nominal', title: key, axis: { labelAngle: values.some((v) => String(v.x).length > 6) ? -30 : 0 } }
+      ? { field: 'x', type: 'nominal', title: key, sort: order, axis: { labelAngle: values.some((v) => String(v.x).length > 6) ? -30 : 0 } }
       : { field: 'x', type: 'quantitative', title: key, scale: scale === 'log' ? { type: 'log' } : { zero: false, padding: 12 }, axis: { format: '~g' } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -95,7 +96,7 @@ function leaderboardTable(file: TuneFile): string {
   const ranked = file.leaderboard.map((id) => byId.get(id)!).filter(Boolean);
   const unranked = file.trials.filter((t) => !file.leaderboard.includes(t.id));
   const searched = [...new Set(file.trials.flatMap((t) => Object.keys(t.settings)))].filter((k) => !['layers', 'activation', 'lr', 'l2', 'epochs'].includes(k));
-  const head = ['rank', 'trial', 'model structure', 'epochs', 'learning rate', 'L2', ...searched, 'best validation accuracy', 'final test accuracy', 'status'];
+  const head = ['rank', 'trial', 'model structure', 'epochs', 'learning rate', 'L2', ...searched, 'validation accuracy', 'best validation accuracy', 'final test accuracy', 'status'];
   const row = (t: TrialSummary, rank: number | null): string => {
     const place = rank !== null && rank < 3 ? ` <span class="tag place">${PLACES[rank]}</span>` : '';
     const prune = t.status === 'pruned' ? t.rungs.at(-1) : undefined;
@@ -109,6 +110,7 @@ function leaderboardTable(file: TuneFile): string {
       `<td>${escapeHtml(show(t.config.lr))}</td>`,
       `<td>${escapeHtml(show(t.config.l2))}</td>`,
       ...searched.map((k) => `<td>${escapeHtml(show(t.settings[k]))}</td>`),
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : pct(t.keptValAccuracy ?? null))}</td>`,
       `<td>${escapeHtml(t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : pct(t.bestValAccuracy))}</td>`,
       `<td>${escapeHtml(t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : pct(t.testAccuracy))}${seedLinks(t)}</td>`,
       `<td class="stop">${escapeHtml(t.status)}${statusNote}</td>`,
@@ -117,11 +119,12 @@ function leaderboardTable(file: TuneFile): string {
   };
   const rows = [...ranked.map((t, i) => row(t, i)), ...unranked.map((t) => row(t, null))];
   return `<table class="grid num trials"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="note">Ranked by best validation accuracy (any epoch; with repeats, the mean ± std over the seeds that completed). Final test accuracy: each trial's kept weights (its epoch with the lowest validation loss) on the test set; it is shown, never used to rank or prune.</p>`;
+<p class="note">Ranked by the validation accuracy of each trial's kept weights: its epoch with the lowest validation loss, the model the run keeps (with repeats, the mean ± std over the seeds that completed). Best validation accuracy: the highest of any epoch. Final test accuracy: the kept weights on the test set; it is shown, never used to rank or prune. ASHA prunes on the best validation accuracy so far at each rung.</p>`;
 }
 
 const EXTRA_STYLE = `
 table.trials td.text{text-align:left}
+table.trials td:first-child{white-space:nowrap}
 table.trials td.stop{text-align:left}
 table.trials td.stop small,table.trials td small{display:block;color:var(--muted);font-size:11px}
 tr.podium td,tr.podium th{background:#eef5fc}
@@ -154,9 +157,9 @@ export async function buildTuneReport(outDir: string, file: TuneFile): Promise<{
   const params: ChartBlock[] = [];
   for (const key of Object.keys(space)) {
     const spec = space[key];
-    const numeric = scored.every((t) => typeof t.settings[key] === 'number');
-    const log = typeof spec === 'object' && spec !== null && !Array.isArray(spec) && (spec as { log?: boolean }).log === true;
-    const scale = !numeric ? 'nominal' : log ? 'log' : 'linear';
+    // A list of choices is categories (even numbers: 64, 128, 256 read better as such); a range is an axis.
+    const range = typeof spec === 'object' && spec !== null && !Array.isArray(spec);
+    const scale = !range ? 'nominal' : (spec as { log?: boolean }).log === true ? 'log' : 'linear';
     const points = scored.map((t) => ({ value: t.settings[key], acc: t.bestValAccuracy!, status: t.status }));
     params.push(await block(`tune-param-${key}`, `against ${key}`, tuneParamSpec(key, points, scale), `Best validation accuracy of each trial against ${key}.`));
   }

@@ -26,12 +26,13 @@ import { Mlp, type Model, type ModelArchitecture } from '../model/mlp.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { CheckpointError, readSafetensors, writeSafetensors, type SafetensorsContents, type TensorEntry } from './safetensors.js';
 import type { BatchRecord, EpochRecord, StopReason, TrainConfig } from './types.js';
+import type { DataFingerprint } from '../data/fingerprint.js';
+import { FORMAT_VERSION, parseCheckpointMetadata, parseModelMetadata, type RanOn } from './metadata.js';
 
 export { CheckpointError } from './safetensors.js';
 
 export const MODEL_FILE = 'model.safetensors';
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
-const FORMAT_VERSION = '1';
 
 /** Where a run stands, saved in checkpoint.safetensors. */
 export interface TrainingState {
@@ -57,6 +58,10 @@ export interface TrainingState {
   dataset: { trainCount: number; valCount: number; testCount: number };
   /** Why the run that wrote this checkpoint stopped, if it did. */
   stopReason?: StopReason;
+  /** The backend, ISA and threads that actually ran (absent in older checkpoints). */
+  ranOn?: RanOn;
+  /** The training data's fingerprint (absent in older checkpoints). */
+  data?: DataFingerprint;
 }
 
 export interface CheckpointContents {
@@ -121,16 +126,6 @@ export async function writeCheckpoint(
   });
 }
 
-function parseJson<T>(file: string, meta: Record<string, string>, key: string): T {
-  const text = meta[key];
-  if (text === undefined) throw new CheckpointError(`${file}: metadata has no ${JSON.stringify(key)} entry`);
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new CheckpointError(`${file}: metadata ${JSON.stringify(key)} is not valid JSON`);
-  }
-}
-
 /** A run directory or a file: the file inside the directory, else the path itself. */
 async function resolveFile(path: string, fileInDir: string): Promise<string> {
   try {
@@ -165,7 +160,7 @@ function encodeBatches(batches: readonly BatchRecord[]): Float32Array {
 
 function decodeBatches(file: string, t: TensorEntry | undefined, state: Partial<TrainingState>): BatchRecord[] {
   if (t === undefined) {
-    // Checkpoints written before the tensor existed keep the history in the JSON state.
+    // Checkpoints written before the tensor existed keep the history in the JSON state (checked by metadata.ts).
     if (Array.isArray(state.batches)) return state.batches;
     throw new CheckpointError(`${file}: tensor ${BATCHES_TENSOR} is missing`);
   }
@@ -187,16 +182,31 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
   if (meta['format'] !== 'densetrain-checkpoint') {
     throw new CheckpointError(`${file}: not a resumable densetrain checkpoint (format ${JSON.stringify(meta['format'] ?? null)}); resume from a run directory's ${CHECKPOINT_FILE}`);
   }
-  if (meta['version'] !== FORMAT_VERSION) throw new CheckpointError(`${file}: checkpoint version ${meta['version']} is not supported (expected ${FORMAT_VERSION})`);
+  const checked = parseCheckpointMetadata(file, meta);
+  requireFinite(file, contents.tensors);
   return {
     file,
-    architecture: parseJson<ModelArchitecture>(file, meta, 'architecture'),
-    config: parseJson<TrainConfig>(file, meta, 'config'),
-    state: withBatches(file, contents.tensors.get(BATCHES_TENSOR), parseJson<TrainingState>(file, meta, 'training')),
-    scaling: parseJson<PixelScaling | null>(file, meta, 'scaling'),
-    classNames: parseJson<string[] | null>(file, meta, 'classNames'),
+    architecture: checked.architecture,
+    config: checked.config,
+    state: withBatches(file, contents.tensors.get(BATCHES_TENSOR), checked.training as TrainingState),
+    scaling: checked.scaling,
+    classNames: checked.classNames,
     tensors: contents.tensors,
   };
+}
+
+/**
+ * Refuses a file holding a NaN or an infinity in any tensor: densetrain never writes one (a run
+ * that produces one is stopped before saving), so such a file is damaged or from elsewhere, and
+ * a model built from it would only predict NaN.
+ */
+export function requireFinite(file: string, tensors: Map<string, TensorEntry>): void {
+  for (const [name, t] of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) throw new CheckpointError(`${file}: tensor ${name} holds ${d[i]} at index ${i}; a model or checkpoint must hold finite numbers only`);
+    }
+  }
 }
 
 /** The tensor `name` from a file, checked against the expected element count. */
@@ -283,8 +293,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   }
   let arch: ModelArchitecture;
   let names: Map<string, string>;
-  if (ours) {
-    arch = parseJson<ModelArchitecture>(file, meta, 'architecture');
+  const checkedMeta = ours ? parseModelMetadata(file, meta) : null;
+  if (checkedMeta) {
+    arch = checkedMeta.architecture;
     if (options.activation !== undefined && options.activation !== arch.activation) {
       throw new CheckpointError(`${file}: the model was trained with activation ${arch.activation}, not ${options.activation}`);
     }
@@ -306,15 +317,16 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const alpha = options.alpha ?? (options.activation === 'prelu' ? 0.25 : 0.01);
     ({ arch, names } = architectureFromShapes(file, contents, options.activation, alpha));
   }
+  requireFinite(file, contents.tensors);
   const kernels = options.kernels ?? getKernels();
   const model = new Mlp(arch, { kernels, capacity: options.capacity ?? 256 });
   try {
     const values: Record<string, Float32Array> = {};
     for (const p of model.parameters) values[p.name] = requireTensor(file, contents.tensors, names.get(p.name) ?? p.name, p.size);
     model.setParameters(values);
-    if (ours) {
-      model.scaling = meta['scaling'] ? parseJson<PixelScaling | null>(file, meta, 'scaling') : null;
-      model.classNames = meta['classNames'] ? parseJson<string[] | null>(file, meta, 'classNames') : null;
+    if (checkedMeta) {
+      model.scaling = checkedMeta.scaling;
+      model.classNames = checkedMeta.classNames;
     }
   } catch (error) {
     model.dispose();

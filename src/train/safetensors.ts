@@ -15,9 +15,11 @@
  * 'densetrain-*', so a damaged key cannot switch the check off), and names the file in every error.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
+import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { endianness } from 'node:os';
+import { endianness, totalmem } from 'node:os';
+import { FileReadError, readRegularFile, writingFile } from '../regular-file.js';
 
 export interface TensorEntry {
   shape: number[];
@@ -58,7 +60,8 @@ function headerChecksum(prefixAndHeader: Uint8Array, at: number): string {
   return tensorChecksum(copy);
 }
 
-export function encodeSafetensors(tensors: Iterable<[string, TensorEntry]>, metadata: Record<string, string> = {}): Buffer {
+// Declared as Uint8Array (a Buffer at run time): the public types must not need @types/node.
+export function encodeSafetensors(tensors: Iterable<[string, TensorEntry]>, metadata: Record<string, string> = {}): Uint8Array {
   const list = [...tensors];
   const header: Record<string, unknown> = {};
   let offset = 0;
@@ -192,18 +195,32 @@ function verifyHeaderChecksum(head: Uint8Array, meta: unknown, fail: (why: strin
   if (ours && m['sha256'] === undefined) fail('the header is corrupt: the tensor data checksum entry is missing; restore the file or train again');
 }
 
+/**
+ * The largest safetensors file read: what one Node Buffer can hold (the whole file is read into
+ * one), and never more than half the machine's memory (the tensors are copied out of it).
+ */
+export function maxSafetensorsBytes(): number {
+  return Math.min(bufferConstants.MAX_LENGTH, Math.floor(totalmem() / 2));
+}
+
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path, { maxBytes: maxSafetensorsBytes(), what: 'a safetensors file' });
   } catch (error) {
-    throw new CheckpointError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    if (error instanceof FileReadError) throw new CheckpointError(`${path}: cannot read (${error.problem})`);
+    throw error;
   }
   return decodeSafetensors(bytes, path);
 }
 
 /** Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  // A failure (a full disk, say) names the file being written, not the temporary file.
+  await writingFile(path, () => writeThroughTemp(path, bytes));
+}
+
+async function writeThroughTemp(path: string, bytes: Uint8Array): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'w');

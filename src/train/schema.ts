@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { ACTIVATION_NAMES, type ActivationName } from '../kernels/types.js';
+import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
 import type { InitName, OptimizerName, ScheduleName, TrainConfig } from './types.js';
 
 export const INIT_NAMES: readonly InitName[] = ['auto', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal'];
@@ -28,6 +29,9 @@ export function showValue(value: unknown): string {
     return String(value);
   }
 }
+
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 type Issue = { input?: unknown };
 const got = (iss: Issue): string => showValue(iss.input);
@@ -73,7 +77,11 @@ const shape = {
     )
     .min(2, { error: (iss) => `needs at least 2 sizes (inputs and classes), got ${got(iss)}` }),
   activation: oneOf(ACTIVATION_NAMES as unknown as readonly [ActivationName, ...ActivationName[]]),
-  alpha: number(),
+  // The kernels compute in float32: a slope beyond its range is an infinity there, and every
+  // activation it touches overflows, so it is refused here rather than diagnosed as divergence.
+  alpha: number().refine((x) => Number.isFinite(Math.fround(x)), {
+    error: (iss) => `must fit in float32 (|alpha| <= ${FLOAT32_MAX.toPrecision(5)}; the kernels compute in float32), got ${got(iss)}`,
+  }),
   init: oneOf(INIT_NAMES as unknown as readonly [InitName, ...InitName[]]),
   optimizer: oneOf(OPTIMIZER_NAMES as unknown as readonly [OptimizerName, ...OptimizerName[]]),
   lr: number().gt(0, { error: (iss) => `must be > 0, got ${got(iss)}` }),
@@ -262,12 +270,14 @@ export interface DataShape {
 
 /**
  * The checks that need the data: the first layer must match the pixel count, the last the
- * class count, and a batch must fit in the training split. Throws a ConfigError.
+ * class count, a batch must fit in the training split, and the whole run in this machine's
+ * memory and its checkpoint in a file that can be read back (see footprint.ts). Throws a ConfigError.
  */
 export function checkConfigAgainstData(
-  config: Pick<TrainConfig, 'layers' | 'batchSize'>,
+  config: FootprintConfig,
   data: DataShape,
   sources: Partial<Record<ConfigKey, ConfigSource>> = {},
+  limits?: FootprintLimits,
 ): void {
   const name = (key: ConfigKey) => describeKey(key, sources[key] ?? { kind: 'cli' });
   const problems: string[] = [];
@@ -283,5 +293,7 @@ export function checkConfigAgainstData(
   if (config.batchSize > data.trainCount) {
     problems.push(`${name('batchSize')} ${config.batchSize} is larger than the training split (${data.trainCount} images)`);
   }
+  // Too large to train or save here: refused before anything is allocated or written.
+  if (problems.length === 0) problems.push(...footprintProblems(config, name, limits));
   if (problems.length > 0) throw new ConfigError(problems);
 }

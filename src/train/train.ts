@@ -16,11 +16,12 @@
  * Files in options.outDir: checkpoint.safetensors (resumable state, rewritten atomically
  * every epoch and on interruption) and model.safetensors (the best weights so far; at the
  * end, the returned model). A diverged run keeps the last good checkpoint (it is not
- * overwritten).
+ * overwritten). metrics.jsonl (metrics-log.ts) follows the run line by line.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { computeScaling, fillLabels, scalingTable } from '../data/batches.js';
+import { fingerprintDataset, fingerprintDifference } from '../data/fingerprint.js';
 import { loadDataset } from '../data/registry.js';
 import { heldOutCount, validationSplit } from '../data/split.js';
 import type { Dataset, ImageSet, PixelScaling } from '../data/types.js';
@@ -42,7 +43,10 @@ import {
   type TrainingState,
 } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
+import type { RanOn } from './metadata.js';
+import { acquireRunLock, type RunLock } from './run-lock.js';
 import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
+import { metricsLogFor, type MetricsLogOptions } from './metrics-log.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
 import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
 
@@ -80,12 +84,25 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */
   outDir?: string;
+  /**
+   * The lock on outDir, when the caller already holds it (the CLI does, from before the folder's
+   * first file until its last). Without one, train() takes outDir's lock itself for the run.
+   */
+  runLock?: RunLock;
   /** Use this dataset instead of loading config.data. */
   dataset?: Dataset;
   /** Use these kernels instead of selecting by config.backend / config.threads. */
   kernels?: Kernels;
   /** A run directory (or its checkpoint.safetensors) to continue from. */
   resumeFrom?: string;
+  /**
+   * Resuming: accept a backend or ISA other than the one the checkpoint was trained on (the
+   * result then differs from an uninterrupted run). Default: true when `config.backend` names a
+   * backend, else false (the run continues on its recorded backend, or is refused).
+   */
+  allowBackendChange?: boolean;
+  /** metrics.jsonl in outDir (see metrics-log.ts): on by default; false turns it off. */
+  metricsLog?: boolean | MetricsLogOptions;
 }
 
 export interface TrainResult {
@@ -176,8 +193,32 @@ function nonFiniteParameter(model: Mlp): string | null {
   return null;
 }
 
-function overflowMessage(parameter: string, epoch: number, batch: number, lr: number, baseLr: number): string {
-  return `the weights (${parameter}) became non-finite in epoch ${epoch}, batch ${batch} (lr ${lr}); try a lower learning rate (e.g. lr ${baseLr / 10})`;
+function overflowMessage(parameter: string, epoch: number, batch: number, lr: number, cfg: TrainConfig): string {
+  return `the weights (${parameter}) became non-finite in epoch ${epoch}, batch ${batch} (lr ${lr}); ${advice(cfg)}`;
+}
+
+/** A leaky_relu / prelu slope above 1 in size, which multiplies activations layer by layer. */
+function growingSlope(cfg: TrainConfig): boolean {
+  return (cfg.activation === 'leaky_relu' || cfg.activation === 'prelu') && Math.abs(cfg.alpha) > 1;
+}
+
+/** The end of a divergence message: the likely cause, and what to try. */
+function advice(cfg: TrainConfig): string {
+  const lower = `a lower learning rate (e.g. lr ${cfg.lr / 10})`;
+  return growingSlope(cfg) ? `${slopeCause(cfg)}: try a slope of at most 1 in size, or ${lower}` : `try ${lower}`;
+}
+
+function slopeCause(cfg: TrainConfig): string {
+  return `the ${cfg.activation} slope alpha ${cfg.alpha} multiplies activations by up to ${Math.abs(cfg.alpha)} per hidden layer, which can overflow whatever the learning rate`;
+}
+
+/**
+ * The loss of the very first batch, before any optimizer step, is not finite: the learning rate
+ * played no part. The initial network's activations overflowed float32.
+ */
+function firstBatchOverflowMessage(loss: number, cfg: TrainConfig): string {
+  const head = `the loss was ${loss} on the first batch, before any step (so not because of the learning rate): the initial network's activations overflow float32`;
+  return growingSlope(cfg) ? `${head}; ${slopeCause(cfg)}: use a slope of at most 1 in size` : `${head}; try fewer or smaller layers${cfg.standardize ? '' : ', or --standardize'}`;
 }
 
 function restore(model: Mlp, from: Map<string, Float32Array>): void {
@@ -189,10 +230,31 @@ function restore(model: Mlp, from: Map<string, Float32Array>): void {
  * config; only epochs, patience, backend, threads and data may change on resume).
  */
 export async function train(config: Partial<TrainConfig> = {}, options: TrainOptions = {}): Promise<TrainResult> {
+  // metrics.jsonl listens to the run's events; the loop below does not know about it.
+  const log = metricsLogFor(options);
+  if (log === null) return trainRun(config, options);
+  try {
+    const result = await trainRun(config, log.listen(options));
+    log.end(result.record);
+    return result;
+  } catch (error) {
+    log.fail(error);
+    throw error;
+  } finally {
+    log.close();
+  }
+}
+
+async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Promise<TrainResult> {
   const wallStart = performance.now();
   const checkpoint = options.resumeFrom !== undefined ? await readCheckpoint(options.resumeFrom) : null;
   const cfg = resolveTrainConfig(config, checkpoint);
 
+  const ranBefore = checkpoint?.state.ranOn;
+  const allowBackendChange = options.allowBackendChange ?? ('backend' in config && config.backend !== undefined && config.backend !== 'auto');
+  if (checkpoint && cfg.epochs < checkpoint.state.epoch) {
+    throw new ConfigError([`epochs ${cfg.epochs} is fewer than the ${checkpoint.state.epoch} epochs already completed in ${checkpoint.file}`]);
+  }
   let kernels: Kernels;
   let backend: BackendInfo;
   if (options.kernels) {
@@ -200,11 +262,21 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     if (cfg.threads !== undefined) kernels.setThreads(cfg.threads);
     backend = { ...kernels.info(), skipped: [] };
   } else {
-    // 'auto' leaves the choice to DENSETRAIN_BACKEND when it is set, as everywhere else.
-    ({ kernels, info: backend } = selectKernels({ backend: cfg.backend === 'auto' ? undefined : cfg.backend, threads: cfg.threads }));
+    // 'auto' leaves the choice to DENSETRAIN_BACKEND when it is set, as everywhere else; a
+    // resumed run continues on the backend it ran on unless told otherwise.
+    const chosen = cfg.backend !== 'auto' ? cfg.backend : !allowBackendChange && ranBefore ? ranBefore.backend : undefined;
+    ({ kernels, info: backend } = selectKernels({ backend: chosen, threads: cfg.threads }));
   }
+  if (checkpoint && ranBefore && !allowBackendChange) checkSameBackend(checkpoint.file, ranBefore, backend);
 
   const dataset = options.dataset ?? (await loadDataset(cfg.data, { seed: cfg.seed }));
+  const fingerprint = fingerprintDataset(dataset);
+  if (checkpoint?.state.data) {
+    const difference = fingerprintDifference(checkpoint.state.data, fingerprint);
+    if (difference !== null) {
+      throw new CheckpointError(`${checkpoint.file}: was trained on different data than ${cfg.data} (${difference}); resume with the data it was trained on`);
+    }
+  }
   const valCount = heldOutCount(dataset.train.count, cfg.valSplit);
   checkConfigAgainstData(
     cfg,
@@ -219,6 +291,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng },
   );
   let optimizer: Optimizer | null = null;
+  let ownLock: RunLock | null = null;
   try {
     const split = validationSplit(dataset.train, rng, cfg.valSplit);
     const scaling = computeScaling(dataset.train, split.train, cfg.standardize);
@@ -235,7 +308,9 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       testCount: dataset.test.count,
       height: dataset.train.height,
       width: dataset.train.width,
+      fingerprint,
     };
+    const ranOn = { backend: backend.backend, isa: backend.isa, threads: backend.threads };
 
     const best = new Map<string, Float32Array>();
     snapshot(model, best);
@@ -253,15 +328,27 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       startedAt: new Date().toISOString(),
       seconds: 0,
       dataset: { trainCount: datasetInfo.trainCount, valCount: datasetInfo.valCount, testCount: datasetInfo.testCount },
+      ranOn,
+      data: fingerprint,
     };
-    if (checkpoint) state = restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo);
+    // The checkpoint then records what this process runs on, and the data it checked.
+    if (checkpoint) state = { ...restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo), ranOn, data: fingerprint };
     const secondsBefore = state.seconds;
     const elapsed = (): number => secondsBefore + (performance.now() - wallStart) / 1000;
 
     const outDir = options.outDir;
-    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
+    if (outDir !== undefined) {
+      await mkdir(outDir, { recursive: true });
+      // One writer per run folder (see run-lock.ts).
+      if (!options.runLock) ownLock = await acquireRunLock(outDir, { purpose: checkpoint ? 'train() resuming' : 'train()' });
+    }
+    const lock = options.runLock ?? ownLock;
+    const checkLock = (): void => {
+      if (lock?.lost) throw new Error(`${outDir}: another process took over this run folder's lock (this one stalled past its lease); stopping without writing`);
+    };
     const save = async (s: TrainingState): Promise<void> => {
       if (outDir === undefined) return;
+      checkLock();
       await writeCheckpoint(join(outDir, CHECKPOINT_FILE), { model, optimizer: optimizer!, best, config: cfg, state: { ...s, seconds: elapsed() } });
       await saveModelValues(join(outDir, MODEL_FILE), model, best);
     };
@@ -295,7 +382,10 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
         const loss = model.computeGradients(rows, 0);
         if (!Number.isFinite(loss)) {
           stopReason = 'diverged';
-          stopMessage = `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); try a lower learning rate (e.g. lr ${cfg.lr / 10})`;
+          stopMessage =
+            state.optimizerSteps === 0
+              ? firstBatchOverflowMessage(loss, cfg)
+              : `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); ${advice(cfg)}`;
           break epochs;
         }
         optimizer.step(lr);
@@ -315,7 +405,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
           if (overflowed !== null) {
             // This step overflowed the weights (its loss was still finite): a diverged run, not saved.
             stopReason = 'diverged';
-            stopMessage = overflowMessage(overflowed, epoch, b + 1, lr, cfg.lr);
+            stopMessage = overflowMessage(overflowed, epoch, b + 1, lr, cfg);
             break epochs;
           }
           stopReason = 'interrupted';
@@ -333,7 +423,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
       const overflowed = nonFiniteParameter(model);
       if (overflowed !== null) {
         stopReason = 'diverged';
-        stopMessage = overflowMessage(overflowed, epoch, batchesPerEpoch, lr, cfg.lr);
+        stopMessage = overflowMessage(overflowed, epoch, batchesPerEpoch, lr, cfg);
         break;
       }
       const trainSeconds = (performance.now() - epochStart) / 1000;
@@ -359,7 +449,7 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
 
       if (valLoss !== null && !Number.isFinite(valLoss)) {
         stopReason = 'diverged';
-        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); try a lower learning rate (e.g. lr ${cfg.lr / 10})`;
+        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); ${advice(cfg)}`;
         options.onEpoch?.(epochRecord);
         break;
       }
@@ -394,7 +484,10 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
 
     // The final model: the best weights (for a run stopped before any epoch ended, the initial weights).
     restore(model, best);
-    if (outDir !== undefined) await saveModelValues(join(outDir, MODEL_FILE), model, best);
+    if (outDir !== undefined) {
+      checkLock();
+      await saveModelValues(join(outDir, MODEL_FILE), model, best);
+    }
     let test: EvalResult | null = null;
     if (state.bestEpoch >= 1 && dataset.test.count > 0) {
       const all = new Uint32Array(dataset.test.count);
@@ -422,7 +515,20 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
     throw error;
   } finally {
     optimizer?.dispose();
+    await ownLock?.release();
   }
+}
+
+/** Refuses to continue a run on another backend or ISA than it ran on (the numbers would differ). */
+function checkSameBackend(file: string, before: RanOn, now: BackendInfo): void {
+  if (before.backend === now.backend && before.isa === now.isa) return;
+  const was = `${before.backend} (${before.isa})`;
+  const is = `${now.backend} (${now.isa})`;
+  const hint =
+    before.backend === now.backend
+      ? `this CPU or DENSETRAIN_ISA gives ${now.isa}; unset DENSETRAIN_ISA, or resume on the machine it ran on`
+      : `continue on ${before.backend} (check DENSETRAIN_BACKEND), or pass --backend ${now.backend} to accept the difference`;
+  throw new CheckpointError(`${file}: the run was trained on ${was} and would continue on ${is}, so it would not match an uninterrupted run; ${hint}`);
 }
 
 function restoreFromCheckpoint(

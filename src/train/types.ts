@@ -4,6 +4,7 @@
  */
 import type { ActivationName, BackendChoice } from '../kernels/types.js';
 import type { BackendInfo } from '../kernels/index.js';
+import type { DataFingerprint } from '../data/fingerprint.js';
 
 export type InitName = 'auto' | 'kaiming_uniform' | 'kaiming_normal' | 'xavier_uniform' | 'xavier_normal';
 export type OptimizerName = 'sgd' | 'adam';
@@ -93,6 +94,8 @@ export interface RunRecord {
     testCount: number;
     height: number;
     width: number;
+    /** What the training data was, to tell it from other data of the same size (absent in older records). */
+    fingerprint?: DataFingerprint;
   };
   backend: BackendInfo;
   startedAt: string;

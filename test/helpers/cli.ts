@@ -28,7 +28,10 @@ function newestSource(dir: string): number {
 export function ensureBuilt(): void {
   const fresh = () =>
     existsSync(ENTRY) && statSync(ENTRY).mtimeMs >= Math.max(newestSource(join(ROOT, 'src')), newestSource(join(ROOT, 'bench')));
-  if (fresh()) return;
+  if (fresh()) {
+    ensureClientBuilt();
+    return;
+  }
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
       cwd: ROOT,
@@ -38,6 +41,16 @@ export function ensureBuilt(): void {
     // Type errors elsewhere in the tree still emit JavaScript; the CLI's own tests decide.
   }
   if (!existsSync(ENTRY)) throw new Error(`tsc did not produce ${ENTRY}`);
+  ensureClientBuilt();
+}
+
+const CLIENT_SRC = join(ROOT, 'src', 'view', 'client');
+const CLIENT_ENTRY = join(ROOT, 'dist', 'src', 'view', 'client', 'dashboard.js');
+
+/** The dashboard's browser script has its own tsconfig (DOM types); compiled like the rest when stale. */
+export function ensureClientBuilt(): void {
+  if (existsSync(CLIENT_ENTRY) && statSync(CLIENT_ENTRY).mtimeMs >= newestSource(CLIENT_SRC)) return;
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(CLIENT_SRC, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
 }
 
 export interface CliResult {

@@ -50,7 +50,7 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
       if (options.data !== undefined) argv.push('--data', options.data);
       // bench/ compiles next to src/ (dist/bench/run.js): the same relative path from src/ and dist/src/.
       const { runBench } = await import('../../../bench/run.js');
-      const code = await runBench(argv, io, { usage: BENCH_USAGE, defaultJsonFile: false });
+      const code = await runBench(argv, io, { usage: BENCH_USAGE, defaultJsonFile: false, throwUsageErrors: true });
       if (code !== EXIT_OK) throw new ExitRequest(code);
     });
 };

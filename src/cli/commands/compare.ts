@@ -119,8 +119,15 @@ export async function comparePlans(options: CompareOptions, context: CliContext)
     }
     return { plans, varied: '--config files' };
   }
+  if ((positiveInt(options.repeats as string | undefined, '--repeats') ?? 1) > 1) {
+    // One configuration over several seeds (e.g. the PReLU study: --activation prelu --repeats 5).
+    const resolved = await resolveTrainOptions({ ...options, config: configs[0] }, context.defaults);
+    const given = CONFIG_KEYS.filter((k) => options[k] !== undefined && !['data', 'seed', 'backend', 'threads', 'epochs'].includes(k));
+    const label = given.length ? given.map((k) => `${optionFlag(k).slice(2)}=${String(options[k])}`).join(' ') : configs[0] !== undefined ? basename(configs[0], extname(configs[0])) : 'defaults';
+    return { plans: [{ label, folder: folderName(label), resolved, origin: 'the options given' }], varied: '--repeats (one configuration)' };
+  }
   throw new UsageError(
-    'compare needs several configurations: a comma list in one option (e.g. --activation relu,tanh) or two or more --config files',
+    'compare needs several configurations: a comma list in one option (e.g. --activation relu,tanh), two or more --config files, or --repeats N for one configuration',
   );
 }
 

@@ -8,6 +8,8 @@ import { loadModel } from '../../train/checkpoint.js';
 import { parseConfigPart } from '../../train/schema.js';
 import { loadData } from '../deps.js';
 import { UsageError } from '../errors.js';
+import { checkOutputFile } from '../output-paths.js';
+import { writingFile } from '../../regular-file.js';
 import { formatCount, formatLoss, formatPercent } from '../io.js';
 import type { RegisterCommand } from '../main.js';
 import { numberOrText } from '../options.js';
@@ -47,6 +49,13 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
         },
         { kind: 'cli' },
       );
+      // Where the predictions go is checked before any work: writable, and not one of the inputs.
+      if (options.predictions !== undefined) {
+        await checkOutputFile(options.predictions, '--predictions', [
+          { path: options.model, option: '--model' },
+          { path: options.data, option: '--data' },
+        ]);
+      }
       const { kernels, info } = selectKernels({ backend: checked.backend, threads: checked.threads });
       io.out(`backend: ${formatBackendInfo(info)}`);
 
@@ -88,7 +97,8 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
             const p = Array.from(probs.subarray(i * model.classes, (i + 1) * model.classes));
             lines.push(JSON.stringify({ index: i, label: test.labels[i], predicted: result.predictions[i], probs: p }));
           }
-          await writeFile(options.predictions, `[\n${lines.join(',\n')}\n]\n`);
+          const file = options.predictions;
+          await writingFile(file, () => writeFile(file, `[\n${lines.join(',\n')}\n]\n`));
           io.out(`predictions: ${options.predictions}`);
         }
       } finally {

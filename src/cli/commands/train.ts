@@ -4,9 +4,12 @@
  * with metrics.json, model.safetensors and report.html.
  *
  * Ctrl-C once: the trainer stops after the current batch and writes its checkpoint; the report
- * so far is written and the command exits 130. Ctrl-C twice: exit 130 at once.
+ * so far is written and the command exits 130. Ctrl-C twice: exit 130 at once. SIGTERM is
+ * handled the same way, with exit code 143. The run folder is locked while it is written.
  */
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { assertNotLocked } from '../../train/run-lock.js';
 import { formatBackendInfo } from '../../kernels/index.js';
 import { readCheckpoint } from '../../train/checkpoint.js';
 // What may differ from the checkpoint's config on resume; train() refuses the rest. The CLI
@@ -14,9 +17,10 @@ import { readCheckpoint } from '../../train/checkpoint.js';
 import { RESUME_OVERRIDABLE } from '../../train/train.js';
 import { CONFIG_KEYS, ConfigError, describeKey, optionFlag, type ConfigKey, type ResolvedConfig } from '../../train/schema.js';
 import type { TrainConfig } from '../../train/types.js';
+import type { BackendChoice } from '../../kernels/types.js';
 import { loadData } from '../deps.js';
-import { EXIT_INTERRUPTED, EXIT_OK, ExitRequest } from '../errors.js';
-import { checkDataFor, dataLine, interruptHandler, runIntoFolder, selectBackend } from '../experiment.js';
+import { EXIT_OK, ExitRequest } from '../errors.js';
+import { checkDataFor, dataLine, interruptExitCode, interruptHandler, runIntoFolder, selectBackend } from '../experiment.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { createTrainProgress } from '../progress.js';
@@ -49,8 +53,24 @@ export const registerTrainCommand: RegisterCommand = (program, context) => {
 };
 
 
-async function resolveForTrain(options: TrainCommandOptions, context: CliContext): Promise<ResolvedConfig> {
-  if (options.resume === undefined) return resolveTrainOptions(options, context.defaults);
+/** The run folder of a --resume argument (a folder, or a checkpoint file in one). */
+async function runFolderOf(path: string): Promise<string> {
+  const st = await stat(path).catch(() => null);
+  return st?.isDirectory() ? path : dirname(path);
+}
+
+interface TrainResolution {
+  resolved: ResolvedConfig;
+  /** Resuming without --backend: the backend the run ran on (it continues there). */
+  resumeBackend?: BackendChoice | undefined;
+  /** The checkpoint being resumed, for messages. */
+  checkpointFile?: string | undefined;
+}
+
+async function resolveForTrain(options: TrainCommandOptions, context: CliContext): Promise<TrainResolution> {
+  if (options.resume === undefined) return { resolved: await resolveTrainOptions(options, context.defaults) };
+  // A run another process is training is refused first, before anything else is said about it.
+  await assertNotLocked(await runFolderOf(options.resume));
   // Resuming: the checkpoint's config is the base; flags and --config may change only some keys.
   const checkpoint = await readCheckpoint(options.resume);
   const saved: TrainConfig = { ...context.defaults, ...checkpoint.config };
@@ -71,13 +91,16 @@ async function resolveForTrain(options: TrainCommandOptions, context: CliContext
       `only ${RESUME_OVERRIDABLE.map((k) => optionFlag(k)).join(', ')} can change when resuming`,
     ]);
   }
-  // The checkpoint's backend counts as chosen (like a config file's): without --backend the run
-  // continues on the backend it was trained on, not on whatever 'auto' or DENSETRAIN_BACKEND
-  // picks, so a resumed run stays bit-identical to an uninterrupted one.
-  if (resolved.sources.backend.kind === 'default' && saved.backend !== 'auto') {
-    return { ...resolved, sources: { ...resolved.sources, backend: { kind: 'file', path: checkpoint.file } } };
+  const done = checkpoint.state.epoch;
+  if (resolved.config.epochs < done) {
+    throw new ConfigError([`${describeKey('epochs', resolved.sources.epochs)} ${resolved.config.epochs} is fewer than the ${done} epochs already completed in ${checkpoint.file}`]);
   }
-  return resolved;
+  // Without --backend the run continues on the backend (and ISA) it was trained on, not on
+  // whatever 'auto' or DENSETRAIN_BACKEND picks, so a resumed run stays bit-identical to an
+  // uninterrupted one (train() refuses a different ISA).
+  const ran = checkpoint.state.ranOn?.backend ?? (saved.backend !== 'auto' ? saved.backend : undefined);
+  const resumeBackend = resolved.sources.backend.kind === 'default' ? ran : undefined;
+  return { resolved, resumeBackend, checkpointFile: checkpoint.file };
 }
 
 export async function trainCommand(options: TrainCommandOptions, context: CliContext): Promise<number> {
@@ -85,10 +108,18 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
   let progress: ReturnType<typeof createTrainProgress> | undefined;
   const interrupt = interruptHandler(io, () => progress?.stop());
   try {
-    const resolved = await resolveForTrain(options, context);
+    const { resolved, resumeBackend, checkpointFile } = await resolveForTrain(options, context);
     const { config } = resolved;
-    const { kernels, info } = selectBackend(resolved);
+    const { kernels, info } = selectBackend(
+      resumeBackend === undefined
+        ? resolved
+        : { ...resolved, config: { ...config, backend: resumeBackend }, sources: { ...resolved.sources, backend: { kind: 'file', path: checkpointFile! } } },
+    );
     io.out(`backend: ${formatBackendInfo(info)}`);
+    const fromEnv = process.env['DENSETRAIN_BACKEND'];
+    if (resumeBackend !== undefined && fromEnv !== undefined && fromEnv !== '' && fromEnv !== resumeBackend) {
+      io.err(`densetrain: note: continuing on ${resumeBackend}, the backend the run was trained on (DENSETRAIN_BACKEND=${fromEnv} ignored; pass --backend ${fromEnv} to change it, and the result will differ from an uninterrupted run)`);
+    }
     if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
 
     const outDir = options.out ?? options.resume ?? defaultRunDir();
@@ -101,7 +132,7 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
     io.out(dataLine(dataset, trainCount));
     if (interrupt.controller.signal.aborted) {
       io.err('densetrain: interrupted before training started; nothing was written');
-      return EXIT_INTERRUPTED;
+      return interruptExitCode(interrupt.controller.signal);
     }
 
     progress = createTrainProgress(io, { bars: io.tty && !options.quiet, epochNumber: (r) => r.epoch });
@@ -112,6 +143,8 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
       outFlag,
       resumingHere,
       resumeFrom: options.resume,
+      // An explicit --backend (or a config file's) may differ from the checkpoint's.
+      allowBackendChange: resolved.sources.backend.kind !== 'default',
       dataset,
       trainCount,
       kernels,

@@ -6,15 +6,15 @@
  * A thin layer over tune() in src/experiments/tune.ts.
  */
 import { resolve } from 'node:path';
-import { MultiBar, type SingleBar } from 'cli-progress';
 import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
 import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
-import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { onStopSignals } from '../signals.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
+import { interruptExitCode, interruptHandler } from '../experiment.js';
 import { executorFor, parallelCount, positiveInt, QUEUE_OPTION_HELP } from '../parallel.js';
 import { formatPercent, formatSeconds, type Io } from '../io.js';
+import { createTrialBars } from '../progress.js';
 import { formatSpread } from '../../experiments/stats.js';
 import { loadData } from '../deps.js';
 import type { CliContext, RegisterCommand } from '../main.js';
@@ -132,7 +132,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   io.out(`data: ${dataset.name}; trials ${describe}`);
 
   const progress = tuneProgress(io, Boolean(options.quiet), Boolean(options.verbose));
-  const stop = onStopSignals(io, () => progress.stop());
+  const interrupt = interruptHandler(io, () => progress.stop());
   let result: TuneResult;
   try {
     result = await experiments.tune(
@@ -152,11 +152,11 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
         dataset,
         resume: options.resume !== undefined,
       },
-      { signal: stop.signal, onTrial: (event) => progress.event(event) },
+      { signal: interrupt.controller.signal, onTrial: (event) => progress.event(event) },
     );
   } finally {
     progress.stop();
-    stop.dispose();
+    interrupt.dispose();
     await executor.close();
   }
 
@@ -177,8 +177,9 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   for (const t of failed) io.err(`densetrain: trial ${t.id} failed: ${t.error ?? 'unknown error'}`);
   if (failed.length > 0) code = EXIT_FAILURE;
   if (result.interrupted) {
-    io.err(`densetrain: ${stop.received() === 'SIGTERM' ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
-    return stop.exitCode();
+    const code = interruptExitCode(interrupt.controller.signal);
+    io.err(`densetrain: ${code === EXIT_TERMINATED ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
+    return code;
   }
   return code;
 }
@@ -205,17 +206,23 @@ export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trial
     t.id,
     ...keys.map((k) => showSetting(t.settings[k])),
     `${t.epochs}/${t.config.epochs}`,
-    t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : formatPercent(t.bestValAccuracy),
+    t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : formatPercent(t.keptValAccuracy),
+    formatPercent(t.bestValAccuracy),
     t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : formatPercent(t.testAccuracy),
     t.seconds === null ? '-' : formatSeconds(t.seconds),
     t.status,
   ]);
   const seeds = result.trials.some((t) => t.stats);
-  const head = ['#', 'trial', ...keys, 'epochs', seeds ? 'best val acc (mean ± std)' : 'best val acc', seeds ? 'test acc (mean ± std)' : 'test acc', 'time', 'status'];
+  const head = ['#', 'trial', ...keys, 'epochs', seeds ? 'val acc (mean ± std)' : 'val acc', 'best val acc', seeds ? 'test acc (mean ± std)' : 'test acc', 'time', 'status'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c >= 2 + keys.length && c < head.length - 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
   const shown = result.leaderboard.length > top ? ` (top ${top} of ${result.leaderboard.length})` : '';
-  return [`leaderboard by best validation accuracy${shown}:`, line(head), ...rows.map(line)].join('\n');
+  return [
+    `leaderboard by the validation accuracy of each trial's kept weights (its epoch with the lowest validation loss)${shown}:`,
+    line(head),
+    ...rows.map(line),
+    'val acc and test acc: the kept weights; best val acc: the highest of any epoch.',
+  ].join('\n');
 }
 
 interface TuneProgress {
@@ -225,55 +232,34 @@ interface TuneProgress {
 
 /** One bar per running trial on a terminal; else one line per trial-epoch. Start and end lines either way. */
 function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
-  const bars = io.tty && !quiet;
-  let multi: MultiBar | null = null;
-  const trialBars = new Map<string, SingleBar>();
-  const log = (line: string) => {
-    if (multi) multi.log(`${line}\n`);
-    else io.err(line);
-  };
+  const bars = createTrialBars(io, io.tty && !quiet);
   const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${showSetting(v)}`).join(' ');
   return {
     event(e) {
       const t = e.trial;
       if (e.type === 'start') {
-        log(`${t.id} ${t.epochs > 0 ? `resumes after epoch ${t.epochs}` : 'starts'}: ${settingsText(t)}`);
-        if (verbose) log(`${t.id} config: ${JSON.stringify(t.config)}`);
-        if (bars) {
-          multi ??= new MultiBar({ stream: io.stderr, format: '{trial} [{bar}] epoch {epoch}/{epochs} batch {value}/{total} | {note}', barsize: 20, hideCursor: true, clearOnComplete: true, fps: 8 });
-          trialBars.set(t.id, multi.create(1, 0, { trial: t.id, epoch: t.epochs + 1, epochs: t.config.epochs, note: '' }));
-        }
+        bars.log(`${t.id} ${t.epochs > 0 ? `resumes after epoch ${t.epochs}` : 'starts'}: ${settingsText(t)}`);
+        if (verbose) bars.log(`${t.id} config: ${JSON.stringify(t.config)}`);
+        bars.add(t.id, t.epochs + 1, t.config.epochs);
       } else if (e.type === 'repeat') {
         const r = e.entry;
-        if (r.status === 'running') log(`${t.id} seed ${r.seed} starts (repeat of a completed trial)`);
-        else log(`${t.id} seed ${r.seed} ${r.status} after ${r.epochs} epochs${r.error ? `: ${r.error}` : `, best val acc ${formatPercent(r.bestValAccuracy)}, test acc ${formatPercent(r.testAccuracy)}`}`);
+        if (r.status === 'running') bars.log(`${t.id} seed ${r.seed} starts (repeat of a completed trial)`);
+        else bars.log(`${t.id} seed ${r.seed} ${r.status} after ${r.epochs} epochs${r.error ? `: ${r.error}` : `, best val acc ${formatPercent(r.bestValAccuracy)}, test acc ${formatPercent(r.testAccuracy)}`}`);
       } else if (e.type === 'batch') {
-        const bar = trialBars.get(t.id);
-        if (bar) {
-          if (bar.getTotal() !== e.progress.batches) bar.setTotal(e.progress.batches);
-          bar.update(e.progress.batch, { epoch: e.progress.epoch });
-        }
+        bars.batch(t.id, e.progress.epoch, e.progress.batch, e.progress.batches);
       } else if (e.type === 'epoch') {
         const r = e.record;
         const rung = e.rung ? `  rung ${e.rung.epoch}: ${e.rung.decision} (rank ${e.rung.rank} of ${e.rung.of}, top ${e.rung.keep} continue)` : '';
-        const line = `${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`;
-        const bar = trialBars.get(t.id);
-        if (bar) bar.update({ note: `val acc ${formatPercent(r.valAccuracy)}` });
-        if (!bars || e.rung) log(line);
-      } else {
-        const bar = trialBars.get(t.id);
-        if (bar && multi) {
-          multi.remove(bar);
-          trialBars.delete(t.id);
+        bars.note(t.id, `val acc ${formatPercent(r.valAccuracy)}`);
+        if (!bars.drawing || e.rung) {
+          bars.log(`${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`);
         }
+      } else {
+        bars.remove(t.id);
         const detail = t.status === 'failed' ? `: ${t.error ?? ''}` : `, best val acc ${formatPercent(t.bestValAccuracy)}, test acc ${formatPercent(t.testAccuracy)}`;
-        log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
+        bars.log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
       }
     },
-    stop() {
-      multi?.stop();
-      multi = null;
-      trialBars.clear();
-    },
+    stop: () => bars.stop(),
   };
 }

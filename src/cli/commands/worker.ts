@@ -10,11 +10,10 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ExitRequest, UsageError } from '../errors.js';
+import { EXIT_INTERRUPTED, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
 import type { RegisterCommand } from '../main.js';
 import { positiveInt } from '../parallel.js';
-import { EXIT_TERMINATED } from '../signals.js';
-import { EXIT_INTERRUPTED } from '../errors.js';
+
 
 interface WorkerCliOptions {
   queue?: string;
