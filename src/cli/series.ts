@@ -203,7 +203,8 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     // Runs that finished keep their results; the rest resume (or start) below.
     for (const run of runs) {
       for (const rep of run.repeats) {
-        await checkRunDir(rep.outDir, '--resume', true); // refused at once if another process trains there
+        // Refused at once if another process trains there; with --queue a worker may (that is resuming).
+        await checkRunDir(rep.outDir, '--resume', true, options.queue !== undefined);
         const record = await finishedRun(rep.outDir);
         if (record) {
           rep.record = record;

@@ -62,7 +62,7 @@ export interface QueueExecutorOptions {
   fingerprint?: DataFingerprint;
   /** How long a worker waits for the answer after an epoch (default 30 s; 0: the scheduler never answers). */
   decisionTimeoutMs?: number;
-  /** Retries of a trial whose worker failed (not counting hand-overs of stalled jobs). */
+  /** Attempts of a trial whose worker failed or found its folder busy (hand-overs of stalled jobs do not count). */
   attempts?: number;
 }
 
@@ -190,8 +190,9 @@ export class QueueExecutor implements Executor {
     };
     await this.#queue.add(trial.id, payload, {
       jobId: id,
-      attempts: this.#options.attempts ?? 3,
-      backoff: { type: 'fixed', delay: 2000 },
+      attempts: this.#options.attempts ?? 6,
+      // A folder still held by a dying process frees up within seconds; a lease, within 30 s.
+      backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: false,
       removeOnFail: false,
     });

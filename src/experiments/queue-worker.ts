@@ -196,6 +196,13 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    if (outcome.status === 'failed' && outcome.record === null && /is in use by process \d+ on /.test(outcome.error ?? '')) {
+      // Another process still writes this run folder (a killed worker's trial process finishing
+      // its batch, or a worker whose lease has not expired yet): not a failure of the trial.
+      // BullMQ retries the job after its backoff; by then the holder has let go or gone stale.
+      log(`trial ${experiment.id}/${trial.id}: its folder is still held (${safe(outcome.error ?? '')}); retrying later`);
+      throw new Error(`run folder busy: ${safe(outcome.error ?? '')}`);
+    }
     const result: TrialJobResult = {
       status: outcome.status,
       worker: me,
