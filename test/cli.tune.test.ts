@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TuneFile } from '../src/experiments/tune.js';
-import { tune, type TuneEvent } from '../src/index.js';
+import { train, tune, type TuneEvent } from '../src/index.js';
 import type { RunRecord } from '../src/train/types.js';
 import { launchChromium, skipBrowser } from './helpers/chromium.js';
 import { collect, ensureBuilt, runCli, signalWhenSeen, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
@@ -240,6 +240,25 @@ describe('densetrain tune', () => {
 });
 
 describe('tune() from the library', () => {
+  it('train() awaits a promise from onEpoch before the next epoch (with metrics.jsonl on): a late stop takes effect at that epoch', async () => {
+    const controller = new AbortController();
+    const { record, model } = await train(
+      { data: data.dir, layers: [data.side * data.side, 16, data.classes], batchSize: 32, epochs: 5, backend: 'reference' },
+      {
+        outDir: join(tmp, 'await-epoch'),
+        signal: controller.signal,
+        // The decision arrives after a timer, long after train() would have started epoch 2 if it did not wait.
+        onEpoch: (e) => new Promise<void>((resolve) => setTimeout(() => {
+          if (e.epoch === 1) controller.abort();
+          resolve();
+        }, 100)),
+      },
+    );
+    model.dispose();
+    expect(record.epochs).toHaveLength(1);
+    expect(record.stopReason).toBe('interrupted');
+  }, 60_000);
+
   it('returns the leaderboard, reports each trial through onTrial, writes the same tune.json', async () => {
     const outDir = join(tmp, 'library');
     const events: TuneEvent['type'][] = [];
