@@ -17,6 +17,7 @@ import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
 import { registerTuneCommand } from './commands/tune.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { registerViewCommand } from './commands/view.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
@@ -37,6 +38,7 @@ const COMMANDS: RegisterCommand[] = [
   registerCompareCommand,
   registerSweepCommand,
   registerTuneCommand,
+  registerWorkerCommand,
   registerEvalCommand,
   registerExportCommand,
   registerPredictCommand,

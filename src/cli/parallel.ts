@@ -3,7 +3,9 @@
  * executor that runs them (this process for one; a pool of worker processes, threads split
  * between them, for more).
  */
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Dataset } from '../data/types.js';
 import type { Executor } from '../experiments/executor.js';
@@ -31,11 +33,27 @@ export function parallelCount(raw: string | undefined, trials: number): number {
   return Math.min(positiveInt(raw, '--parallel')!, Math.max(1, trials));
 }
 
+/** --queue as given, and the experiment folder the coordinator writes (every worker must reach it). */
+export interface QueueChoice {
+  url: string;
+  outDir: string;
+  /** Whether the scheduler answers after each epoch (ASHA): workers then wait for the answer. */
+  decisions: boolean;
+}
+
 /**
  * The executor for N trials at once: this process (the loaded dataset and kernels) for one;
- * else a pool of worker processes with the CPUs split between them (unless --threads is set).
+ * else a pool of worker processes with the CPUs split between them (unless --threads is set);
+ * with --queue, `densetrain worker` processes anywhere, through BullMQ on Redis.
  */
-export async function executorFor(parallel: number, config: TrainConfig, dataset: Dataset, kernels?: Kernels): Promise<{ executor: Executor; describe: string }> {
+export async function executorFor(
+  parallel: number,
+  config: TrainConfig,
+  dataset: Dataset,
+  kernels?: Kernels,
+  queue?: QueueChoice,
+): Promise<{ executor: Executor; describe: string }> {
+  if (queue !== undefined) return queueExecutor(queue, dataset);
   if (parallel <= 1) {
     const { InProcessExecutor } = await import('../experiments/in-process.js');
     return { executor: new InProcessExecutor({ dataset, ...(kernels ? { kernels } : {}) }), describe: 'one at a time in this process' };
@@ -48,9 +66,30 @@ export async function executorFor(parallel: number, config: TrainConfig, dataset
   };
 }
 
-/** --repeats and --parallel, as compare and sweep declare them. */
+async function queueExecutor(queue: QueueChoice, dataset: Dataset): Promise<{ executor: Executor; describe: string }> {
+  const { parseQueueUrl } = await import('../experiments/queue-url.js');
+  const target = parseQueueUrl(queue.url);
+  const { QueueExecutor, experimentQueueId } = await import('../experiments/queue-executor.js');
+  await mkdir(queue.outDir, { recursive: true });
+  const experimentId = await experimentQueueId(queue.outDir, target.display);
+  const executor = await QueueExecutor.open({
+    target,
+    experimentId,
+    experimentDir: resolve(queue.outDir),
+    // Each worker loads the data by name and must find these very bytes.
+    fingerprint: (await import('../data/fingerprint.js')).fingerprintDataset(dataset),
+    decisionTimeoutMs: queue.decisions ? 30_000 : 0,
+  });
+  return { executor, describe: `on the workers of ${target.display} (experiment ${experimentId}; start them with: densetrain worker --queue URL)` };
+}
+
+export const QUEUE_OPTION_HELP =
+  'run the trials on `densetrain worker` processes through Redis: redis://[user:password@]host:port[/db] (rediss:// for TLS); --out must be a folder every worker reaches';
+
+/** --repeats, --parallel and --queue, as compare and sweep declare them. */
 export function addSeriesOptions(command: Command): Command {
   return command
     .option('--repeats <n>', 'train each configuration n times with seeds seed, seed+1, ...; tables show mean ± std (default 1)')
-    .option('--parallel <n|auto>', 'runs at once, each in its own process with the native threads split between them (default 1; auto: one per CPU)');
+    .option('--parallel <n|auto>', 'runs at once, each in its own process with the native threads split between them (default 1; auto: one per CPU)')
+    .option('--queue <url>', QUEUE_OPTION_HELP);
 }

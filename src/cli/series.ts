@@ -91,6 +91,8 @@ export interface SeriesOptions {
   repeats?: number;
   /** --parallel as given (a count or 'auto'; default 1). */
   parallel?: string | undefined;
+  /** --queue as given: the runs go to `densetrain worker` processes through Redis. */
+  queue?: string | undefined;
   /** Checked before anything is trained (e.g. the series' own files in outDir). */
   checkOutDir?: (outDir: string) => Promise<void>;
   /** What the command needs to finish its page after a resume (saved in series.json). */
@@ -201,7 +203,8 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     // Runs that finished keep their results; the rest resume (or start) below.
     for (const run of runs) {
       for (const rep of run.repeats) {
-        await checkRunDir(rep.outDir, '--resume', true); // refused at once if another process trains there
+        // Refused at once if another process trains there; with --queue a worker may (that is resuming).
+        await checkRunDir(rep.outDir, '--resume', true, options.queue !== undefined);
         const record = await finishedRun(rep.outDir);
         if (record) {
           rep.record = record;
@@ -218,7 +221,13 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
   io.out(`backend: ${formatBackendInfo(info)}`);
   const { config: firstConfig } = first.resolved;
   const dataset = await (await loadData()).loadDataset(firstConfig.data, { seed: firstConfig.seed });
-  const { executor, describe } = await executorFor(parallel, firstConfig, dataset, kernels);
+  const { executor, describe } = await executorFor(
+    parallel,
+    firstConfig,
+    dataset,
+    kernels,
+    options.queue !== undefined ? { url: options.queue, outDir, decisions: false } : undefined,
+  );
   let progress: TrainProgress | undefined;
   let stopBars = (): void => {};
   const interrupt = interruptHandler(io, () => {
@@ -250,7 +259,7 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
       await writeJsonAtomic(join(outDir, SERIES_FILE), file);
     }
     io.out(`series folder: ${outDir}`);
-    if (repeats > 1 || parallel > 1) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
+    if (repeats > 1 || parallel > 1 || options.queue !== undefined) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
     // One bar for the one running trial on a terminal; with several at once, a bar per trial (terminal) or one line per trial-epoch.
     const lines = parallel > 1;

@@ -21,6 +21,7 @@ interface CompareOptions extends Record<string, unknown> {
   config?: string[];
   repeats?: string;
   parallel?: string;
+  queue?: string;
   resume?: string;
   out?: string;
   quiet?: boolean;
@@ -156,6 +157,7 @@ export async function compareCommand(options: CompareOptions, context: CliContex
     verbose: options.verbose,
     repeats,
     parallel: options.parallel,
+    queue: options.queue,
     command: { name: 'compare', meta: { varied } },
     resume: options.resume !== undefined,
     checkOutDir: async (dir) => {

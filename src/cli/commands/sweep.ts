@@ -19,6 +19,7 @@ interface SweepOptions extends Record<string, unknown> {
   values?: string;
   repeats?: string;
   parallel?: string;
+  queue?: string;
   resume?: string;
   layerIndex?: string;
   out?: string;
@@ -183,6 +184,7 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     verbose: options.verbose,
     repeats,
     parallel: options.parallel,
+    queue: options.queue,
     command: { name: 'sweep', meta: { param: planned.name, axis, layerIndex, values: plans.map((p) => p.value) } },
     resume: options.resume !== undefined,
     checkOutDir: async (dir) => {

@@ -12,7 +12,7 @@ import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../ex
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
 import { interruptExitCode, interruptHandler } from '../experiment.js';
-import { executorFor, parallelCount, positiveInt } from '../parallel.js';
+import { executorFor, parallelCount, positiveInt, QUEUE_OPTION_HELP } from '../parallel.js';
 import { formatPercent, formatSeconds, type Io } from '../io.js';
 import { createTrialBars } from '../progress.js';
 import { formatSpread } from '../../experiments/stats.js';
@@ -30,6 +30,7 @@ interface TuneCliOptions extends Record<string, unknown> {
   reduction?: string;
   repeats?: string;
   parallel?: string;
+  queue?: string;
   out?: string;
   resume?: string;
   top?: string;
@@ -49,7 +50,8 @@ export const registerTuneCommand: RegisterCommand = (program, context) => {
     .option('--min-epochs <n>', 'ASHA: epochs at the first rung (default 1)')
     .option('--reduction <n>', 'ASHA: reduction factor; the top 1/n of a rung continues (default 3)')
     .option('--repeats <n>', 'train each trial that ASHA lets finish with n seeds (seed, seed+1, ...); ranked by the mean (default 1)')
-    .option('--parallel <n|auto>', 'trials at once, each in its own process with the threads split between them (default 1; auto: one per CPU)');
+    .option('--parallel <n|auto>', 'trials at once, each in its own process with the threads split between them (default 1; auto: one per CPU)')
+    .option('--queue <url>', QUEUE_OPTION_HELP);
   addTrainConfigOptions(command, context.defaults);
   command
     .option('--out <dir>', 'folder for tune.json, tune.html and trials/<id>/ (default: runs/<timestamp>)')
@@ -125,7 +127,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   const parallel = parallelCount(options.parallel, trialCount);
 
   const dataset = await (await loadData()).loadDataset(base.data, { seed: base.seed });
-  const { executor, describe } = await executorFor(parallel, base, dataset);
+  const { executor, describe } = await executorFor(parallel, base, dataset, undefined, options.queue !== undefined ? { url: options.queue, outDir, decisions: settings.scheduler === 'asha' } : undefined);
   io.out(`tune folder: ${outDir}`);
   io.out(`data: ${dataset.name}; trials ${describe}`);
 
