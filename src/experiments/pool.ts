@@ -38,7 +38,8 @@ export interface PoolOptions {
   /** Native threads of each trial (DENSETRAIN_THREADS in the workers). */
   threadsPerTrial: number;
   /** Extra environment for the workers. */
-  env?: NodeJS.ProcessEnv;
+  /** (A plain record: the public types must not need @types/node.) */
+  env?: Record<string, string | undefined>;
 }
 
 export class ProcessPoolExecutor implements Executor {
