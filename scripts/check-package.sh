@@ -154,6 +154,25 @@ EOF
     "$repo/node_modules/.bin/tsc" -p . && echo "tsc --strict --module nodenext: no errors (ESM import and CommonJS require, without @types/node)"
   }
   check "normal: TypeScript --strict --module nodenext, no @types/node" "$dir/ts.log" ts_ok
+  # The model leaves the run folder from the installed package: summary, ONNX, a prediction on
+  # the shipped digits (IDX), and the dashboard's page (served from the package's own files).
+  bin="node $dir/node_modules/densetrain/bin/densetrain.js"
+  digits="$dir/node_modules/densetrain/data/mnist-sample/images-idx3-ubyte.gz"
+  check "normal: info --model, export --onnx, predict from the installed package" "$dir/model.log" \
+    bash -c "cd '$dir' && $bin info --model run && $bin export --model run --onnx run/model.onnx && test -s run/model.onnx && $bin predict --model run '$digits' --json > run/predict.json && test -s run/predict.json"
+  view_ok() {
+    local port; port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+    (cd "$dir" && exec $bin view "$dir" --port "$port") >"$dir/view.out" 2>&1 &
+    local pid=$! ok=1
+    for _ in $(seq 1 100); do
+      if node -e "fetch('http://127.0.0.1:$port/').then(async r => { const t = await r.text(); process.exit(r.ok && /<html/i.test(t) ? 0 : 1) }).catch(() => process.exit(1))"; then ok=0; break; fi
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    cat "$dir/view.out"
+    return $ok
+  }
+  check "normal: densetrain view serves its page from the installed package" "$dir/view.log" view_ok
 fi
 
 if install_into ignore-scripts "${no_compiler[@]}" -- --ignore-scripts; then

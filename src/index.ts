@@ -5,6 +5,9 @@
  *   const { record, model } = await train({ epochs: 5 }, { outDir: 'runs/first' });
  *   const probs = model.predict(x, count); // count x classes
  *   model.dispose();
+ *
+ *   import { tune } from 'densetrain';
+ *   const { leaderboard } = await tune({ lr: { min: 0.001, max: 0.3, log: true } }, { outDir: 'runs/tune', trials: 20, base: { epochs: 9 } });
  */
 export { train } from './train/train.js';
 export type { BatchEvent, StartEvent, TrainOptions, TrainResult } from './train/train.js';
@@ -16,6 +19,17 @@ export type { CreateModelOptions, LossAndGradients, Model, ModelArchitecture } f
 export { backendInfo, formatBackendInfo, getKernels, selectKernels } from './kernels/index.js';
 export type { BackendChoice, BackendInfo, BackendName, Kernels, KernelsInfo, KernelsOptions, Tensor } from './kernels/index.js';
 export type { ActivationName } from './kernels/types.js';
+export { tune, readTuneFile, rankTrials } from './experiments/tune.js';
+export type { TrialState, TrialSummary, TuneEvent, TuneFile, TuneHooks, TuneOptions, TuneResult, TuneSettings } from './experiments/tune.js';
+export { parseSpace, readSpace } from './experiments/space.js';
+export type { Space, SpaceParam } from './experiments/space.js';
+export { AshaScheduler, rungEpochs } from './experiments/asha.js';
+export type { AshaOptions, RungEntry, SchedulerName } from './experiments/asha.js';
+export { InProcessExecutor } from './experiments/in-process.js';
+export { ProcessPoolExecutor } from './experiments/pool.js';
+export type { EpochDecision, Executor, TrialHandle, TrialHooks, TrialOutcome, TrialProgress, TrialSpec, TrialStatus } from './experiments/executor.js';
+export { spread } from './experiments/stats.js';
+export type { Spread } from './experiments/stats.js';
 export { loadDataset } from './data/registry.js';
 export { fingerprintDataset, fingerprintDifference } from './data/fingerprint.js';
 export type { DataFingerprint } from './data/fingerprint.js';

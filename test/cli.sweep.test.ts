@@ -125,7 +125,7 @@ async function inProcess(args: string[]): Promise<{ code: number; stderr: string
 describe('densetrain sweep: bad options exit 2 naming the option, before anything is written', () => {
   const cases: [string, string[], RegExp][] = [
     ['unknown --param', ['--param', 'dropout', '--values', '0.1,0.2'], /--param must be one of lr, l2, alpha, momentum, batch-size, width; got "dropout"/],
-    ['missing --values', ['--param', 'lr'], /required option '--values <list>' not specified/],
+    ['missing --values', ['--param', 'lr'], /sweep needs --values/],
     ['empty --values', ['--param', 'lr', '--values', ''], /--values must be a comma-separated list of numbers/],
     ['an empty item', ['--param', 'lr', '--values', '0.1,,1'], /--values must be a comma-separated list of numbers/],
     ['a word in --values', ['--param', 'lr', '--values', '0.1,fast'], /--values: "fast" is not a finite number/],

@@ -4,29 +4,28 @@
  * per run, then a comparison).
  *
  * runIntoFolder() is the single place that prepares the folder (INCOMPLETE marker), trains with
- * progress, writes metrics.json and report.html and decides the run's exit code. runSeries()
- * checks every planned configuration first (options, data shape, folders), then loads the
- * dataset and picks the kernels once and runs the plans in order, each into its own subfolder.
+ * progress, writes metrics.json and report.html and decides the run's exit code. Series of
+ * runs (compare, sweep) are in series.ts: trials on an executor (src/experiments).
  */
 import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import type { Dataset } from '../data/types.js';
 import { heldOutCount } from '../data/split.js';
-import { formatBackendInfo, selectKernels, type BackendInfo } from '../kernels/index.js';
+import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
-import { checkConfigAgainstData, ConfigError, describeKey, type ConfigKey, type ResolvedConfig } from '../train/schema.js';
+import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
 import type { BatchEvent } from '../train/train.js';
-import type { EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from '../train/types.js';
-import { loadData, loadReport, loadTerminalTables, loadTrainer } from './deps.js';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, UsageError } from './errors.js';
+import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
+import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
 import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 import { evaluateProbabilities, predictImageSet } from './predict.js';
-import { createTrainProgress, type TrainProgress } from './progress.js';
-import { checkRunDir, markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
+import type { TrainProgress } from './progress.js';
+import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
 
 /** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
 class InterruptReason extends Error {
@@ -313,187 +312,4 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );
   return `${scores.toString()}\n${run.toString()}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Several runs: compare and sweep.
-
-/** One configuration to train in a series. */
-export interface RunPlan {
-  /** Shown in tables, legends and progress ('relu', 'lr=0.01', 'a.json'). */
-  label: string;
-  /** Subfolder of the series folder (a plain name). */
-  folder: string;
-  resolved: ResolvedConfig;
-  /** What names this plan's settings in messages ('--config a.json', '--activation relu'). */
-  origin: string;
-}
-
-/** How one planned run ended. 'failed': an error stopped it; 'not run': the series was interrupted first. */
-export type SeriesStatus = StopReason | 'failed' | 'not run';
-
-export interface SeriesRun {
-  plan: RunPlan;
-  outDir: string;
-  status: SeriesStatus;
-  record: RunRecord | null;
-  reportPath?: string | undefined;
-  /** Why it failed, or why its report is missing. */
-  error?: string | undefined;
-}
-
-export interface SeriesResult {
-  runs: SeriesRun[];
-  interrupted: boolean;
-  /** Some run failed or its report could not be written. */
-  failed: boolean;
-  dataset: Dataset;
-  info: BackendInfo;
-  /** The exit code when interrupted: 130 (SIGINT) or 143 (SIGTERM). */
-  interruptCode?: number;
-}
-
-/** Settings every run of a series must share: the same data, split, seed and kernels. */
-const SHARED_KEYS: readonly ConfigKey[] = ['data', 'seed', 'valSplit', 'backend', 'threads'];
-
-export interface SeriesOptions {
-  io: Io;
-  plans: RunPlan[];
-  /** The series folder (each plan trains into <outDir>/<plan.folder>). */
-  outDir: string;
-  quiet?: boolean | undefined;
-  verbose?: boolean | undefined;
-  /** Checked before anything is trained (e.g. the series' own files in outDir). */
-  checkOutDir?: (outDir: string) => Promise<void>;
-}
-
-/**
- * Checks every plan (shared settings, folders, data shape), loads the dataset and selects the
- * kernels once, then trains the plans in order. A run that diverges or fails does not stop the
- * series; Ctrl-C stops the current run (keeping its checkpoint) and the series.
- */
-export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
-  const { io, plans, outDir } = options;
-  const first = plans[0];
-  if (!first) throw new UsageError('nothing to train');
-  for (const plan of plans.slice(1)) {
-    for (const key of SHARED_KEYS) {
-      const a = first.resolved.config[key];
-      const b = plan.resolved.config[key];
-      if (JSON.stringify(a) !== JSON.stringify(b)) {
-        throw new UsageError(
-          `every run must use the same data, split, seed and kernels, but ${describeKey(key, plan.resolved.sources[key])} is ${JSON.stringify(b)} ` +
-            `for ${plan.origin} and ${JSON.stringify(a)} for ${first.origin}`,
-        );
-      }
-    }
-  }
-  const folders = new Set<string>();
-  for (const plan of plans) {
-    if (folders.has(plan.folder)) throw new UsageError(`two runs would share the folder ${join(outDir, plan.folder)} (${plan.origin})`);
-    folders.add(plan.folder);
-  }
-  await checkRunDir(outDir, '--out', false);
-  await options.checkOutDir?.(outDir);
-  for (const plan of plans) await checkRunDir(join(outDir, plan.folder), '--out', false);
-
-  let progress: TrainProgress | undefined;
-  const interrupt = interruptHandler(io, () => progress?.stop());
-  try {
-    const { kernels, info } = selectBackend(first.resolved);
-    io.out(`backend: ${formatBackendInfo(info)}`);
-    const { config } = first.resolved;
-    const dataset = await (await loadData()).loadDataset(config.data, { seed: config.seed });
-    const trainCounts = plans.map((plan) => {
-      try {
-        return checkDataFor(dataset, plan.resolved);
-      } catch (error) {
-        if (error instanceof ConfigError && plans.length > 1) throw new ConfigError(error.problems.map((p) => `${plan.origin}: ${p}`));
-        throw error;
-      }
-    });
-    io.out(dataLine(dataset, trainCounts[0]!));
-    io.out(`series folder: ${outDir}`);
-
-    const runs: SeriesRun[] = plans.map((plan) => ({ plan, outDir: join(outDir, plan.folder), status: 'not run', record: null }));
-    let interrupted = false;
-    let failed = false;
-    for (const [i, run] of runs.entries()) {
-      if (interrupt.controller.signal.aborted) {
-        interrupted = true;
-        break;
-      }
-      const { plan } = run;
-      io.out(`[${i + 1}/${runs.length}] ${plan.label}: ${run.outDir}`);
-      if (options.verbose) io.out(`config: ${JSON.stringify(plan.resolved.config)}`);
-      progress = createTrainProgress(io, { bars: io.tty && !options.quiet, epochNumber: (r) => r.epoch });
-      try {
-        const outcome = await runIntoFolder({
-          io,
-          config: plan.resolved.config,
-          outDir: run.outDir,
-          outFlag: '--out',
-          resumingHere: false,
-          dataset,
-          trainCount: trainCounts[i]!,
-          kernels,
-          info,
-          signal: interrupt.controller.signal,
-          progress,
-          detail: 'brief',
-        });
-        run.record = outcome.record;
-        run.reportPath = outcome.reportPath;
-        run.status = outcome.record?.stopReason ?? 'interrupted';
-        if (outcome.reportError !== undefined) {
-          run.error = `report.html could not be written: ${outcome.reportError}`;
-          failed = true;
-        }
-        io.out(`    ${runLine(run)}`);
-        if (run.status === 'interrupted') {
-          interrupted = true;
-          break;
-        }
-      } catch (error) {
-        progress.stop();
-        if (error instanceof UsageError || error instanceof ConfigError) throw error;
-        run.status = 'failed';
-        run.error = errorText(error);
-        failed = true;
-        io.err(`densetrain: ${plan.label} failed: ${run.error}`);
-        if (options.verbose && error instanceof Error && error.stack) io.err(error.stack);
-      }
-    }
-    return { runs, interrupted, failed, dataset, info, interruptCode: interruptExitCode(interrupt.controller.signal) };
-  } finally {
-    progress?.stop();
-    interrupt.dispose();
-  }
-}
-
-function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
-}
-
-/** "test 91.20% (loss 0.3121), 2 epochs, 3.10 s, completed" */
-export function runLine(run: SeriesRun): string {
-  const r = run.record;
-  if (!r) return run.status === 'failed' ? `failed: ${run.error ?? ''}` : run.status;
-  // The kept model's test result (none when no epoch finished).
-  const test = r.test ? `test ${formatPercent(r.test.accuracy)} (loss ${formatLoss(r.test.loss)})` : 'no test evaluation';
-  const status = r.stopReason === 'diverged' ? `diverged: ${r.stopMessage ?? 'the loss is not finite'}` : r.stopReason;
-  return `${test}, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}, ${formatSeconds(r.seconds)}, ${status}`;
-}
-
-/** The exit code of a series: 130 interrupted, 1 a run failed (diverging is a result, not a failure), else 0. */
-export function seriesExitCode(result: Pick<SeriesResult, 'interrupted' | 'failed' | 'interruptCode'>): number {
-  if (result.interrupted) return result.interruptCode ?? EXIT_INTERRUPTED;
-  return result.failed ? EXIT_FAILURE : EXIT_OK;
-}
-
-/** A folder name from a label: letters, digits, '.', '_', '-' kept, the rest '-'. */
-export function folderName(label: string): string {
-  const name = label.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').replace(/^\.+/, '');
-  return name === '' ? 'run' : name.slice(0, 80);
 }

@@ -16,6 +16,8 @@ import { registerInfoCommand } from './commands/info.js';
 import { registerPredictCommand } from './commands/predict.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerTuneCommand } from './commands/tune.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { registerViewCommand } from './commands/view.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
@@ -35,6 +37,8 @@ const COMMANDS: RegisterCommand[] = [
   registerTrainCommand,
   registerCompareCommand,
   registerSweepCommand,
+  registerTuneCommand,
+  registerWorkerCommand,
   registerEvalCommand,
   registerExportCommand,
   registerPredictCommand,
@@ -73,9 +77,9 @@ export async function main(argv: string[] = process.argv.slice(2), io: Io = proc
   }
 }
 
-/** For the training options (train, compare, sweep), commander's suggestion misses typos like --lrate; the config keys know better. */
+/** For the training options (train, compare, sweep, tune), commander's suggestion misses typos like --lrate; the config keys know better. */
 function optionHint(error: CommanderError, argv: string[]): string {
-  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || !['train', 'compare', 'sweep'].includes(argv[0] ?? '')) return '';
+  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || !['train', 'compare', 'sweep', 'tune'].includes(argv[0] ?? '')) return '';
   const flag = /'--([^'=]+)/.exec(error.message)?.[1];
   const key = flag === undefined ? undefined : suggestKey(flag);
   return key === undefined ? '' : ` (did you mean ${optionFlag(key)}?)`;

@@ -3,7 +3,7 @@
  * samples/s, ETA) replaced by a one-line summary when the epoch ends; otherwise (a pipe, a log
  * file, --quiet) only the one-line summary per epoch.
  */
-import { SingleBar } from 'cli-progress';
+import { MultiBar, SingleBar } from 'cli-progress';
 import type { EpochRecord } from '../train/types.js';
 import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
 
@@ -72,5 +72,62 @@ export function createTrainProgress(io: Io, options: { bars: boolean; epochNumbe
       io.err(formatEpochLine(record, epochs, options.epochNumber(record)));
     },
     stop,
+  };
+}
+
+/**
+ * Several trials at once: on a terminal, one cli-progress bar per running trial (batches of
+ * its epoch, and a note such as its last validation accuracy); lines go above the bars. Off a
+ * terminal (or with bars off) only the lines are written, to stderr.
+ */
+export interface TrialBars {
+  add(id: string, epoch: number, epochs: number): void;
+  batch(id: string, epoch: number, batch: number, batches: number): void;
+  note(id: string, text: string): void;
+  remove(id: string): void;
+  log(line: string): void;
+  /** Whether bars are drawn (else every epoch deserves a line). */
+  readonly drawing: boolean;
+  stop(): void;
+}
+
+export function createTrialBars(io: Io, bars: boolean): TrialBars {
+  let multi: MultiBar | null = null;
+  const rows = new Map<string, SingleBar>();
+  return {
+    drawing: bars,
+    add(id, epoch, epochs) {
+      if (!bars) return;
+      multi ??= new MultiBar({ stream: io.stderr, format: '{trial} [{bar}] epoch {epoch}/{epochs} batch {value}/{total} | {note}', barsize: 20, hideCursor: true, clearOnComplete: true, fps: 8 });
+      rows.set(id, multi.create(1, 0, { trial: id, epoch, epochs, note: '' }));
+    },
+    batch(id, epoch, batch, batches) {
+      const bar = rows.get(id);
+      if (!bar) return;
+      if (bar.getTotal() !== batches) bar.setTotal(batches);
+      bar.update(batch, { epoch });
+    },
+    note(id, text) {
+      rows.get(id)?.update({ note: text });
+    },
+    remove(id) {
+      const bar = rows.get(id);
+      if (bar && multi) multi.remove(bar);
+      rows.delete(id);
+      // With no bar left, stop drawing: a line logged now is written at once, not buffered for a redraw that never comes.
+      if (rows.size === 0 && multi) {
+        multi.stop();
+        multi = null;
+      }
+    },
+    log(line) {
+      if (multi) multi.log(`${line}\n`);
+      else io.err(line);
+    },
+    stop() {
+      multi?.stop();
+      multi = null;
+      rows.clear();
+    },
   };
 }

@@ -23,8 +23,12 @@ export function defaultRunDir(now = new Date(), root = 'runs'): string {
   return dir;
 }
 
-/** Refuses a folder that already holds a run (unless resuming it), is a file, cannot be written, or is locked by another process. */
-export async function checkRunDir(dir: string, flag: string, resuming: boolean): Promise<void> {
+/**
+ * Refuses a folder that already holds a run (unless resuming it), is a file, cannot be written,
+ * or is locked by another process (unless `workersMayHold`: with --queue, the coordinator writes
+ * no run folder and a worker training there is expected).
+ */
+export async function checkRunDir(dir: string, flag: string, resuming: boolean, workersMayHold = false): Promise<void> {
   await checkOutputFolder(dir, flag);
   let entries: string[] = [];
   try {
@@ -35,7 +39,7 @@ export async function checkRunDir(dir: string, flag: string, resuming: boolean):
     if (code !== 'ENOENT') throw error;
   }
   // Refused at once (before the data is loaded) when another process is training here.
-  if (entries.includes(LOCK_FILE)) await assertNotLocked(dir);
+  if (entries.includes(LOCK_FILE) && !workersMayHold) await assertNotLocked(dir);
   if (!resuming) {
     const taken = RUN_FILES.filter((f) => entries.includes(f));
     if (taken.length > 0) {

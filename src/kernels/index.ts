@@ -74,7 +74,8 @@ export const ISA_CHOICES = ['auto', 'avx512', 'avx2', 'generic'] as const;
  * the variable (exit 2 in the CLI), whatever backend is chosen. Without this check the native
  * addon refused to load and 'auto' fell back to wasm, 3-4x slower, without a word.
  */
-export function checkKernelEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+// env is a plain record, not NodeJS.ProcessEnv: the public types must not need @types/node.
+export function checkKernelEnvironment(env: Record<string, string | undefined> = process.env): void {
   const threads = env['DENSETRAIN_THREADS'];
   if (threads !== undefined && threads !== '') {
     const n = /^\s*\d+\s*$/.test(threads) ? Number(threads) : Number.NaN;

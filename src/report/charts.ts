@@ -16,7 +16,7 @@ export const PALETTE = {
   layers: ['#1f5fa8', '#e07b39', '#2a9d8f', '#8e44ad', '#c0392b', '#7f8c8d', '#d4a017', '#16a085'],
 };
 
-const baseConfig = {
+export const baseConfig = {
   font: FONT,
   background: 'white',
   view: { stroke: '#d9dde3' },

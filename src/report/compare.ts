@@ -9,12 +9,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import type { TopLevelSpec } from 'vega-lite';
+import { formatSpread, spread, spreadPerIndex, type Spread } from '../experiments/stats.js';
 import { perClassStats } from '../train/metrics.js';
 import { CONFIG_KEYS, optionFlag } from '../train/schema.js';
 import type { RunRecord } from '../train/types.js';
 import { compareCurvesSpec, perClassCompareSpec, runColors, sweepChartSpec, uniqueNames, type SweepScale } from './charts.js';
 import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
 import { prefixSvgIds, renderSvg } from './render.js';
+import { spreadChartSpec } from './spread-chart.js';
 
 /** One run of a comparison or sweep, as the reports see it. */
 export interface ComparedRun {
@@ -26,10 +28,51 @@ export interface ComparedRun {
   reportHref: string | null;
   /** Why it failed. */
   error?: string | undefined;
+  /** With --repeats: every seed's run (the first is the one above). */
+  repeats?: RepeatedRun[];
 }
 
 export interface SweptRun extends ComparedRun {
   value: number;
+}
+
+/** One seed of a configuration trained several times (--repeats). */
+export interface RepeatedRun {
+  seed: number;
+  status: string;
+  record: RunRecord | null;
+  reportHref: string | null;
+}
+
+/**
+ * What a configuration's repeats give: mean, std, min, max and n of the test accuracy, best
+ * validation accuracy, test loss and each layer's learned PReLU slope, over the repeats that
+ * finished (completed or stopped early). Diverged and failed repeats are counted, never averaged.
+ */
+export interface RepeatStats {
+  repeats: number;
+  diverged: number;
+  /** Failed, interrupted or not run. */
+  unfinished: number;
+  testAccuracy: Spread;
+  bestValAccuracy: Spread;
+  testLoss: Spread;
+  /** Per hidden layer, the slope at the last epoch (null without prelu). */
+  preluSlopes: Spread[] | null;
+}
+
+export function repeatStats(repeats: readonly RepeatedRun[]): RepeatStats {
+  const finished = repeats.filter((r) => (r.status === 'completed' || r.status === 'early-stopping') && r.record);
+  const slopes = finished.map((r) => r.record!.epochs.at(-1)?.preluSlopes).filter((v): v is number[] => Array.isArray(v));
+  return {
+    repeats: repeats.length,
+    diverged: repeats.filter((r) => r.status === 'diverged').length,
+    unfinished: repeats.filter((r) => !['completed', 'early-stopping', 'diverged'].includes(r.status)).length,
+    testAccuracy: spread(finished.map((r) => r.record!.test?.accuracy)),
+    bestValAccuracy: spread(finished.map((r) => bestValAccuracy(r.record))),
+    testLoss: spread(finished.map((r) => r.record!.test?.loss)),
+    preluSlopes: slopes.length ? spreadPerIndex(slopes) : null,
+  };
 }
 
 export interface ComparisonInput {
@@ -104,6 +147,7 @@ const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
  */
 export function runsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: string } = {}): string {
   const valueColumn = options.valueTitle !== undefined;
+  if (hasRepeats(runs)) return repeatsTable(runs, options);
   const table = new Table({
     head: [valueColumn ? options.valueTitle! : 'run', 'best val acc', 'test acc', 'test loss', 'epochs', 'seconds', 'stop reason'],
     style: { head: [], border: [] },
@@ -125,6 +169,51 @@ export function runsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitl
   return table.toString();
 }
 
+/** Some configuration was trained with several seeds. */
+export function hasRepeats(runs: readonly ComparedRun[]): boolean {
+  return runs.some((r) => (r.repeats?.length ?? 0) > 1);
+}
+
+const range = (s: Spread, percent: boolean): string =>
+  s.min === null || s.max === null ? '–' : percent ? `${(s.min * 100).toFixed(2)}–${(s.max * 100).toFixed(2)}%` : `${s.min.toFixed(4)}–${s.max.toFixed(4)}`;
+
+/** PReLU slopes per hidden layer as "layer 1: 0.213 ± 0.011; layer 2: ...", or '–'. */
+export function slopesText(slopes: Spread[] | null): string {
+  if (!slopes) return '–';
+  return slopes.map((s, i) => `layer ${i + 1}: ${formatSpread(s, { digits: 3 })}`).join('; ');
+}
+
+/**
+ * With repeats: one row per configuration, mean ± std over its finished seeds (min–max beside
+ * the test accuracy), how many seeds finished, how many diverged, and learned PReLU slopes.
+ */
+function repeatsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: string }): string {
+  const valueColumn = options.valueTitle !== undefined;
+  const stats = runs.map((r) => repeatStats(r.repeats ?? []));
+  const prelu = stats.some((s) => s.preluSlopes !== null);
+  const table = new Table({
+    head: [valueColumn ? options.valueTitle! : 'run', 'seeds', 'best val acc', 'test acc', 'test acc range', 'test loss', 'diverged', ...(prelu ? ['prelu slopes'] : []), 'status'],
+    style: { head: [], border: [] },
+    colAligns: [valueColumn ? 'right' : 'left', 'right', 'right', 'right', 'right', 'right', 'right', ...(prelu ? (['left'] as const) : []), 'left'],
+    chars: COMPACT,
+  });
+  runs.forEach((run, i) => {
+    const s = stats[i]!;
+    table.push([
+      valueColumn ? formatValue((run as SweptRun).value) : run.label,
+      `${s.testAccuracy.n}/${s.repeats}`,
+      formatSpread(s.bestValAccuracy, { percent: true }),
+      formatSpread(s.testAccuracy, { percent: true }),
+      range(s.testAccuracy, true),
+      formatSpread(s.testLoss),
+      String(s.diverged),
+      ...(prelu ? [slopesText(s.preluSlopes)] : []),
+      run.status,
+    ]);
+  });
+  return `${table.toString()}\n(mean ± sample standard deviation over the seeds that finished; diverged seeds are counted, not averaged)`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTML
 
@@ -141,6 +230,8 @@ table.runs td.stop{text-align:left}
 td.stop small{display:block;font-weight:400;color:var(--muted);white-space:normal;max-width:420px;}
 table.heat td{min-width:70px}
 table.diff td{text-align:left}
+table.repeats td.text{text-align:left}
+table.repeats td.bad{color:var(--bad);font-weight:650}
 a{color:var(--accent)}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;vertical-align:0}
 `;
@@ -207,6 +298,51 @@ function resultsTable(runs: (ComparedRun | SweptRun)[], valueTitle?: string): st
   });
   return `<table class="grid num runs"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
 <p class="note">Best val acc: the highest validation accuracy of any epoch. Test acc and loss: the kept model (the epoch with the lowest validation loss) on the test set. A diverged run keeps its last good weights; its test numbers are those of that model.</p>`;
+}
+
+/** With repeats: the mean ± std table (each seed's report linked) and the spread chart. */
+async function repeatsSection(runs: (ComparedRun | SweptRun)[], axis: { title: string; scale: 'nominal' | SweepScale }): Promise<{ section: string; charts: ChartBlock[] }> {
+  if (!hasRepeats(runs)) return { section: '', charts: [] };
+  const stats = runs.map((r) => repeatStats(r.repeats ?? []));
+  const nominal = axis.scale === 'nominal';
+  const name = (run: ComparedRun) => (nominal ? run.label : formatValue((run as SweptRun).value));
+  const prelu = stats.some((st) => st.preluSlopes !== null);
+  const head = [axis.title, 'seeds finished', 'best val acc', 'test acc', 'test acc range', 'test loss', 'diverged', ...(prelu ? ['learned PReLU slopes'] : []), 'runs'];
+  const rows = runs.map((run, i) => {
+    const st = stats[i]!;
+    const links = (run.repeats ?? [])
+      .map((r) => (r.reportHref ? `<a href="${escapeHtml(r.reportHref)}" data-status="${escapeHtml(r.status)}">seed ${escapeHtml(r.seed)}</a>` : `seed ${escapeHtml(r.seed)} (${escapeHtml(r.status)})`))
+      .join(' ');
+    const cells = [
+      `<th scope="row">${escapeHtml(name(run))}</th>`,
+      `<td>${escapeHtml(`${st.testAccuracy.n} / ${st.repeats}`)}</td>`,
+      `<td>${escapeHtml(formatSpread(st.bestValAccuracy, { percent: true }))}</td>`,
+      `<td>${escapeHtml(formatSpread(st.testAccuracy, { percent: true }))}</td>`,
+      `<td>${escapeHtml(range(st.testAccuracy, true))}</td>`,
+      `<td>${escapeHtml(formatSpread(st.testLoss))}</td>`,
+      `<td class="${st.diverged ? 'bad' : ''}">${escapeHtml(st.diverged)}</td>`,
+      ...(prelu ? [`<td class="text">${escapeHtml(slopesText(st.preluSlopes))}</td>`] : []),
+      `<td class="text">${links}</td>`,
+    ];
+    return `<tr data-run="${escapeHtml(run.label)}">${cells.join('')}</tr>`;
+  });
+  const columns = runs.map((run) => {
+    const finished = (run.repeats ?? []).filter((r) => (r.status === 'completed' || r.status === 'early-stopping') && r.record?.test);
+    const st = repeatStats(run.repeats ?? []);
+    return { x: nominal ? run.label : (run as SweptRun).value, values: finished.map((r) => r.record!.test!.accuracy), mean: st.testAccuracy.mean, std: st.testAccuracy.std };
+  });
+  const spreadChart = await block(
+    'repeats-test-accuracy',
+    'Test accuracy over seeds',
+    spreadChartSpec(columns, { xTitle: axis.title, metric: 'test accuracy', scale: axis.scale }),
+    'Each seed\'s test accuracy (grey), the mean (blue) and one sample standard deviation either side. Diverged seeds are left out of the mean and counted in the table.',
+  );
+  const n = Math.max(...stats.map((st) => st.repeats));
+  const section = `<section id="repeats"><h2>Repeats: ${escapeHtml(n)} seeds per configuration</h2>${chart(spreadChart)}<table class="grid num repeats"><thead><tr>${head
+    .map((h) => `<th>${escapeHtml(h)}</th>`)
+    .join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
+<p class="note">Mean ± sample standard deviation over the seeds that finished (seed, seed+1, ...). The curves and per-class sections below show the first seed's run.</p></section>`;
+  return { section, charts: [spreadChart] };
 }
 
 /** Settings that differ between the runs (rows: options, columns: runs). */
@@ -307,11 +443,13 @@ export async function buildComparisonReport(input: ComparisonInput): Promise<Bui
     .filter((s) => s !== undefined)
     .join(' · ');
   const shared = await sharedSections(runs);
+  const repeats = await repeatsSection(runs, { title: 'run', scale: 'nominal' });
   const sections = [
+    repeats.section,
     `<section id="runs"><h2>Runs</h2>${resultsTable(runs)}${differencesTable(runs)}</section>`,
     ...shared.sections,
-  ];
-  return { html: page(title, subtitle, banner(runs), sections), charts: shared.charts };
+  ].filter((x) => x !== '');
+  return { html: page(title, subtitle, banner(runs), sections), charts: [...repeats.charts, ...shared.charts] };
 }
 
 /** Writes outDir/compare.html (and outDir/charts/compare-*.svg); returns the page's path. */
@@ -338,14 +476,22 @@ export async function buildSweepReport(input: SweepInput): Promise<BuiltPage> {
   const points = (metric: 'loss' | 'accuracy') =>
     runs
       .filter((r) => r.status !== 'not run')
-      .map((r) => ({
-        value: r.value,
-        diverged: r.status === 'diverged',
-        metric: metric === 'loss' ? (r.record?.test?.loss ?? null) : (r.record?.test?.accuracy ?? null),
-      }));
+      .map((r) => {
+        if ((r.repeats?.length ?? 0) > 1) {
+          // With repeats, the mean over the seeds that finished; diverged only if every seed diverged.
+          const st = repeatStats(r.repeats!);
+          return { value: r.value, diverged: st.testAccuracy.n === 0 && st.diverged > 0, metric: (metric === 'loss' ? st.testLoss : st.testAccuracy).mean };
+        }
+        return {
+          value: r.value,
+          diverged: r.status === 'diverged',
+          metric: metric === 'loss' ? (r.record?.test?.loss ?? null) : (r.record?.test?.accuracy ?? null),
+        };
+      });
   const diverged = runs.filter((r) => r.status === 'diverged').length;
   const scaleNote = input.scale === 'linear' ? '' : ` The x axis is ${input.scale === 'log' ? 'logarithmic' : 'symmetric-logarithmic (0 included)'}.`;
-  const caption = `Final model on the test set for each value.${scaleNote}${diverged ? ' A red cross at the top marks a value whose training diverged.' : ''}`;
+  const repeated = hasRepeats(runs) ? ' With repeats: the mean over the seeds that finished (the spread is in the Repeats section).' : '';
+  const caption = `Final model on the test set for each value.${repeated}${scaleNote}${diverged ? ' A red cross at the top marks a value whose training diverged.' : ''}`;
   const lossChart = await block('sweep-loss', 'Test loss', sweepChartSpec(points('loss'), { param: input.param, metric: 'test loss', scale: input.scale }), caption);
   const accChart = await block(
     'sweep-accuracy',
@@ -354,12 +500,14 @@ export async function buildSweepReport(input: SweepInput): Promise<BuiltPage> {
     caption,
   );
   const shared = await sharedSections(runs);
+  const repeats = await repeatsSection(runs, { title: input.param, scale: input.scale });
   const sections = [
     `<section id="sweep"><h2>Test loss and accuracy against ${escapeHtml(input.param)}</h2><div class="cols">${chart(lossChart)}${chart(accChart)}</div></section>`,
+    repeats.section,
     `<section id="runs"><h2>Runs</h2>${resultsTable(runs, input.param)}</section>`,
     ...shared.sections,
-  ];
-  return { html: page(title, subtitle, banner(runs), sections), charts: [lossChart, accChart, ...shared.charts] };
+  ].filter((x) => x !== '');
+  return { html: page(title, subtitle, banner(runs), sections), charts: [lossChart, accChart, ...repeats.charts, ...shared.charts] };
 }
 
 /** Writes outDir/sweep.html (and outDir/charts/sweep-*.svg); returns the page's path. */
@@ -367,7 +515,7 @@ export async function writeSweepReport(outDir: string, input: SweepInput): Promi
   return writePage(outDir, 'sweep.html', await buildSweepReport(input));
 }
 
-async function writePage(outDir: string, file: string, built: BuiltPage): Promise<string> {
+export async function writePage(outDir: string, file: string, built: BuiltPage): Promise<string> {
   const chartsDir = join(outDir, 'charts');
   await mkdir(chartsDir, { recursive: true });
   for (const c of built.charts) await writeFile(join(chartsDir, `${c.name}.svg`), `<?xml version="1.0" encoding="UTF-8"?>\n${c.svg}\n`);

@@ -201,7 +201,8 @@ export class MetricsLogWriter {
       },
       onEpoch: (record) => {
         this.epoch(record);
-        options.onEpoch?.(record);
+        // Returned: train() awaits a caller's promise (a scheduler's decision between epochs).
+        return options.onEpoch?.(record);
       },
     };
   }

@@ -78,7 +78,11 @@ export interface StartEvent {
 export interface TrainOptions {
   onStart?: (event: StartEvent) => void;
   onBatch?: (event: BatchEvent) => void;
-  onEpoch?: (record: EpochRecord) => void;
+  /**
+   * After every epoch's checkpoint. A returned promise is awaited before the next epoch (a
+   * scheduler's decision; aborting `signal` in it stops the run at this epoch boundary).
+   */
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
   /** Aborting stops after the current batch ('interrupted') and writes a checkpoint. */
   signal?: AbortSignal;
   /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */
@@ -471,7 +475,7 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
         stopMessage = `validation loss did not improve for ${cfg.patience} epochs; best epoch ${state.bestEpoch}`;
       }
       await save({ ...state, ...(earlyStop ? { stopReason } : {}) });
-      options.onEpoch?.(epochRecord);
+      await options.onEpoch?.(epochRecord);
       if (earlyStop) break;
       if (options.signal?.aborted && epoch < cfg.epochs) {
         // Aborted during validation or the checkpoint write: the epoch-end checkpoint is saved.

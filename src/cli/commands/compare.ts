@@ -11,13 +11,18 @@ import { existsSync } from 'node:fs';
 import type { Option } from 'commander';
 import { CONFIG_KEYS, optionFlag, type ConfigKey } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { folderName, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../experiment.js';
+import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../series.js';
+import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
 
 interface CompareOptions extends Record<string, unknown> {
   config?: string[];
+  repeats?: string;
+  parallel?: string;
+  queue?: string;
+  resume?: string;
   out?: string;
   quiet?: boolean;
   verbose?: boolean;
@@ -37,8 +42,10 @@ export const registerCompareCommand: RegisterCommand = (program, context) => {
     config.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     config.description = 'JSON file of training options; repeat it for one run per file (flags given apply to every run)';
   }
+  addSeriesOptions(command);
   command
     .option('--out <dir>', 'folder for compare.html and one subfolder per run (default: runs/<timestamp>)')
+    .option('--resume <dir>', 'continue an interrupted comparison: finished runs are kept, unfinished ones resume their checkpoints')
     .option('--quiet', 'no progress bars: one line per epoch')
     .option('--verbose', 'show each resolved config, and stack traces on errors')
     .addHelpText(
@@ -49,6 +56,8 @@ One option given as a comma list makes one run per value; the other options appl
   densetrain compare --layers '784,128,10;784,512,10;784,256,256,10' --out runs/depth
 Or one run per config file:
   densetrain compare --config a.json --config b.json --epochs 5 --out runs/ab
+Each configuration 5 times (seeds 1-5), 2 runs at once, tables with mean ± std:
+  densetrain compare --activation relu,prelu --repeats 5 --parallel auto --out runs/act5
 --data, --seed, --val-split, --backend and --threads are shared by every run.`,
     )
     .action(async (options: CompareOptions) => {
@@ -110,21 +119,47 @@ export async function comparePlans(options: CompareOptions, context: CliContext)
     }
     return { plans, varied: '--config files' };
   }
+  if ((positiveInt(options.repeats as string | undefined, '--repeats') ?? 1) > 1) {
+    // One configuration over several seeds (e.g. the PReLU study: --activation prelu --repeats 5).
+    const resolved = await resolveTrainOptions({ ...options, config: configs[0] }, context.defaults);
+    const given = CONFIG_KEYS.filter((k) => options[k] !== undefined && !['data', 'seed', 'backend', 'threads', 'epochs'].includes(k));
+    const label = given.length ? given.map((k) => `${optionFlag(k).slice(2)}=${String(options[k])}`).join(' ') : configs[0] !== undefined ? basename(configs[0], extname(configs[0])) : 'defaults';
+    return { plans: [{ label, folder: folderName(label), resolved, origin: 'the options given' }], varied: '--repeats (one configuration)' };
+  }
   throw new UsageError(
-    'compare needs several configurations: a comma list in one option (e.g. --activation relu,tanh) or two or more --config files',
+    'compare needs several configurations: a comma list in one option (e.g. --activation relu,tanh), two or more --config files, or --repeats N for one configuration',
   );
 }
 
 export async function compareCommand(options: CompareOptions, context: CliContext): Promise<number> {
   const { io } = context;
-  const { plans, varied } = await comparePlans(options, context);
-  const outDir = options.out ?? defaultRunDir();
+  let plans: RunPlan[];
+  let varied: string;
+  let outDir: string;
+  let repeats: number;
+  if (options.resume !== undefined) {
+    refuseWithResume(options, [...CONFIG_KEYS, 'config', 'out', 'repeats']);
+    const saved = await readSeriesFile(options.resume, 'compare');
+    ({ plans } = saved);
+    varied = String(saved.file.meta['varied']);
+    outDir = options.resume;
+    repeats = saved.file.repeats;
+  } else {
+    ({ plans, varied } = await comparePlans(options, context));
+    outDir = options.out ?? defaultRunDir();
+    repeats = positiveInt(options.repeats, '--repeats') ?? 1;
+  }
   const result = await runSeries({
     io,
     plans,
     outDir,
     quiet: options.quiet,
     verbose: options.verbose,
+    repeats,
+    parallel: options.parallel,
+    queue: options.queue,
+    command: { name: 'compare', meta: { varied } },
+    resume: options.resume !== undefined,
     checkOutDir: async (dir) => {
       if (existsSync(join(dir, 'compare.html'))) throw new UsageError(`--out ${dir} already holds a comparison (compare.html); choose another folder`);
     },
@@ -134,25 +169,14 @@ export async function compareCommand(options: CompareOptions, context: CliContex
 
 async function finishComparison({ io }: CliContext, result: SeriesResult, outDir: string, varied: string): Promise<number> {
   const report = await import('../../report/compare.js');
-  const runs = result.runs.map((run) => ({
-    label: run.plan.label,
-    status: run.status,
-    record: run.record,
-    reportHref: run.reportPath ? `${run.plan.folder}/report.html` : null,
-    error: run.error,
-  }));
+  const runs = result.runs.map((run) => comparedRun(run, outDir));
   await writeJsonAtomic(join(outDir, 'compare.json'), {
     version: 1,
     varied,
     dataset: result.dataset.name,
+    repeats: result.repeats,
     interrupted: result.interrupted,
-    runs: result.runs.map((run, i) => ({
-      ...report.summarizeRun(runs[i]!),
-      folder: run.plan.folder,
-      report: runs[i]!.reportHref,
-      bestEpoch: run.record?.bestEpoch ?? null,
-      config: run.plan.resolved.config,
-    })),
+    runs: result.runs.map((run, i) => runJson(run, runs[i]!, report)),
   });
   io.out(report.runsTable(runs));
   let code = seriesExitCode(result);
@@ -165,6 +189,6 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
   }
   const diverged = result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label);
   if (diverged.length) io.err(`densetrain: ${diverged.join(', ')} diverged (kept in the comparison)`);
-  if (result.interrupted) io.err('densetrain: interrupted; the comparison shows the runs so far');
+  if (result.interrupted) io.err(`densetrain: interrupted; the comparison shows the runs so far; continue with: densetrain compare --resume ${outDir}`);
   return code;
 }

@@ -6,16 +6,21 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, type ConfigKey, optionFlag } from '../../train/schema.js';
+import { CONFIG_KEYS, ConfigError, type ConfigKey, optionFlag } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { folderName, runSeries, seriesExitCode, type RunPlan } from '../experiment.js';
+import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan } from '../series.js';
+import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
 import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
 
 interface SweepOptions extends Record<string, unknown> {
-  param: string;
-  values: string;
+  param?: string;
+  values?: string;
+  repeats?: string;
+  parallel?: string;
+  queue?: string;
+  resume?: string;
   layerIndex?: string;
   out?: string;
   quiet?: boolean;
@@ -44,11 +49,13 @@ export const registerSweepCommand: RegisterCommand = (program, context) => {
     .command('sweep')
     .description('train one model per value of one parameter (same data, split and seed); writes sweep.html and sweep.json');
   command
-    .requiredOption('--param <name>', `the parameter to sweep: ${PARAM_NAMES.join(', ')}`)
-    .requiredOption('--values <list>', 'comma-separated values, e.g. 0.001,0.01,0.1')
+    .option('--param <name>', `the parameter to sweep: ${PARAM_NAMES.join(', ')} (required)`)
+    .option('--values <list>', 'comma-separated values, e.g. 0.001,0.01,0.1 (required)')
     .option('--layer-index <i>', 'for --param width: which hidden layer, 0 = the first', '0');
   addTrainConfigOptions(command, context.defaults);
+  addSeriesOptions(command);
   command
+    .option('--resume <dir>', 'continue an interrupted sweep: finished runs are kept, unfinished ones resume their checkpoints')
     .option('--out <dir>', 'folder for sweep.html, sweep.json and one subfolder per value (default: runs/<timestamp>)')
     .option('--quiet', 'no progress bars: one line per epoch')
     .option('--verbose', 'show each resolved config, and stack traces on errors')
@@ -94,9 +101,9 @@ function paramOf(name: string): SweepParam {
 
 /** The runs of a sweep, every value checked against the schema first. */
 export async function sweepPlans(options: SweepOptions, context: CliContext): Promise<{ plans: (RunPlan & { value: number })[]; axis: string; param: SweepParam; layerIndex: number | null }> {
-  const name = options.param;
+  const name = options.param!;
   const param = paramOf(name);
-  const values = parseValues(options.values);
+  const values = parseValues(options.values!);
   const base = await resolveTrainOptions(options, context.defaults);
   if (param.key !== 'layers' && options[param.key] !== undefined) {
     throw new UsageError(`${optionFlag(param.key)} is what --param ${name} sweeps; leave it out (the values come from --values)`);
@@ -146,16 +153,40 @@ export async function sweepPlans(options: SweepOptions, context: CliContext): Pr
   return { plans, axis, param, layerIndex };
 }
 
+/** A resumed sweep's plans and axis, from its series.json. */
+async function resumedSweep(dir: string): Promise<{ plans: (RunPlan & { value: number })[]; axis: string; param: SweepParam; name: string; layerIndex: number | null; repeats: number }> {
+  const { file, plans } = await readSeriesFile(dir, 'sweep');
+  const meta = file.meta as { param: string; axis: string; layerIndex: number | null; values: number[] };
+  return { plans: plans.map((p, i) => ({ ...p, value: meta.values[i]! })), axis: meta.axis, param: paramOf(meta.param), name: meta.param, layerIndex: meta.layerIndex, repeats: file.repeats };
+}
+
 export async function sweepCommand(options: SweepOptions, context: CliContext): Promise<number> {
   const { io } = context;
-  const { plans, axis, param, layerIndex } = await sweepPlans(options, context);
-  const outDir = options.out ?? defaultRunDir();
+  let planned: Awaited<ReturnType<typeof resumedSweep>>;
+  let outDir: string;
+  if (options.resume !== undefined) {
+    refuseWithResume(options, [...CONFIG_KEYS, 'config', 'out', 'repeats', 'param', 'values']);
+    if (options.layerIndex !== undefined && options.layerIndex !== '0') refuseWithResume(options, ['layerIndex']);
+    planned = await resumedSweep(options.resume);
+    outDir = options.resume;
+  } else {
+    if (options.param === undefined) throw new UsageError(`sweep needs --param (one of ${PARAM_NAMES.join(', ')}), or --resume DIR`);
+    if (options.values === undefined) throw new UsageError('sweep needs --values, e.g. --values 0.001,0.01,0.1');
+    planned = { ...(await sweepPlans(options, context)), name: options.param, repeats: positiveInt(options.repeats, '--repeats') ?? 1 };
+    outDir = options.out ?? defaultRunDir();
+  }
+  const { plans, axis, param, layerIndex, repeats } = planned;
   const result = await runSeries({
     io,
     plans,
     outDir,
     quiet: options.quiet,
     verbose: options.verbose,
+    repeats,
+    parallel: options.parallel,
+    queue: options.queue,
+    command: { name: 'sweep', meta: { param: planned.name, axis, layerIndex, values: plans.map((p) => p.value) } },
+    resume: options.resume !== undefined,
     checkOutDir: async (dir) => {
       for (const f of ['sweep.html', 'sweep.json']) {
         if (existsSync(join(dir, f))) throw new UsageError(`--out ${dir} already holds a sweep (${f}); choose another folder`);
@@ -166,33 +197,20 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
   const report = await import('../../report/compare.js');
   // Trained in the order given; shown in order of value.
   const order = result.runs.map((run, i) => ({ run, value: plans[i]!.value })).sort((a, b) => a.value - b.value);
-  const runs = order.map(({ run, value }) => ({
-    label: run.plan.label,
-    value,
-    status: run.status,
-    record: run.record,
-    reportHref: run.reportPath ? `${run.plan.folder}/report.html` : null,
-    error: run.error,
-  }));
+  const runs = order.map(({ run, value }) => ({ ...comparedRun(run, outDir), value }));
   const scale = report.sweepScale(plans.map((p) => p.value), param.log);
   await writeJsonAtomic(join(outDir, 'sweep.json'), {
     version: 1,
-    param: options.param,
+    param: planned.name,
     key: param.key,
     layerIndex,
     axis,
     scale,
     values: order.map((o) => o.value),
     dataset: result.dataset.name,
+    repeats: result.repeats,
     interrupted: result.interrupted,
-    runs: runs.map((run, i) => ({
-      value: run.value,
-      ...report.summarizeRun(run),
-      folder: order[i]!.run.plan.folder,
-      report: run.reportHref,
-      bestEpoch: run.record?.bestEpoch ?? null,
-      config: order[i]!.run.plan.resolved.config,
-    })),
+    runs: runs.map((run, i) => ({ value: run.value, ...runJson(order[i]!.run, run, report) })),
   });
   io.out(report.runsTable(runs, { valueTitle: axis }));
   let code = seriesExitCode(result);
@@ -205,6 +223,6 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
   }
   const diverged = runs.filter((r) => r.status === 'diverged').map((r) => r.label);
   if (diverged.length) io.err(`densetrain: ${diverged.join(', ')} diverged (kept in the sweep)`);
-  if (result.interrupted) io.err('densetrain: interrupted; the sweep shows the runs so far');
+  if (result.interrupted) io.err(`densetrain: interrupted; the sweep shows the runs so far; continue with: densetrain sweep --resume ${outDir}`);
   return code;
 }
