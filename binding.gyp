@@ -7,7 +7,8 @@
   "variables": {
     "dt_cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fno-exceptions", "-fno-rtti", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     "dt_avx2_flags": ["-mavx2", "-mfma"],
-    "dt_avx512_flags": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"]
+    "dt_avx512_flags": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
+    "dt_avx512bf16_flags": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mavx2", "-mfma"]
   },
   "targets": [
     {
@@ -32,7 +33,7 @@
       "conditions": [
         ["target_arch=='x64'", {
           "defines": ["DENSETRAIN_X86"],
-          "dependencies": ["densetrain_avx2", "densetrain_avx512"]
+          "dependencies": ["densetrain_avx2", "densetrain_avx512", "densetrain_avx512bf16"]
         }]
       ]
     }
@@ -63,6 +64,20 @@
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
             "OTHER_CPLUSPLUSFLAGS": ["<@(dt_cflags_cc)", "<@(dt_avx512_flags)"]
+          },
+          "msvs_settings": {
+            "VCCLCompilerTool": { "AdditionalOptions": ["/std:c++17", "/O2", "/arch:AVX512"] }
+          }
+        },
+        {
+          "target_name": "densetrain_avx512bf16",
+          "type": "static_library",
+          "sources": ["native/src/isa_avx512bf16.cc"],
+          "defines": ["DENSETRAIN_X86"],
+          "cflags_cc": ["<@(dt_cflags_cc)", "<@(dt_avx512bf16_flags)"],
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "OTHER_CPLUSPLUSFLAGS": ["<@(dt_cflags_cc)", "<@(dt_avx512bf16_flags)"]
           },
           "msvs_settings": {
             "VCCLCompilerTool": { "AdditionalOptions": ["/std:c++17", "/O2", "/arch:AVX512"] }

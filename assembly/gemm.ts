@@ -372,8 +372,30 @@ function balancedStep(total: i32, max: i32, unit: i32): i32 {
 }
 
 /**
+ * Rounds `count` floats (a multiple of 4) at p to bfloat16 in place, nearest with ties to even,
+ * on their bits, exactly as src/kernels/bf16.ts does: bits + 0x7fff + ((bits >> 16) & 1), low 16
+ * bits cleared; a NaN gets its quiet bit set first (so it stays a NaN).
+ */
+function roundBf16InPlace(p: usize, count: usize): void {
+  const one = i32x4.splat(1);
+  const half = i32x4.splat(0x7fff);
+  const quietBit = i32x4.splat(0x00400000);
+  const high = i32x4.splat(0xffff0000);
+  const end = p + (count << 2);
+  for (; p < end; p += 16) {
+    const x = v128.load(p);
+    const lsb = v128.and(i32x4.shr_u(x, 16), one);
+    const rounded = v128.and(i32x4.add(i32x4.add(x, half), lsb), high);
+    const quiet = v128.and(v128.or(x, quietBit), high);
+    v128.store(p, v128.bitselect(quiet, rounded, f32x4.ne(x, x)));
+  }
+}
+
+/**
  * C (m x n) = alpha * op(A) * op(B) + beta * C. transA: A is stored k x m; transB: B is stored
  * n x k. Pointers are byte offsets. Returns false if the packing scratch cannot be allocated.
+ * bf16: bf16 mixed precision, the packed operands rounded to bfloat16 (the products of two
+ * bfloat16 values are exact in f32, so the f32 multiply-add then sums them as vdpbf16ps does).
  */
 export function gemm(
   transA: bool,
@@ -386,6 +408,7 @@ export function gemm(
   b: usize,
   beta: f32,
   c: usize,
+  bf16: bool,
 ): bool {
   if (m <= 0 || n <= 0) return true;
   const ldc = <usize>n << 2;
@@ -415,10 +438,12 @@ export function gemm(
     for (let pc = 0; pc < k; pc += kcStep) {
       const kc = min(kcStep, k - pc);
       packPanelsB(kc, nc, b + <usize>pc * brs + <usize>jc * bcs, brs, bcs);
+      if (bf16) roundBf16InPlace(packB, <usize>((nc + NR - 1) / NR) * <usize>NR * <usize>kc);
       const betaBlock: f32 = pc == 0 ? beta : 1;
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packPanelsA(mc, kc, a + <usize>ic * ars + <usize>pc * acs, ars, acs);
+        if (bf16) roundBf16InPlace(packA, <usize>((mc + MR - 1) / MR) * <usize>MR * <usize>kc);
         macroKernel(mc, nc, kc, c + <usize>ic * ldc + (<usize>jc << 2), ldc, alpha, betaBlock);
       }
     }

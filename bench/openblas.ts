@@ -71,7 +71,8 @@ export interface OpenBlasOptions {
 
 const ENABLE_HINT = 'pip install numpy (or apt-get install python3-numpy), or set DENSETRAIN_PYTHON to a python with numpy';
 
-function runPython(python: string, script: string, spec: unknown, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string; spawnError?: string }> {
+/** Runs `python script JSON(spec)` and collects its output (never rejects). */
+export function runPython(python: string, script: string, spec: unknown, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string; spawnError?: string }> {
   return new Promise((resolvePromise) => {
     execFile(python, [script, JSON.stringify(spec)], { env, maxBuffer: 16 << 20, timeout: 30 * 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
@@ -79,6 +80,20 @@ function runPython(python: string, script: string, spec: unknown, env: NodeJS.Pr
       resolvePromise({ code, stdout, stderr, ...(spawnError ? { spawnError } : {}) });
     });
   });
+}
+
+/**
+ * The environment of a BLAS subprocess: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed (both
+ * together; forced values can slow a current OpenBLAS), with what they were.
+ */
+export function blasChildEnv(env: NodeJS.ProcessEnv): { childEnv: NodeJS.ProcessEnv; unsetEnv: Record<string, string> } {
+  const unsetEnv: Record<string, string> = {};
+  const childEnv: NodeJS.ProcessEnv = { ...env };
+  for (const key of ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE']) {
+    if (childEnv[key] !== undefined) unsetEnv[key] = childEnv[key]!;
+    delete childEnv[key];
+  }
+  return { childEnv, unsetEnv };
 }
 
 /** Times numpy matmul for every shape x form at each thread count. Never throws for a missing python or numpy. */
@@ -90,12 +105,7 @@ export async function runOpenBlasBench(options: OpenBlasOptions): Promise<OpenBl
     const reason = `${script} is missing (it ships in the source tree, not the npm package)`;
     return { ok: false, reason, lines: [`OpenBLAS comparison skipped: ${reason}`] };
   }
-  const unsetEnv: Record<string, string> = {};
-  const childEnv: NodeJS.ProcessEnv = { ...env };
-  for (const key of ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE']) {
-    if (childEnv[key] !== undefined) unsetEnv[key] = childEnv[key]!;
-    delete childEnv[key];
-  }
+  const { childEnv, unsetEnv } = blasChildEnv(env);
   const runs: OpenBlasRun[] = [];
   for (const threads of [...new Set(options.threads)]) {
     const t = String(threads);

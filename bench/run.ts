@@ -23,11 +23,15 @@ import type { BackendName } from '../src/kernels/types.js';
 import { type BenchRow, GEMM_FORMS, GEMM_SHAPES, type GemmForm, REFERENCE_MAX_FLOPS, runKernelBench } from './kernels.js';
 import { attachOpenBlas, runOpenBlasBench } from './openblas.js';
 import { parsePeakGflops, resolvePeak } from './peak.js';
-import { runTrainBench, TRAIN_MODELS, type TrainBenchResult } from './train.js';
+import { attachTorch, runTorchBench } from './torch.js';
+import { loadDataset } from '../src/data/registry.js';
+import { runTrainBench, TRAIN_MODELS, TRAIN_STEP_MODES, WARMUP_EPOCHS, type TrainBenchResult, type TrainStepMode } from './train.js';
+import { DEFAULT_CONFIG } from '../src/train/defaults.js';
+import { PRECISIONS, type Precision } from '../src/kernels/types.js';
 
 const OPTIONS_USAGE =
   '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--peak GFLOPS] [--no-openblas] [--models ' +
-  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR]`;
+  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR] [--precision fp32,bf16] [--step fused,composed] [--vs-torch]`;
 const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
 
 /** Where the benchmark prints: results to out, progress to err. */
@@ -130,8 +134,8 @@ const fmtPct = (x: number | null): string => (x === null ? '-' : `${(x * 100).to
 
 function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
   const table = new Table({
-    head: ['backend', 'isa', 'thr', 'model', 'batch', 's/epoch', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
-    colAligns: ['left', 'left', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    head: ['backend', 'isa', 'thr', 'model', 'prec', 'step', 'batch', 's/epoch', 'torch s', 'ratio', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
+    colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
@@ -141,8 +145,12 @@ function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
       r.isa,
       String(r.threads),
       r.model,
+      r.precision,
+      r.step,
       String(r.batchSize),
       r.note ? 'skipped' : fmt(r.secondsPerEpoch, 3),
+      fmt(r.torchSecondsPerEpoch ?? null, 3),
+      fmt(r.torchRatio ?? null, 2),
       fmt(r.bestEpochSeconds, 3),
       fmt(r.cpuSecondsPerEpoch, 3),
       fmt(r.epochEndSeconds, 3),
@@ -213,6 +221,9 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       data: { type: 'string' },
       peak: { type: 'string' },
       'no-openblas': { type: 'boolean', default: false },
+      precision: { type: 'string' },
+      step: { type: 'string' },
+      'vs-torch': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -243,6 +254,21 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     epochs = Number(values.epochs);
     if (!Number.isInteger(epochs) || epochs < 1 || epochs > 100) throw new UsageError(`--epochs must be an integer from 1 to 100 (timed epochs after the warm-up), got ${values.epochs}`);
   }
+
+  let precisions: Precision[] = ['fp32'];
+  if (values.precision !== undefined) {
+    if (!runTrain) throw new UsageError('--precision applies to the train suite');
+    precisions = [...new Set(values.precision.split(',').map((p) => p.trim()))] as Precision[];
+    const bad = precisions.filter((p) => !PRECISIONS.includes(p));
+    if (bad.length > 0 || precisions.length === 0) throw new UsageError(`--precision: ${JSON.stringify(values.precision)} is not a list of ${PRECISIONS.join(', ')}`);
+  }
+  let steps: TrainStepMode[] = ['fused'];
+  if (values.step !== undefined) {
+    if (!runTrain) throw new UsageError('--step applies to the train suite');
+    steps = [...new Set(values.step.split(',').map((p) => p.trim()))] as TrainStepMode[];
+    if (steps.some((p) => !TRAIN_STEP_MODES.includes(p))) throw new UsageError(`--step: ${JSON.stringify(values.step)} is not a list of ${TRAIN_STEP_MODES.join(', ')}`);
+  }
+  if (values['vs-torch'] && !runTrain) throw new UsageError('--vs-torch applies to the train suite');
 
   const { names, notes } = backendsFor(values.backend);
   for (const n of notes) io.out(n);
@@ -297,8 +323,26 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       'train: seconds per epoch of train() (the CLI trainer, checkpoint and model written every epoch) with val-split 0, ' +
         'median of the timed epochs after 1 warm-up epoch; GEMM-bound = the batch GEMMs at their exact shapes (tinybench medians) x batches',
     );
-    const train = await runTrainBench({ backends: names, quick: values.quick, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
+    const train = await runTrainBench({ backends: names, quick: values.quick, precisions, steps, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
     for (const n of train.notes) io.out(`note: ${n}`);
+    if (values['vs-torch']) {
+      // PyTorch at native's thread count (1 when native did not run), after the densetrain timings.
+      const threads = train.rows.find((r) => r.backend === 'native')?.threads ?? 1;
+      const trainSet = (await loadDataset(values.data ?? train.data.name, { seed: 1 })).train;
+      const torch = await runTorchBench({
+            models: TRAIN_MODELS.filter((m) => train.rows.some((r) => r.model === m.name)),
+            precisions,
+            threads,
+            epochs: train.timedEpochs,
+            warmup: WARMUP_EPOCHS,
+            trainSet,
+            recipe: { lr: DEFAULT_CONFIG.lr, momentum: DEFAULT_CONFIG.momentum, nesterov: DEFAULT_CONFIG.nesterov, l2: DEFAULT_CONFIG.l2 },
+            log: progress,
+          });
+      attachTorch(train.rows, torch);
+      for (const l of torch.lines) io.out(l);
+      record['torch'] = torch;
+    }
     for (const r of train.rows) if (r.note) io.out(`${r.backend} ${r.model}: ${r.note}`);
     printTrainTable(train, io);
     io.out(`peak RSS of this process: ${(train.peakRssBytes / 2 ** 20).toFixed(0)} MB (process.resourceUsage().maxRSS)`);

@@ -23,7 +23,7 @@ import { Bench } from 'tinybench';
 import { loadDataset } from '../src/data/registry.js';
 import type { Dataset } from '../src/data/types.js';
 import { tryLoadBackend } from '../src/kernels/index.js';
-import type { BackendName, Kernels } from '../src/kernels/types.js';
+import type { BackendName, Kernels, Precision } from '../src/kernels/types.js';
 import { train } from '../src/train/train.js';
 import type { TrainConfig } from '../src/train/types.js';
 
@@ -57,8 +57,18 @@ export interface GemmCall {
   gflops: number | null;
 }
 
+export type TrainStepMode = 'fused' | 'composed';
+export const TRAIN_STEP_MODES: readonly TrainStepMode[] = ['fused', 'composed'];
+
 export interface TrainBenchRow {
   backend: BackendName;
+  /** GEMM precision of the run ('bf16': mixed precision, see --precision). */
+  precision: Precision;
+  /**
+   * 'fused': the backend's one-call training step where it has one (native; what train() uses);
+   * 'composed': the same step from single kernel calls (the backend's createTrainStep hidden).
+   */
+  step: TrainStepMode;
   isa: string;
   threads: number;
   model: string;
@@ -106,6 +116,10 @@ export interface TrainBenchRow {
   /** process.resourceUsage().maxRSS after this row (the process's peak so far), bytes. */
   peakRssBytes: number;
   loadAverageAtStart: number | null;
+  /** --vs-torch: PyTorch's median seconds per epoch at the same model and precision, its threads, and densetrain / PyTorch. */
+  torchSecondsPerEpoch?: number;
+  torchThreads?: number;
+  torchRatio?: number | null;
   note?: string;
 }
 
@@ -115,6 +129,10 @@ export interface TrainBenchOptions {
   quick: boolean;
   /** Timed epochs after the warm-up (default 3, quick 1). */
   epochs?: number;
+  /** Step modes to time (default ['fused']); 'composed' rows hide the backend's fused step. */
+  steps?: TrainStepMode[];
+  /** GEMM precisions to time (default ['fp32']); bf16 rows are skipped, with the reason, where a backend has none. */
+  precisions?: Precision[];
   /** Model names to run (default: all of TRAIN_MODELS). */
   models?: string[];
   /** Dataset name or path to time on (default fashion-mnist, else mnist-sample with a note). */
@@ -165,7 +183,7 @@ export function gemmFlopsPerEpoch(layers: number[], images: number): number {
   return perImage * images;
 }
 
-async function timeGemm(k: Kernels, c: GemmCall, quick: boolean): Promise<number> {
+async function timeGemm(k: Kernels, c: GemmCall, quick: boolean, precision: Precision): Promise<number> {
   const transA = c.form === 'TN';
   const transB = c.form === 'NT';
   const [a, b, out] = [k.alloc(c.m * c.k), k.alloc(c.k * c.n), k.alloc(c.m * c.n)];
@@ -175,7 +193,7 @@ async function timeGemm(k: Kernels, c: GemmCall, quick: boolean): Promise<number
     const db = b.data;
     for (let i = 0; i < db.length; i++) db[i] = ((i * 104729) % 2003) / 1000 - 1;
     const bench = new Bench({ name: c.call, time: quick ? 50 : 250, iterations: 10, warmupTime: quick ? 10 : 50, warmupIterations: 3, throws: true });
-    bench.add(c.call, () => k.gemm(transA, transB, c.m, c.n, c.k, 1, a, b, 0, out));
+    bench.add(c.call, () => k.gemm(transA, transB, c.m, c.n, c.k, 1, a, b, 0, out, precision));
     const [task] = await bench.run();
     const r = task?.result;
     if (!r || (r.state !== 'completed' && r.state !== 'aborted-with-statistics')) throw new Error(`GEMM timing ${c.call} did not complete`);
@@ -186,11 +204,12 @@ async function timeGemm(k: Kernels, c: GemmCall, quick: boolean): Promise<number
 }
 
 /** Kernels that count calls and allocations and otherwise delegate (a few ns per call). */
-function counting(k: Kernels): { kernels: Kernels; calls: () => number; allocs: () => number } {
+function counting(k: Kernels, step: TrainStepMode): { kernels: Kernels; calls: () => number; allocs: () => number } {
   let calls = 0;
   let allocs = 0;
   const wrapped = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(k) as (keyof Kernels)[]) {
+    if (key === 'createTrainStep' && step === 'composed') continue;
     const v = k[key];
     if (typeof v !== 'function') {
       wrapped[key] = v;
@@ -252,10 +271,14 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
       const loaded = tryLoadBackend(name);
       if (!loaded.ok) throw new Error(`the ${name} backend cannot load: ${loaded.reason}`);
       const info = loaded.kernels.info();
-      for (const m of models) {
+      for (const m of models) for (const precision of options.precisions ?? ['fp32']) for (const step of options.steps ?? ['fused']) {
+        // A backend without a fused step composes it anyway: one row, labelled composed.
+        if (step === 'composed' && !loaded.kernels.createTrainStep && (options.steps ?? ['fused']).includes('fused')) continue;
         const calls = gemmCallsOf(m.layers, m.batchSize);
         const base = {
           backend: name,
+          precision,
+          step: loaded.kernels.createTrainStep ? step : ('composed' as const),
           isa: info.isa,
           threads: info.threads,
           model: m.name,
@@ -268,8 +291,9 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           gemmGflopPerEpoch: gemmFlopsPerEpoch(m.layers, images) / 1e9,
           loadAverageAtStart: loadavg()[0] ?? null,
         };
-        if (name === 'reference') {
-          const note = 'skipped: the reference backend (plain TypeScript loops, about 1 GFLOP/s) would take minutes per epoch; it is the oracle in tests, not a training backend';
+        const noBf16 = precision === 'bf16' && !info.bf16?.available ? `skipped: no bf16 GEMMs on ${name} (${info.bf16?.detail ?? 'not offered'})` : null;
+        if (name === 'reference' || noBf16 !== null) {
+          const note = noBf16 ?? 'skipped: the reference backend (plain TypeScript loops, about 1 GFLOP/s) would take minutes per epoch; it is the oracle in tests, not a training backend';
           rows.push({
             ...base,
             epochSeconds: [],
@@ -294,7 +318,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           continue;
         }
 
-        const k = counting(loaded.kernels);
+        const k = counting(loaded.kernels, step);
         const wall: number[] = [];
         const cpu: number[] = [];
         let t = 0;
@@ -314,9 +338,9 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           t = now;
           c = cpuNow;
         };
-        const outDir = join(outRoot, `${name}-${m.name}`);
+        const outDir = join(outRoot, `${name}-${m.name}-${precision}-${step}`);
         const { record, model: trained } = await train(
-          { ...TRAIN_BENCH_CONFIG, data: dataset.name, layers: [...m.layers], batchSize: m.batchSize, epochs: WARMUP_EPOCHS + timed, backend: name },
+          { ...TRAIN_BENCH_CONFIG, data: dataset.name, layers: [...m.layers], batchSize: m.batchSize, epochs: WARMUP_EPOCHS + timed, backend: name, precision },
           {
             dataset,
             kernels: k.kernels,
@@ -332,16 +356,17 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
             },
             onEpoch: (r) => {
               mark();
-              log(`${name} ${m.name} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
+              log(`${name} ${m.name} ${precision} ${base.step} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
             },
           },
         );
         trained.dispose();
         await rm(outDir, { recursive: true, force: true });
+        if (record.precision.used !== precision) throw new Error(`${name} ${m.name}: trained in ${record.precision.used}, not ${precision}: ${record.precision.detail}`);
         if (record.stopReason !== 'completed') throw new Error(`${name} ${m.name}: training stopped (${record.stopReason}: ${record.stopMessage ?? ''})`);
 
         for (const call of calls) {
-          call.medianMs = await timeGemm(loaded.kernels, call, options.quick);
+          call.medianMs = await timeGemm(loaded.kernels, call, options.quick, precision);
           call.gflops = (2 * call.m * call.n * call.k) / (call.medianMs * 1e-3) / 1e9;
         }
         const perBatchMs = calls.reduce((s, x) => s + x.medianMs!, 0);
@@ -370,7 +395,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
           peakRssBytes: peakRssBytes(),
         });
         log(
-          `${name} ${m.name} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
+          `${name} ${m.name} ${precision} ${base.step} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
             `GEMM-bound ${gemmBoundSeconds.toFixed(3)} s (${(base.gemmGflopPerEpoch / gemmBoundSeconds).toFixed(1)} GFLOP/s)`,
         );
       }

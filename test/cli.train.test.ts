@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../src/train/types.js';
+import { tryLoadBackend } from '../src/kernels/index.js';
 import { collect, ensureBuilt, runCli, signalWhenSeen, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
 
 let tmp: string;
@@ -37,6 +38,28 @@ describe.concurrent('densetrain', () => {
     const json = await runCli(['info', '--json']);
     const parsed = JSON.parse(json.stdout) as { backends: { name: string; available: boolean }[] };
     expect(parsed.backends.map((b) => b.name)).toEqual(['native', 'wasm', 'reference']);
+  });
+
+  it('train --precision bf16 names what runs it in the header; without bf16 GEMMs it says why on stderr and trains in fp32', async () => {
+    const out = join(tmp, 'run-bf16');
+    const args = ['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', '1', '--batch-size', '16', '--precision', 'bf16', '--backend', 'wasm'];
+    const result = await runCli([...args, '--out', out], { cwd: tmp });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^precision: bf16 \(simd128: operands rounded to bfloat16/m);
+    expect(readRecord(out).precision).toMatchObject({ requested: 'bf16', used: 'bf16' });
+    expect(readRecord(out).config.precision).toBe('bf16');
+    const native = tryLoadBackend('native');
+    if (native.ok) {
+      const fallback = join(tmp, 'run-bf16-avx2');
+      const r = await runCli([...args.slice(0, -2), '--backend', 'native', '--out', fallback], { cwd: tmp, env: { DENSETRAIN_ISA: 'avx2' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^densetrain: --precision bf16: bf16 is not available on the native backend \(.*AVX512-BF16.*\); training in fp32$/m);
+      expect(r.stdout).toMatch(/^precision: fp32: bf16 is not available/m);
+      expect(readRecord(fallback).precision).toMatchObject({ requested: 'bf16', used: 'fp32' });
+    }
+    const bad = await runCli(['train', '--data', data.dir, '--precision', 'fp16', '--out', join(tmp, 'never')], { cwd: tmp });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--precision must be one of fp32, bf16; got "fp16"/);
   });
 
   it('data list shows the named datasets', async () => {

@@ -69,7 +69,7 @@ describe('native build definitions', () => {
     expect(gypSources(always)).toEqual([...cmakeList(cmake, 'DENSETRAIN_SOURCES')].sort());
     expect(gypSources(x64)).toEqual([...cmakeList(cmake, 'DENSETRAIN_X86_SOURCES')].sort());
     expect(gypSources(always)).toContain('src/isa_generic.cc');
-    expect(gypSources(x64)).toEqual(['src/isa_avx2.cc', 'src/isa_avx512.cc']);
+    expect(gypSources(x64)).toEqual(['src/isa_avx2.cc', 'src/isa_avx512.cc', 'src/isa_avx512bf16.cc']);
   });
 
   it('list every C++ source in native/src, and only files that exist', () => {
@@ -83,6 +83,9 @@ describe('native build definitions', () => {
   it('give each ISA translation unit its own flags, the same in both builds', () => {
     expect(gyp.variables['dt_avx2_flags']).toEqual(cmakeList(cmake, 'DENSETRAIN_AVX2_FLAGS'));
     expect(gyp.variables['dt_avx512_flags']).toEqual(cmakeList(cmake, 'DENSETRAIN_AVX512_FLAGS'));
+    expect(gyp.variables['dt_avx512bf16_flags']).toEqual(cmakeList(cmake, 'DENSETRAIN_AVX512BF16_FLAGS'));
+    // The bf16 unit adds only -mavx512bf16 to the AVX-512 flags (nothing else newer).
+    expect([...gyp.variables['dt_avx512bf16_flags']!].sort()).toEqual([...gyp.variables['dt_avx512_flags']!, '-mavx512bf16'].sort());
     expect(gyp.variables['dt_avx2_flags']).toEqual(expect.arrayContaining(['-mavx2', '-mfma']));
     expect(gyp.variables['dt_avx512_flags']).toEqual(
       expect.arrayContaining(['-mavx512f', '-mavx512dq', '-mavx512bw', '-mavx512vl']),
@@ -91,9 +94,12 @@ describe('native build definitions', () => {
     expect(byName.get('densetrain_avx2')?.cflags_cc).toContain('<@(dt_avx2_flags)');
     expect(byName.get('densetrain_avx2')?.cflags_cc).not.toContain('<@(dt_avx512_flags)');
     expect(byName.get('densetrain_avx512')?.cflags_cc).toContain('<@(dt_avx512_flags)');
+    expect(byName.get('densetrain_avx512bf16')?.cflags_cc).toContain('<@(dt_avx512bf16_flags)');
+    expect(byName.get('densetrain_avx512')?.cflags_cc).not.toContain('<@(dt_avx512bf16_flags)');
     expect(always[0]?.cflags_cc?.some((f) => f.startsWith('-mavx'))).toBe(false);
     expect(cmake).toMatch(/set_source_files_properties\(src\/isa_avx2\.cc PROPERTIES COMPILE_OPTIONS "\$\{DENSETRAIN_AVX2_FLAGS\}"\)/);
     expect(cmake).toMatch(/set_source_files_properties\(src\/isa_avx512\.cc PROPERTIES COMPILE_OPTIONS "\$\{DENSETRAIN_AVX512_FLAGS\}"\)/);
+    expect(cmake).toMatch(/set_source_files_properties\(src\/isa_avx512bf16\.cc PROPERTIES COMPILE_OPTIONS "\$\{DENSETRAIN_AVX512BF16_FLAGS\}"\)/);
   });
 
   it('never build for the build machine (-march=native and friends)', () => {

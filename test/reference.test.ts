@@ -66,7 +66,7 @@ describe('reference: tensors', () => {
   it('info and threads: js, one thread, setThreads accepts only 1', () => {
     const k = createReferenceKernels();
     expect(k.name).toBe('reference');
-    expect(k.info()).toEqual({ backend: 'reference', isa: 'js', threads: 1 });
+    expect(k.info()).toMatchObject({ backend: 'reference', isa: 'js', threads: 1, bf16: { available: true } });
     expect(() => k.setThreads(1)).not.toThrow();
     expect(() => k.setThreads(2)).toThrow(/^threads must be between 1 and 1/);
     expect(Object.isFrozen(k)).toBe(true);

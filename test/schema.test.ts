@@ -37,6 +37,7 @@ const base: TrainConfig = {
   seed: 1,
   standardize: false,
   backend: 'auto',
+  precision: 'fp32',
 };
 
 function problem(input: unknown, source: Parameters<typeof parseConfigPart>[1] = cli): string {

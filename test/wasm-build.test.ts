@@ -75,7 +75,7 @@ describe('wasm loader', () => {
     expect(existsSync(wasmModulePath())).toBe(true);
     const kernels = loadWasmKernels();
     expect(kernels.name).toBe('wasm');
-    expect(kernels.info()).toEqual({ backend: 'wasm', isa: 'simd128', threads: 1 });
+    expect(kernels.info()).toMatchObject({ backend: 'wasm', isa: 'simd128', threads: 1, bf16: { available: true } });
     kernels.setThreads(1);
     expect(() => kernels.setThreads(2)).toThrow(RangeError);
   });

@@ -52,7 +52,7 @@
 namespace densetrain {
 namespace {
 
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 constexpr int kMaxThreads = 256;
 constexpr int64_t kMaxLength = int64_t{1} << 30;   // elements per tensor (4 GiB)
 constexpr int64_t kMaxSize = 0x7fffffff;           // largest size argument
@@ -65,6 +65,8 @@ constexpr size_t kAlign = 64;
 struct CpuFeatures {
   bool avx2_fma = false;
   bool avx512 = false;  // F + DQ + BW + VL, with OS support for the zmm state
+  bool avx512bf16 = false;  // AVX512-BF16 (vdpbf16ps), on top of avx512
+  bool amx_bf16 = false;    // AMX-BF16 reported (no kernels for it are built: see Bf16Reason)
 };
 
 CpuFeatures DetectCpu() {
@@ -76,6 +78,10 @@ CpuFeatures DetectCpu() {
   f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+  f.amx_bf16 = __builtin_cpu_supports("amx-bf16");
+#endif
 #elif defined(_MSC_VER)
   int r[4];
   __cpuid(r, 0);
@@ -91,10 +97,13 @@ CpuFeatures DetectCpu() {
     const bool zmm = (xcr0 & 0xe6) == 0xe6;
     f.avx2_fma = ymm && fma && (r[1] & (1 << 5)) != 0;
     f.avx512 = zmm && (r[1] & (1 << 16)) && (r[1] & (1 << 17)) && (r[1] & (1 << 30)) && (r[1] & (1u << 31));
+    __cpuidex(r, 7, 1);
+    f.avx512bf16 = f.avx512 && (r[0] & (1 << 5)) != 0;
   }
 #endif
   // The AVX-512 kernels are only chosen on CPUs that also have AVX2+FMA (all real ones do).
   f.avx512 = f.avx512 && f.avx2_fma;
+  f.avx512bf16 = f.avx512bf16 && f.avx512;
 #endif
   return f;
 }
@@ -125,6 +134,31 @@ std::vector<const KernelTable*> SupportedTables(const CpuFeatures& cpu) {
 #endif
   tables.push_back(GenericTable());
   return tables;
+}
+
+// The bf16 GEMMs to use with `table`, or null (then Bf16Reason says why).
+const Bf16Table* Bf16For(const CpuFeatures& cpu, const KernelTable* table) {
+#if defined(DENSETRAIN_X86)
+  if (cpu.avx512bf16 && table == Avx512Table()) return Avx512Bf16Table();
+#else
+  (void)cpu;
+  (void)table;
+#endif
+  return nullptr;
+}
+
+// Why there are no bf16 GEMMs with `table`, for users (shown by `densetrain info` and training).
+std::string Bf16Reason(const CpuFeatures& cpu, const KernelTable* table) {
+  std::string amx = cpu.amx_bf16 ? "; this CPU has AMX-BF16, but no AMX kernels are built yet (untested)" : "";
+#if defined(DENSETRAIN_X86)
+  if (cpu.avx512bf16) {
+    return std::string("the ") + table->name + " kernels are in use (DENSETRAIN_ISA); bf16 needs the avx512 kernels with AVX512-BF16" + amx;
+  }
+  return "this CPU has no AVX512-BF16 (vdpbf16ps)" + amx;
+#else
+  (void)table;
+  return "bf16 kernels exist only for x86-64 CPUs with AVX512-BF16" + amx;
+#endif
 }
 
 // Every table this build contains (supported or not), for error messages.
@@ -213,6 +247,7 @@ struct Block;
 struct TensorRegistry {
   std::unordered_map<const void*, Block*> live;  // by data pointer
   size_t bytes = 0;
+  uint64_t next_id = 1;  // Block ids: a freed tensor's address reused by a new one gets a new id
 };
 
 struct Block {
@@ -222,7 +257,31 @@ struct Block {
   bool external = true;   // memory allocated here (else: a V8-owned ArrayBuffer)
   bool mapped = false;    // from mmap (TensorAlloc)
   bool released = false;  // free() has run: memory gone, registry entry removed
+  uint64_t id = 0;        // unique per allocation (TrainStep plans check that theirs are still live)
   std::shared_ptr<TensorRegistry> registry;
+};
+
+// A training step planned once per model (createTrainStep) and run per batch (runTrainStep):
+// forward, softmax cross-entropy and backward in one call, with the same kernel calls in the
+// same order as the model's composed step (src/model/mlp.ts), so the results are the same bits.
+// Tensors are kept as (data, id, length): every run first checks each is still the live
+// allocation it was when planned, so a freed (or freed and reallocated) tensor is never touched.
+struct PlannedTensor {
+  float* data = nullptr;  // null: absent (optional)
+  uint64_t id = 0;
+  int64_t length = 0;
+};
+struct StepLayer {
+  int64_t in_f = 0, out_f = 0;
+  int kind = 0;
+  double alpha = 0;  // leaky_relu's slope (prelu reads its slope tensor at run time)
+  PlannedTensor w, b, gw, gb, z, h, dh_in, slope, slope_grad;  // dh_in: dX target (layers > 0)
+};
+struct StepPlan {
+  int64_t capacity = 0, classes = 0;
+  bool bf16 = false;
+  PlannedTensor input, labels, probs, dlogits;
+  std::vector<StepLayer> layers;
 };
 
 // Finalizer of an external ArrayBuffer: runs when it is garbage collected (or at environment
@@ -492,6 +551,7 @@ class Addon : public Napi::Addon<Addon> {
     cpu_ = DetectCpu();
     supported_ = SupportedTables(cpu_);
     table_ = supported_.front();
+    bf16_ = Bf16For(cpu_, table_);
 
     const char* isa_env = std::getenv("DENSETRAIN_ISA");
     if (isa_env != nullptr && *isa_env != '\0') {
@@ -500,6 +560,7 @@ class Addon : public Napi::Addon<Addon> {
         Napi::Error::New(env, "DENSETRAIN_ISA: " + error).ThrowAsJavaScriptException();
         return;
       }
+      bf16_ = Bf16For(cpu_, table_);
     }
     int threads = DefaultThreads();
     if (threads > kMaxThreads) threads = kMaxThreads;
@@ -526,6 +587,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("isa", &Addon::Isa),
         InstanceMethod("supportedIsas", &Addon::SupportedIsas),
         InstanceMethod("setIsa", &Addon::SetIsa),
+        InstanceMethod("bf16", &Addon::Bf16),
         InstanceMethod("threads", &Addon::Threads),
         InstanceMethod("setThreads", &Addon::SetThreads),
         InstanceMethod("blocking", &Addon::Blocking),
@@ -544,6 +606,8 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("adamStep", &Addon::AdamStep),
         InstanceMethod("sumSquares", &Addon::SumSquares),
         InstanceMethod("gatherRows", &Addon::GatherRows),
+        InstanceMethod("createTrainStep", &Addon::CreateTrainStep),
+        InstanceMethod("runTrainStep", &Addon::RunTrainStep),
     });
   }
 
@@ -576,7 +640,11 @@ class Addon : public Napi::Addon<Addon> {
   void EnsureWorkspace() {
     const size_t threads = static_cast<size_t>(pool_->size());
     size_t floats = 0;
-    for (const KernelTable* t : supported_) floats = t->workspace_floats > floats ? t->workspace_floats : floats;
+    for (const KernelTable* t : supported_) {
+      floats = t->workspace_floats > floats ? t->workspace_floats : floats;
+      const Bf16Table* b = Bf16For(cpu_, t);
+      if (b != nullptr && b->workspace_floats > floats) floats = b->workspace_floats;
+    }
     if (workspace_.size() == threads && workspace_floats_ >= floats) return;
     workspace_.clear();
     workspace_ptrs_.clear();
@@ -621,7 +689,31 @@ class Addon : public Napi::Addon<Addon> {
       return env.Undefined();
     }
     table_ = table;
+    bf16_ = Bf16For(cpu_, table_);
     return Napi::String::New(env, table_->name);
+  }
+
+  // {available: true, kernels: "avx512-bf16"} or {available: false, reason: "..."}, and
+  // amxCpu: whether the CPU reports AMX-BF16 (no AMX kernels are built either way).
+  Napi::Value Bf16(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("available", bf16_ != nullptr);
+    o.Set("amxCpu", cpu_.amx_bf16);
+    if (bf16_ != nullptr) {
+      o.Set("kernels", bf16_->name);
+    } else {
+      o.Set("reason", Bf16Reason(cpu_, table_));
+    }
+    return o;
+  }
+
+  // The optional trailing `bf16` argument of gemm / denseForward (absent or false: fp32). True
+  // where this CPU and ISA have no bf16 GEMMs is a RangeError (never a silent fp32 or emulation).
+  bool WantBf16(Args& args, size_t i) {
+    if (!args.ok() || args.IsNullish(i)) return false;
+    const bool want = args.Bool(i, "bf16");
+    if (args.ok() && want && bf16_ == nullptr) args.RangeError("bf16 GEMMs are not available: " + Bf16Reason(cpu_, table_));
+    return want;
   }
 
   Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_->size()); }
@@ -659,6 +751,7 @@ class Addon : public Napi::Addon<Addon> {
     block->length = length;
     block->registry = registry_;
     Block* raw = block.get();
+    block->id = registry_->next_id++;
     napi_value ab = nullptr;
     void* data = TensorAlloc(bytes, &block->mapped);
     if (data == nullptr) {
@@ -787,10 +880,11 @@ class Addon : public Napi::Addon<Addon> {
     if (args.ok() && (Overlaps(c, mn, a, mk) || Overlaps(c, mn, b, kn))) {
       args.RangeError("c must not share memory with a or b");
     }
+    const bool bf16 = WantBf16(args, 10);
     if (!args.ok()) return info.Env().Undefined();
     Exec exec = MakeExec(true);
     if (!WorkspaceOk(args)) return info.Env().Undefined();
-    table_->gemm(ta, tb, m, n, k, static_cast<float>(alpha), a, b, static_cast<float>(beta), c, exec);
+    (bf16 ? bf16_->gemm : table_->gemm)(ta, tb, m, n, k, static_cast<float>(alpha), a, b, static_cast<float>(beta), c, exec);
     return info.Env().Undefined();
   }
 
@@ -835,10 +929,12 @@ class Addon : public Napi::Addon<Addon> {
         args.RangeError("h must be z itself or not share memory with it");
       }
     }
+    const bool bf16 = WantBf16(args, 10);
     if (!args.ok()) return info.Env().Undefined();
     Exec exec = MakeExec(true);
     if (!WorkspaceOk(args)) return info.Env().Undefined();
-    table_->dense_forward(rows, in_f, out_f, x, w, bias, static_cast<int>(kind), alpha, z, h, exec);
+    (bf16 ? bf16_->dense_forward : table_->dense_forward)(rows, in_f, out_f, x, w, bias, static_cast<int>(kind), alpha,
+                                                         z, h, exec);
     return info.Env().Undefined();
   }
 
@@ -884,15 +980,7 @@ class Addon : public Napi::Addon<Addon> {
     float* probs = args.Floats(4, "probs", size);
     float* dlogits = args.Floats(5, "dlogits", size, /*optional=*/true);
     if (!args.ok()) return info.Env().Undefined();
-    for (int64_t i = 0; i < rows; ++i) {
-      const float y = labels[i];
-      if (!(y >= 0.0f) || !(y < static_cast<float>(cols)) || y != std::floor(y) ||
-          static_cast<int64_t>(y) >= cols) {
-        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " +
-                        std::to_string(cols) + ")");
-        return info.Env().Undefined();
-      }
-    }
+    if (!LabelsOk(args, labels, rows, cols)) return info.Env().Undefined();
     if (Overlaps(probs, size, labels, rows) || Overlaps(dlogits, size, labels, rows)) {
       args.RangeError("probs and dlogits must not share memory with labels");
       return info.Env().Undefined();
@@ -1038,11 +1126,212 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // Every labels[i] (i < rows) is a class index in [0, cols); else a RangeError naming the first bad one.
+  static bool LabelsOk(Args& args, const float* labels, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows; ++i) {
+      const float y = labels[i];
+      if (!(y >= 0.0f) || !(y < static_cast<float>(cols)) || y != std::floor(y) || static_cast<int64_t>(y) >= cols) {
+        args.RangeError("labels[" + std::to_string(i) + "] = " + NumberText(y) + " is not a class index in [0, " +
+                        std::to_string(cols) + ")");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // ---- Fused training step -------------------------------------------------------------
+
+  // A live tensor of at least `needed` elements from spec[key] (null/undefined allowed when
+  // optional). Fails through args with a message naming `what`.
+  PlannedTensor PlanTensor(Args& args, Napi::Object spec, const char* key, const std::string& what, int64_t needed,
+                           bool optional = false) {
+    PlannedTensor t;
+    if (!args.ok()) return t;
+    Napi::Value v = spec.Get(key);
+    if (optional && (v.IsNull() || v.IsUndefined())) return t;
+    napi_value buffer = nullptr;
+    bool detached = false;
+    Block* block = Find(args.env(), v, &buffer, &detached);
+    if (block == nullptr) {
+      args.TypeError(what + " must be a live tensor allocated by this addon");
+      return t;
+    }
+    if (block->length < needed) {
+      args.RangeError(what + " holds " + std::to_string(block->length) + " elements but the step needs " + std::to_string(needed));
+      return t;
+    }
+    t.data = static_cast<float*>(block->data);
+    t.id = block->id;
+    t.length = block->length;
+    return t;
+  }
+
+  int64_t PlanSize(Args& args, Napi::Object spec, const char* key, const std::string& what, int64_t lo, int64_t hi) {
+    if (!args.ok()) return 0;
+    Napi::Value v = spec.Get(key);
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!(d == std::floor(d)) || d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
+      args.RangeError(what + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return 0;
+    }
+    return static_cast<int64_t>(d);
+  }
+
+  bool StillLive(const PlannedTensor& t) const {
+    if (t.data == nullptr) return true;
+    auto it = registry_->live.find(t.data);
+    return it != registry_->live.end() && it->second->id == t.id && !it->second->released;
+  }
+
+  // createTrainStep({capacity, bf16, input, labels, probs, dlogits, layers: [{inF, outF, kind, alpha,
+  // w, b, gw, gb, z, h, dhIn, slope, slopeGrad}]}): checks every tensor once and returns the plan.
+  Napi::Value CreateTrainStep(const Napi::CallbackInfo& info) {
+    Args args(info, "createTrainStep");
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      args.TypeError("spec must be an object");
+      return env.Undefined();
+    }
+    Napi::Object spec = info[0].As<Napi::Object>();
+    auto plan = std::make_unique<StepPlan>();
+    plan->capacity = PlanSize(args, spec, "capacity", "capacity", 1, kMaxSize);
+    Napi::Value bf16 = spec.Get("bf16");
+    plan->bf16 = bf16.IsBoolean() && bf16.As<Napi::Boolean>().Value();
+    if (args.ok() && plan->bf16 && bf16_ == nullptr) args.RangeError("bf16 GEMMs are not available: " + Bf16Reason(cpu_, table_));
+    Napi::Value layers_v = spec.Get("layers");
+    if (args.ok() && !layers_v.IsArray()) args.TypeError("layers must be an array");
+    if (!args.ok()) return env.Undefined();
+    Napi::Array layers = layers_v.As<Napi::Array>();
+    const int64_t cap = plan->capacity;
+    if (layers.Length() < 1 || layers.Length() > 1024) {
+      args.RangeError("layers must hold 1 to 1024 layers");
+      return env.Undefined();
+    }
+    for (uint32_t i = 0; i < layers.Length() && args.ok(); ++i) {
+      Napi::Value lv = layers.Get(i);
+      if (!lv.IsObject()) {
+        args.TypeError("layers[" + std::to_string(i) + "] must be an object");
+        break;
+      }
+      Napi::Object l = lv.As<Napi::Object>();
+      const std::string at = "layers[" + std::to_string(i) + "].";
+      StepLayer s;
+      s.in_f = PlanSize(args, l, "inF", at + "inF", 1, kMaxSize);
+      s.out_f = PlanSize(args, l, "outF", at + "outF", 1, kMaxSize);
+      s.kind = static_cast<int>(PlanSize(args, l, "kind", at + "kind", 0, kActCount - 1));
+      Napi::Value alpha = l.Get("alpha");
+      s.alpha = alpha.IsNumber() ? alpha.As<Napi::Number>().DoubleValue() : 0.0;
+      if (args.ok() && !plan->layers.empty() && plan->layers.back().out_f != s.in_f) {
+        args.RangeError(at + "inF must equal the previous layer's outF");
+      }
+      const int64_t wn = args.Product("outF*inF", s.out_f, s.in_f);
+      const int64_t zn = args.Product("capacity*outF", cap, s.out_f);
+      s.w = PlanTensor(args, l, "w", at + "w", wn);
+      s.b = PlanTensor(args, l, "b", at + "b", s.out_f);
+      s.gw = PlanTensor(args, l, "gw", at + "gw", wn);
+      s.gb = PlanTensor(args, l, "gb", at + "gb", s.out_f);
+      s.z = PlanTensor(args, l, "z", at + "z", zn);
+      s.h = PlanTensor(args, l, "h", at + "h", zn);
+      s.dh_in = PlanTensor(args, l, "dhIn", at + "dhIn", args.Product("capacity*inF", cap, s.in_f), /*optional=*/i == 0);
+      const bool prelu = s.kind == kActPrelu;
+      s.slope = PlanTensor(args, l, "slope", at + "slope", 1, !prelu);
+      s.slope_grad = PlanTensor(args, l, "slopeGrad", at + "slopeGrad", 1, !prelu);
+      plan->layers.push_back(s);
+    }
+    if (!args.ok()) return env.Undefined();
+    plan->classes = plan->layers.back().out_f;
+    plan->input = PlanTensor(args, spec, "input", "input", args.Product("capacity*inF", cap, plan->layers.front().in_f));
+    plan->labels = PlanTensor(args, spec, "labels", "labels", cap);
+    plan->probs = PlanTensor(args, spec, "probs", "probs", args.Product("capacity*classes", cap, plan->classes));
+    plan->dlogits = PlanTensor(args, spec, "dlogits", "dlogits", args.Product("capacity*classes", cap, plan->classes));
+    if (!args.ok()) return env.Undefined();
+    // Written tensors must be distinct from each other and from everything read (a layer's h may
+    // be its z, as for the output layer).
+    std::vector<uint64_t> written, read;
+    written.push_back(plan->probs.id);
+    written.push_back(plan->dlogits.id);
+    read.push_back(plan->input.id);
+    read.push_back(plan->labels.id);
+    for (const StepLayer& s : plan->layers) {
+      for (const PlannedTensor* t : {&s.gw, &s.gb, &s.z, &s.dh_in, &s.slope_grad}) if (t->data) written.push_back(t->id);
+      if (s.h.id != s.z.id) written.push_back(s.h.id);
+      for (const PlannedTensor* t : {&s.w, &s.b, &s.slope}) if (t->data) read.push_back(t->id);
+    }
+    std::vector<uint64_t> all = written;
+    std::sort(all.begin(), all.end());
+    bool clash = std::adjacent_find(all.begin(), all.end()) != all.end();
+    for (uint64_t r : read) clash = clash || std::binary_search(all.begin(), all.end(), r);
+    if (clash) {
+      args.RangeError("the step's written tensors (activations, gradients, probs, dlogits) must be distinct from each other and from its inputs and parameters");
+      return env.Undefined();
+    }
+    StepPlan* raw = plan.release();
+    return Napi::External<StepPlan>::New(env, raw, [](Napi::Env, StepPlan* p) { delete p; });
+  }
+
+  // runTrainStep(plan, count, l2): forward, loss and backward over the first `count` rows, exactly
+  // the kernel calls of Mlp.computeGradients; returns the mean cross-entropy.
+  Napi::Value RunTrainStep(const Napi::CallbackInfo& info) {
+    Args args(info, "runTrainStep");
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+      args.TypeError("plan must come from createTrainStep");
+      return env.Undefined();
+    }
+    StepPlan& p = *info[0].As<Napi::External<StepPlan>>().Data();
+    const int64_t count = args.Size(1, "count", 1, p.capacity);
+    const double l2 = args.Finite(2, "l2");
+    if (!args.ok()) return env.Undefined();
+    bool live = StillLive(p.input) && StillLive(p.labels) && StillLive(p.probs) && StillLive(p.dlogits);
+    for (const StepLayer& s : p.layers) {
+      for (const PlannedTensor* t : {&s.w, &s.b, &s.gw, &s.gb, &s.z, &s.h, &s.dh_in, &s.slope, &s.slope_grad}) live = live && StillLive(*t);
+    }
+    if (!live) {
+      args.RangeError("a tensor of this training step has been freed; create the step again");
+      return env.Undefined();
+    }
+    if (p.bf16 && bf16_ == nullptr) {
+      args.RangeError("bf16 GEMMs are not available: " + Bf16Reason(cpu_, table_));
+      return env.Undefined();
+    }
+    const float* labels = p.labels.data;
+    if (!LabelsOk(args, labels, count, p.classes)) return env.Undefined();
+    Exec exec = MakeExec(true);
+    if (!WorkspaceOk(args)) return env.Undefined();
+    auto gemm = p.bf16 ? bf16_->gemm : table_->gemm;
+    auto dense = p.bf16 ? bf16_->dense_forward : table_->dense_forward;
+    auto alpha_of = [](const StepLayer& s) { return s.kind == kActPrelu ? static_cast<double>(s.slope.data[0]) : s.alpha; };
+    const size_t nl = p.layers.size();
+    const float* a = p.input.data;
+    for (const StepLayer& s : p.layers) {
+      dense(count, s.in_f, s.out_f, a, s.w.data, s.b.data, s.kind, alpha_of(s), s.z.data, s.h.data, exec);
+      a = s.h.data;
+    }
+    const StepLayer& out = p.layers.back();
+    const double loss = table_->softmax_xent(count, p.classes, out.z.data, labels, p.probs.data, p.dlogits.data, exec);
+    for (size_t li = nl; li-- > 0;) {
+      const StepLayer& s = p.layers[li];
+      float* dz = li + 1 == nl ? p.dlogits.data : p.layers[li + 1].dh_in.data;
+      if (li + 1 != nl) {
+        const double slope = table_->activation_backward(count, s.out_f, s.kind, alpha_of(s), s.z.data, s.h.data, dz, dz, exec);
+        if (s.kind == kActPrelu) s.slope_grad.data[0] = static_cast<float>(slope);
+      }
+      const float* x = li == 0 ? p.input.data : p.layers[li - 1].h.data;
+      // dW = dZ^T X + l2 W in one gemm: start from a copy of W and let beta = l2 scale it.
+      if (l2 != 0.0) std::memcpy(s.gw.data, s.w.data, sizeof(float) * static_cast<size_t>(s.out_f * s.in_f));
+      gemm(true, false, s.out_f, s.in_f, count, 1.0f, dz, x, static_cast<float>(l2), s.gw.data, exec);
+      table_->bias_grad(count, s.out_f, dz, s.gb.data, exec);
+      if (li > 0) gemm(false, false, count, s.in_f, s.out_f, 1.0f, dz, s.w.data, 0.0f, s.dh_in.data, exec);
+    }
+    return Napi::Number::New(env, loss);
+  }
+
   napi_env env_;
   std::shared_ptr<TensorRegistry> registry_;
   CpuFeatures cpu_;
   std::vector<const KernelTable*> supported_;
   const KernelTable* table_ = nullptr;
+  const Bf16Table* bf16_ = nullptr;  // bf16 GEMMs for table_ on this CPU, or null
   std::unique_ptr<ThreadPool> pool_;
   bool hook_registered_ = false;
   std::vector<AlignedFloats> workspace_;

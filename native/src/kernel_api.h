@@ -73,11 +73,26 @@ struct KernelTable {
                         const float* bias, int kind, double alpha, float* z, float* h, const Exec& exec);
 };
 
+// bf16 mixed-precision GEMMs (PyTorch autocast's recipe): every element of A and B (x and w) is
+// rounded to bfloat16 (nearest, ties to even, on the bits: the reference's rule) while packing,
+// products are accumulated in float32; alpha, beta, C, bias and activation stay float32.
+// Same arguments and guarantees (thread-count independence included) as the fp32 entries.
+struct Bf16Table {
+  const char* name;            // "avx512-bf16"
+  size_t workspace_floats;     // per worker
+  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, const float* b, float beta, float* c, const Exec& exec);
+  void (*dense_forward)(int64_t rows, int64_t in_f, int64_t out_f, const float* x, const float* w,
+                        const float* bias, int kind, double alpha, float* z, float* h, const Exec& exec);
+};
+
 // Each defined in its own translation unit. The x86 ones exist only when DENSETRAIN_X86 is set.
 const KernelTable* GenericTable();
 #if defined(DENSETRAIN_X86)
 const KernelTable* Avx2Table();
 const KernelTable* Avx512Table();
+// AVX-512 + AVX512-BF16 (vdpbf16ps); used only with the avx512 table, on CPUs that report both.
+const Bf16Table* Avx512Bf16Table();
 #endif
 
 }  // namespace densetrain

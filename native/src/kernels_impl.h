@@ -15,6 +15,16 @@
 //   Mul, Prefetch
 //   kTranspose8, Transpose8x8(src, lds, dst, ldd): dst[c*ldd + r] = src[r*lds + c] for an 8x8
 //                                    block (used by the transposing pack routines when true)
+// and, for bf16 mixed precision (optional; absent means fp32):
+//   kBf16 = true                     operands rounded to bfloat16 while packing, float32 sums
+//   Pairify(panel, kc, rows)         rewrites a packed float panel (kc steps of `rows` floats) in
+//                                    place as ceil(kc/2) steps of `rows` 32-bit bf16 pairs:
+//                                    slot[q*rows + x] = bf16(panel[2q*rows + x]) |
+//                                    bf16(panel[(2q+1)*rows + x]) << 16 (0 past kc)
+//   PairRows(lo, hi, out, count)     out[x] = bf16(lo[x]) | bf16(hi[x]) << 16 for x < count (hi null:
+//                                    0), straight from two contiguous rows of a source matrix
+//   Dot2(a, b, acc)                  acc + a.lo*b.lo + a.hi*b.hi per float lane, a and b holding
+//                                    pairs (vdpbf16ps)
 //
 // GEMM follows BLIS: for each NC-wide column block and KC-deep slice of k, pack op(B) into
 // KC x NR micro-panels; for each MC-tall row block pack op(A) into MR x KC micro-panels; a
@@ -247,6 +257,20 @@ struct Epilogue {
 // GEMM
 // ---------------------------------------------------------------------------------------
 
+template <class T>
+struct VoidOf {
+  using type = void;
+};
+// Whether an ISA description asks for bf16 operands (Isa::kBf16), false when it does not say.
+template <class I, class = void>
+struct Bf16Of {
+  static constexpr bool value = false;
+};
+template <class I>
+struct Bf16Of<I, typename VoidOf<decltype(I::kBf16)>::type> {
+  static constexpr bool value = I::kBf16;
+};
+
 // Below this many multiply-adds (m*n*k) a GEMM runs on the calling thread (128x128x64, 1M
 // multiply-adds, is 1.6x faster on 2 threads than on 1 on Zen 5).
 constexpr int64_t kGemmParallelMacs = int64_t{64} * 64 * 64;
@@ -263,6 +287,11 @@ struct GemmImpl {
   static constexpr int64_t MC = I::kMC;
   static constexpr int64_t KC = I::kKC;
   static constexpr int64_t NC = I::kNC;
+  // bf16: panels whose two k steps are contiguous source rows (B not transposed, A transposed)
+  // are paired straight from the source (PairRows); the others are packed as floats and then
+  // rewritten in place as pairs (Pairify). The micro-kernel takes two k steps per Dot2.
+  // Blocking and the task grid are unchanged.
+  static constexpr bool kBf16 = Bf16Of<I>::value;
   static_assert(MC % MR == 0, "MC must be a multiple of MR");
   static_assert(NC % NR == 0, "NC must be a multiple of NR");
 
@@ -282,18 +311,36 @@ struct GemmImpl {
     }
     DT_UNROLL
     for (int r = 0; r < MR; ++r) I::Prefetch(c + r * ldc);
-    for (int64_t p = 0; p < kc; ++p) {
-      V bv[NV];
-      DT_UNROLL
-      for (int v = 0; v < NV; ++v) bv[v] = I::Load(b + v * W);
-      DT_UNROLL
-      for (int r = 0; r < MR; ++r) {
-        const V av = I::Bcast(a + r);
+    if constexpr (kBf16) {
+      // Each 32-bit slot holds two k steps (a bf16 pair); Bcast copies a slot's bits.
+      const int64_t steps = (kc + 1) / 2;
+      for (int64_t p = 0; p < steps; ++p) {
+        V bv[NV];
         DT_UNROLL
-        for (int v = 0; v < NV; ++v) acc[r][v] = I::Fma(av, bv[v], acc[r][v]);
+        for (int v = 0; v < NV; ++v) bv[v] = I::Load(b + v * W);
+        DT_UNROLL
+        for (int r = 0; r < MR; ++r) {
+          const V av = I::Bcast(a + r);
+          DT_UNROLL
+          for (int v = 0; v < NV; ++v) acc[r][v] = I::Dot2(av, bv[v], acc[r][v]);
+        }
+        a += MR;
+        b += NR;
       }
-      a += MR;
-      b += NR;
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        V bv[NV];
+        DT_UNROLL
+        for (int v = 0; v < NV; ++v) bv[v] = I::Load(b + v * W);
+        DT_UNROLL
+        for (int r = 0; r < MR; ++r) {
+          const V av = I::Bcast(a + r);
+          DT_UNROLL
+          for (int v = 0; v < NV; ++v) acc[r][v] = I::Fma(av, bv[v], acc[r][v]);
+        }
+        a += MR;
+        b += NR;
+      }
     }
     const V va = I::Set1(alpha);
     if (beta == 0.0f) {
@@ -322,6 +369,16 @@ struct GemmImpl {
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = Min64(MR, mc - ir);
       float* DT_RESTRICT d = ap + ir * kc;
+      if constexpr (kBf16) {
+        if (trans && mr == MR) {
+          // Two k steps are two contiguous rows of A: round and pair them straight into place.
+          for (int64_t q = 0; 2 * q < kc; ++q) {
+            const float* lo = a + (p0 + 2 * q) * m + i0 + ir;
+            I::PairRows(lo, 2 * q + 1 < kc ? lo + m : nullptr, d + q * MR, MR);
+          }
+          continue;
+        }
+      }
       if (!trans) {
         // A is m x k, row-major: row i is contiguous in p.
         if (mr == MR) {
@@ -363,6 +420,7 @@ struct GemmImpl {
           }
         }
       }
+      if constexpr (kBf16) I::Pairify(d, kc, MR);
     }
   }
 
@@ -373,6 +431,16 @@ struct GemmImpl {
     for (int64_t jr = 0; jr < nc; jr += NR) {
       const int64_t nr = Min64(NR, nc - jr);
       float* DT_RESTRICT d = bp + jr * kc;
+      if constexpr (kBf16) {
+        if (!trans && nr == NR) {
+          // Two k steps are two contiguous rows of B: round and pair them straight into place.
+          for (int64_t q = 0; 2 * q < kc; ++q) {
+            const float* lo = b + (p0 + 2 * q) * n + j0 + jr;
+            I::PairRows(lo, 2 * q + 1 < kc ? lo + n : nullptr, d + q * NR, NR);
+          }
+          continue;
+        }
+      }
       if (!trans) {
         // B is k x n, row-major: contiguous in j.
         for (int64_t p = 0; p < kc; ++p) {
@@ -398,6 +466,7 @@ struct GemmImpl {
             for (; p < kc; ++p) {
               for (int j = 0; j < NR; ++j) d[p * NR + j] = b[(j0 + jr + j) * k + p0 + p];
             }
+            if constexpr (kBf16) I::Pairify(d, kc, NR);
             continue;
           }
         }
@@ -409,6 +478,7 @@ struct GemmImpl {
           for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0.0f;
         }
       }
+      if constexpr (kBf16) I::Pairify(d, kc, NR);
     }
   }
 
@@ -963,10 +1033,6 @@ double SumSquares(int64_t n, const float* x, const Exec& exec) {
 // GEMMs whose output has at most that many columns, such as a 10-class output layer, where the
 // wide tile would compute mostly padding. The choice depends on n only, so results still do not
 // depend on the thread count, and gemm and dense_forward choose alike (bit-identical pairs).
-template <class T>
-struct VoidOf {
-  using type = void;
-};
 template <class I, class = void>
 struct NarrowOf {
   using type = I;

@@ -15,6 +15,7 @@ import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
 import type { BatchEvent } from '../train/train.js';
@@ -171,6 +172,9 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
   const { io, config, outDir, dataset, trainCount, kernels, info, signal, progress, detail } = input;
   await markIncomplete(outDir, `training started at ${new Date().toISOString()} (process ${process.pid}) and has not finished`);
   if (detail === 'full') io.out(`run folder: ${outDir}`);
+  const precision = resolvePrecision(config.precision, kernels);
+  if (detail === 'full') io.out(`precision: ${formatPrecision(precision)}`);
+  if (precision.used !== precision.requested) io.err(`densetrain: --precision ${precision.requested}: ${precision.detail}`);
 
   const trainer = await loadTrainer();
   let record: RunRecord;
@@ -304,6 +308,7 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
     ['epochs run', String(epochs.length)],
     ['backend', `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`],
+    ['precision', record.precision.used === record.precision.requested ? formatPrecision(record.precision) : `${record.precision.used} (${record.precision.requested} not available here, see above)`],
     ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );
   return `${scores.toString()}\n${run.toString()}`;

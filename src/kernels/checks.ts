@@ -4,7 +4,7 @@
  * is live in one place. Native code checks sizes again on its side of the boundary (defence in
  * depth against callers that reach the addon directly), but this layer is what users meet.
  */
-import type { Activation, Kernels, KernelsInfo, Tensor } from './types.js';
+import type { Activation, Kernels, KernelsInfo, Precision, Tensor, TrainStep, TrainStepSpec } from './types.js';
 
 /** The raw kernels a backend provides: the Kernels methods, called only with checked arguments. */
 export interface RawKernels extends Omit<Kernels, 'setThreads' | 'alloc' | 'free'> {
@@ -51,6 +51,17 @@ function product(names: string, a: number, b: number): number {
   const p = a * b;
   if (p > 0x7fffffff) throw new RangeError(`${names} = ${p} elements is larger than any tensor can be`);
   return p;
+}
+
+/** A GEMM precision argument: undefined means 'fp32'; 'bf16' only where the backend has bf16 GEMMs. */
+function checkPrecision(raw: RawKernels, value: unknown): Precision {
+  if (value === undefined || value === 'fp32') return 'fp32';
+  if (value !== 'bf16') throw new RangeError(`precision must be 'fp32' or 'bf16', got ${describe(value)}`);
+  const bf16 = raw.info().bf16;
+  if (!bf16?.available) {
+    throw new RangeError(`precision 'bf16' is not available on the ${raw.name} backend: ${bf16?.detail ?? 'no bf16 GEMMs'}`);
+  }
+  return 'bf16';
 }
 
 export function withChecks(raw: RawKernels): Kernels {
@@ -111,7 +122,7 @@ export function withChecks(raw: RawKernels): Kernels {
     },
     allocatedBytes: () => raw.allocatedBytes(),
 
-    gemm(transA, transB, m, n, k, alpha, a, b, beta, c): void {
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision): void {
       checkBoolean('transA', transA);
       checkBoolean('transB', transB);
       checkSize('m', m);
@@ -123,7 +134,7 @@ export function withChecks(raw: RawKernels): Kernels {
       tensor('b', b, product('k*n', k, n));
       tensor('c', c, product('m*n', m, n));
       if (c === a || c === b) throw new RangeError('c must not be the same tensor as a or b');
-      raw.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+      raw.gemm(transA, transB, m, n, k, alpha, a, b, beta, c, checkPrecision(raw, precision));
     },
 
     biasActivation(rows, cols, z, bias, act, h): void {
@@ -136,7 +147,7 @@ export function withChecks(raw: RawKernels): Kernels {
       raw.biasActivation(rows, cols, z, bias ?? null, activation(act, false), h);
     },
 
-    denseForward(rows, inF, outF, x, w, bias, act, z, h): void {
+    denseForward(rows, inF, outF, x, w, bias, act, z, h, precision): void {
       checkSize('rows', rows);
       checkSize('inF', inF);
       checkSize('outF', outF);
@@ -152,7 +163,7 @@ export function withChecks(raw: RawKernels): Kernels {
       if (bias !== null && bias !== undefined && (bias === z || bias === h)) {
         throw new RangeError('bias must not be the same tensor as z or h');
       }
-      raw.denseForward(rows, inF, outF, x, w, bias ?? null, a, z, h);
+      raw.denseForward(rows, inF, outF, x, w, bias ?? null, a, z, h, checkPrecision(raw, precision));
     },
 
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope): void {
@@ -273,5 +284,50 @@ export function withChecks(raw: RawKernels): Kernels {
       raw.gatherRows(count, features, bytes, indices, start, table, out);
     },
   };
+  const createRawStep = raw.createTrainStep?.bind(raw);
+  if (createRawStep) {
+    checked.createTrainStep = (spec: TrainStepSpec): TrainStep => {
+      const capacity = checkSize('capacity', spec.capacity);
+      if (capacity < 1) throw new RangeError('capacity must be at least 1');
+      const precision = checkPrecision(raw, spec.precision);
+      if (!Array.isArray(spec.layers) || spec.layers.length < 1) throw new RangeError('layers must list at least one layer');
+      spec.layers.forEach((l, i) => {
+        const at = `layers[${i}].`;
+        checkSize(`${at}inF`, l.inF);
+        checkSize(`${at}outF`, l.outF);
+        if (i > 0 && l.inF !== spec.layers[i - 1]!.outF) throw new RangeError(`${at}inF must equal the previous layer's outF`);
+        const a = activation(l.act, l.act?.kind === 'prelu', l.slopeGrad);
+        const w = product(`${at}outF*inF`, l.outF, l.inF);
+        tensor(`${at}weight`, l.weight, w);
+        tensor(`${at}weightGrad`, l.weightGrad, w);
+        tensor(`${at}bias`, l.bias, l.outF);
+        tensor(`${at}biasGrad`, l.biasGrad, l.outF);
+        tensor(`${at}z`, l.z, product('capacity*outF', capacity, l.outF));
+        tensor(`${at}h`, l.h, product('capacity*outF', capacity, l.outF));
+        if (i > 0) tensor(`${at}dInput`, l.dInput, product('capacity*inF', capacity, l.inF));
+        if (a.kind === 'prelu' && l.slopeGrad === a.slope) throw new RangeError(`${at}slopeGrad must not be the slope tensor itself`);
+      });
+      const classes = spec.layers[spec.layers.length - 1]!.outF;
+      tensor('input', spec.input, product('capacity*inF', capacity, spec.layers[0]!.inF));
+      tensor('labels', spec.labels, capacity);
+      tensor('probs', spec.probs, product('capacity*classes', capacity, classes));
+      tensor('dlogits', spec.dlogits, product('capacity*classes', capacity, classes));
+      const step = createRawStep({ ...spec, precision });
+      let disposed = false;
+      return {
+        run(count: number, l2: number): number {
+          if (disposed) throw new Error('this training step has been disposed');
+          checkSize('count', count);
+          if (count < 1 || count > capacity) throw new RangeError(`count must be an integer in [1, ${capacity}], got ${count}`);
+          checkFinite('l2', l2);
+          return step.run(count, l2);
+        },
+        dispose(): void {
+          disposed = true;
+          step.dispose();
+        },
+      };
+    };
+  }
   return Object.freeze(checked);
 }

@@ -13,10 +13,10 @@
 import { createRequire } from 'node:module';
 import { withChecks, type RawKernels } from './checks.js';
 import { locateNativeAddon, NATIVE_REMEDY, type AddonLocation } from './native-locate.js';
-import type { Activation, ActivationName, Kernels, Tensor } from './types.js';
+import type { Activation, ActivationName, Bf16Support, Kernels, Tensor } from './types.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Activation codes of the raw addon. */
 export const ACTIVATION_CODES: Readonly<Record<ActivationName, number>> = Object.freeze({
@@ -44,6 +44,8 @@ export interface NativeAddon {
   supportedIsas(): NativeIsa[];
   /** Switches kernels ('auto' = best); throws a RangeError for an unknown or unsupported ISA. */
   setIsa(name: NativeIsa | 'auto'): NativeIsa;
+  /** bf16 GEMMs with the current ISA on this CPU: which kernels, or why there are none. */
+  bf16(): ({ available: true; kernels: string } | { available: false; reason: string }) & { amxCpu: boolean };
   threads(): number;
   setThreads(threads: number): void;
   /** GEMM blocking of the current ISA. */
@@ -63,6 +65,7 @@ export interface NativeAddon {
     b: Float32Array,
     beta: number,
     c: Float32Array,
+    bf16?: boolean,
   ): void;
   biasActivation(
     rows: number,
@@ -85,6 +88,7 @@ export interface NativeAddon {
     alpha: number,
     z: Float32Array,
     h: Float32Array,
+    bf16?: boolean,
   ): void;
   /** Returns the PReLU slope gradient (0 for other activations). */
   activationBackward(
@@ -132,6 +136,35 @@ export interface NativeAddon {
   ): void;
   sumSquares(n: number, x: Float32Array): number;
   gatherRows(count: number, features: number, bytes: Uint8Array, indices: Uint32Array, start: number, table: Float32Array, out: Float32Array): void;
+  /** Plans a fused training step (every tensor checked here, once); the plan is an opaque handle. */
+  createTrainStep(spec: NativeStepSpec): object;
+  /** Runs a planned step over the first count rows; returns the mean cross-entropy. */
+  runTrainStep(plan: object, count: number, l2: number): number;
+}
+
+/** The raw form of TrainStepSpec: Float32Array views and activation codes. */
+export interface NativeStepSpec {
+  capacity: number;
+  bf16: boolean;
+  input: Float32Array;
+  labels: Float32Array;
+  probs: Float32Array;
+  dlogits: Float32Array;
+  layers: {
+    inF: number;
+    outF: number;
+    kind: number;
+    alpha: number;
+    w: Float32Array;
+    b: Float32Array;
+    gw: Float32Array;
+    gb: Float32Array;
+    z: Float32Array;
+    h: Float32Array;
+    dhIn: Float32Array | null;
+    slope: Float32Array | null;
+    slopeGrad: Float32Array | null;
+  }[];
 }
 
 /**
@@ -218,13 +251,20 @@ function activationArgs(act: Activation): [code: number, alpha: number] {
   }
 }
 
+/** The addon's bf16 report in the Kernels form. */
+function bf16Support(addon: NativeAddon): Bf16Support {
+  const r = addon.bf16();
+  const note = `AMX-BF16: not built (no machine with AMX has run its tests; this CPU ${r.amxCpu ? 'has' : 'has no'} AMX)`;
+  return r.available ? { available: true, detail: `${r.kernels} (vdpbf16ps)`, note } : { available: false, detail: r.reason, note };
+}
+
 function createRaw(addon: NativeAddon): RawKernels {
   const all = new WeakSet<NativeTensor>();
   return {
     name: 'native',
     maxThreads: addon.maxThreads,
     maxLength: addon.maxLength,
-    info: () => ({ backend: 'native', isa: addon.isa(), threads: addon.threads() }),
+    info: () => ({ backend: 'native', isa: addon.isa(), threads: addon.threads(), bf16: bf16Support(addon) }),
     setThreads: (threads) => addon.setThreads(threads),
     owns: (t: unknown): t is Tensor => t instanceof NativeTensor && all.has(t),
     alloc(length) {
@@ -238,16 +278,16 @@ function createRaw(addon: NativeAddon): RawKernels {
     },
     allocatedBytes: () => addon.allocatedBytes(),
 
-    gemm(transA, transB, m, n, k, alpha, a, b, beta, c) {
-      addon.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data);
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision) {
+      addon.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data, precision === 'bf16');
     },
     biasActivation(rows, cols, z, bias, act, h) {
       const [code, alpha] = activationArgs(act);
       addon.biasActivation(rows, cols, z.data, bias ? bias.data : null, code, alpha, h.data);
     },
-    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
+    denseForward(rows, inF, outF, x, w, bias, act, z, h, precision) {
       const [code, alpha] = activationArgs(act);
-      addon.denseForward(rows, inF, outF, x.data, w.data, bias ? bias.data : null, code, alpha, z.data, h.data);
+      addon.denseForward(rows, inF, outF, x.data, w.data, bias ? bias.data : null, code, alpha, z.data, h.data, precision === 'bf16');
     },
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const [code, alpha] = activationArgs(act);
@@ -274,6 +314,43 @@ function createRaw(addon: NativeAddon): RawKernels {
     },
     gatherRows(count, features, bytes, indices, start, table, out) {
       addon.gatherRows(count, features, bytes, indices, start, table, out.data);
+    },
+    createTrainStep(spec) {
+      let plan: object | null = addon.createTrainStep({
+        capacity: spec.capacity,
+        bf16: spec.precision === 'bf16',
+        input: spec.input.data,
+        labels: spec.labels.data,
+        probs: spec.probs.data,
+        dlogits: spec.dlogits.data,
+        layers: spec.layers.map((l) => {
+          const [kind, alpha] = activationArgs(l.act);
+          return {
+            inF: l.inF,
+            outF: l.outF,
+            kind,
+            alpha,
+            w: l.weight.data,
+            b: l.bias.data,
+            gw: l.weightGrad.data,
+            gb: l.biasGrad.data,
+            z: l.z.data,
+            h: l.h.data,
+            dhIn: l.dInput ? l.dInput.data : null,
+            slope: l.act.kind === 'prelu' ? l.act.slope.data : null,
+            slopeGrad: l.slopeGrad ? l.slopeGrad.data : null,
+          };
+        }),
+      });
+      return {
+        run: (count, l2) => {
+          if (plan === null) throw new Error('this training step has been disposed');
+          return addon.runTrainStep(plan, count, l2);
+        },
+        dispose: () => {
+          plan = null; // the addon frees it when garbage collected
+        },
+      };
     },
   };
 }

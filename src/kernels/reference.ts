@@ -4,6 +4,7 @@
  * float64 (JS numbers) and rounded to float32 once, when stored.
  */
 import { withChecks, type RawKernels } from './checks.js';
+import { roundedBf16Copy } from './bf16.js';
 import type { Activation, Kernels, Tensor } from './types.js';
 
 /**
@@ -86,7 +87,7 @@ function createRaw(): RawKernels {
     name: 'reference',
     maxThreads: 1,
     maxLength: 2 ** 28,
-    info: () => ({ backend: 'reference', isa: 'js', threads: 1 }),
+    info: () => ({ backend: 'reference', isa: 'js', threads: 1, bf16: { available: true, detail: 'js: operands rounded to bfloat16, sums in float64' } }),
     setThreads: () => undefined,
     owns: (t: unknown): t is Tensor => t instanceof JsTensor && all.has(t),
     alloc(length) {
@@ -104,9 +105,10 @@ function createRaw(): RawKernels {
     },
     allocatedBytes: () => bytes,
 
-    gemm(transA, transB, m, n, k, alpha, a, b, beta, c) {
-      const A = a.data;
-      const B = b.data;
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision) {
+      // bf16: the operands rounded to bfloat16 first; the sums are still carried in float64.
+      const A = precision === 'bf16' ? roundedBf16Copy(a.data, m * k) : a.data;
+      const B = precision === 'bf16' ? roundedBf16Copy(b.data, k * n) : b.data;
       const C = c.data;
       for (let i = 0; i < m; i++) {
         for (let j = 0; j < n; j++) {
@@ -138,8 +140,8 @@ function createRaw(): RawKernels {
     },
 
     // The oracle for the fused kernels of the other backends: literally gemm, then bias + activation.
-    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
-      this.gemm(false, true, rows, outF, inF, 1, x, w, 0, z);
+    denseForward(rows, inF, outF, x, w, bias, act, z, h, precision) {
+      this.gemm(false, true, rows, outF, inF, 1, x, w, 0, z, precision);
       this.biasActivation(rows, outF, z, bias, act, h);
     },
 

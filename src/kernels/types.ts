@@ -57,12 +57,81 @@ export type Activation =
   | { readonly kind: 'tanh' }
   | { readonly kind: 'linear' };
 
+/**
+ * Precision of the GEMMs (gemm, denseForward). 'fp32': float32 operands. 'bf16': mixed precision
+ * as PyTorch's autocast does it: both operands rounded to bfloat16 (round to nearest even, see
+ * bf16.ts), products accumulated in float32, C stored in float32. Everything else (element-wise
+ * kernels, softmax, loss, optimizer, the beta * C term) stays float32.
+ */
+export type Precision = 'fp32' | 'bf16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
+
+/** Whether a backend runs bf16 GEMMs, and how (or why not). */
+export interface Bf16Support {
+  available: boolean;
+  /**
+   * available: what runs them ('avx512-bf16 (vdpbf16ps)', 'simd128: operands rounded while packing,
+   * f32 multiply-add', 'js'); otherwise why not, in words a user can act on.
+   */
+  detail: string;
+  /** Anything else a user should know (native: AMX-BF16 is not built, and why). */
+  note?: string;
+}
+
+/** One dense layer of a fused training step (see Kernels.createTrainStep). */
+export interface TrainStepLayer {
+  inF: number;
+  outF: number;
+  act: Activation;
+  /** outF x inF, and its gradient (written). */
+  weight: Tensor;
+  weightGrad: Tensor;
+  /** outF, and its gradient (written). */
+  bias: Tensor;
+  biasGrad: Tensor;
+  /** capacity x outF pre-activations and activations (h may be z: the output layer). */
+  z: Tensor;
+  h: Tensor;
+  /** capacity x inF: the loss gradient of this layer's input is written here (null for the first layer). */
+  dInput: Tensor | null;
+  /** prelu: the slope gradient (written), else null. */
+  slopeGrad: Tensor | null;
+}
+
+/** The tensors of a model's training step; every tensor is checked once, when the step is created. */
+export interface TrainStepSpec {
+  /** Rows the activation tensors hold; run(count) accepts 1..capacity. */
+  capacity: number;
+  precision: Precision;
+  /** capacity x layers[0].inF inputs and capacity class indices (as floats). */
+  input: Tensor;
+  labels: Tensor;
+  /** capacity x classes each. */
+  probs: Tensor;
+  dlogits: Tensor;
+  layers: readonly TrainStepLayer[];
+}
+
+/** A planned training step: forward, softmax cross-entropy and backward in one call. */
+export interface TrainStep {
+  /**
+   * Over the first `count` rows: the same kernel calls, in the same order, as the composed step
+   * (denseForward per layer, softmaxCrossEntropy, then per layer from the last: activationBackward,
+   * dW = dZᵀ·X + l2·W, biasGrad, dX = dZ·W), so the same bits. Returns the mean cross-entropy.
+   */
+  run(count: number, l2: number): number;
+  /** Forgets the plan (run throws afterwards). */
+  dispose(): void;
+}
+
 /** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */
 export interface KernelsInfo {
   backend: BackendName;
   /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' (wasm), 'js' (reference). */
   isa: string;
   threads: number;
+  /** bf16 mixed-precision GEMMs (absent: not available). */
+  bf16?: Bf16Support;
 }
 
 export interface Kernels {
@@ -84,6 +153,9 @@ export interface Kernels {
    * op(A) is m x k: A is stored m x k, or k x m when transA. op(B) is k x n: B is stored
    * k x n, or n x k when transB. C is m x n and must not be A or B. With beta = 0, C is
    * written without being read (NaN in C does not propagate).
+   * precision 'bf16' (default 'fp32') rounds every element of A and B to bfloat16 before the
+   * products (accumulated in float32); alpha, beta and C stay float32. A backend without bf16
+   * GEMMs (info().bf16.available false) throws a RangeError saying why.
    */
   gemm(
     transA: boolean,
@@ -96,6 +168,7 @@ export interface Kernels {
     b: Tensor,
     beta: number,
     c: Tensor,
+    precision?: Precision,
   ): void;
 
   /**
@@ -113,6 +186,7 @@ export interface Kernels {
    * by biasActivation(rows, outF, z, bias, act, h), with the same activation semantics (prelu
    * reads its slope from act.slope.data[0]). z is written without being read. h may be the same
    * tensor as z (then z holds act(z) afterwards). z and h must not be x, w or bias.
+   * precision: as for gemm (bf16 rounds x and w; the bias and activation stay float32).
    */
   denseForward(
     rows: number,
@@ -124,6 +198,7 @@ export interface Kernels {
     act: Activation,
     z: Tensor,
     h: Tensor,
+    precision?: Precision,
   ): void;
 
   /**
@@ -200,6 +275,13 @@ export interface Kernels {
     l2: number,
     step: number,
   ): void;
+
+  /**
+   * Optional: plans a fused training step over a model's tensors (arguments checked once per
+   * model instead of once per kernel; one call per batch). Backends without it leave it
+   * undefined and the model composes the step from the kernels above.
+   */
+  createTrainStep?(spec: TrainStepSpec): TrainStep;
 
   /** Sum of squares of the first n elements, accumulated in float64 (for the L2 term). */
   sumSquares(n: number, x: Tensor): number;

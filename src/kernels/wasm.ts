@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { withChecks, type RawKernels } from './checks.js';
 import { gatherBytesJs } from './gather.js';
 import { packageRoot } from './paths.js';
-import type { Activation, Kernels, Tensor } from './types.js';
+import type { Activation, Bf16Support, Kernels, Tensor } from './types.js';
 
 /** The module's exports (see assembly/index.ts). Pointers are byte offsets (u32, read back signed). */
 export interface WasmExports {
@@ -33,6 +33,7 @@ export interface WasmExports {
     b: number,
     beta: number,
     c: number,
+    bf16: number,
   ): number;
   biasActivation(rows: number, cols: number, z: number, bias: number, kind: number, alpha: number, slope: number, h: number): void;
   activationBackward(
@@ -179,6 +180,12 @@ export interface WasmBackend {
   exports: WasmExports;
 }
 
+/**
+ * bf16 on wasm: the same rounding as the reference, applied to the packed operands; no speed-up
+ * (SIMD128 has no bf16 arithmetic), only the same numerics as the native bf16 kernels.
+ */
+const WASM_BF16: Bf16Support = Object.freeze({ available: true, detail: 'simd128: operands rounded to bfloat16 while packing, f32 multiply-add (no speed-up)' });
+
 /** A wasm backend with its own module instance (tests use this to observe memory). */
 export function createWasmBackend(path: string = wasmModulePath()): WasmBackend {
   const wasm = instantiateWasm(path);
@@ -205,7 +212,7 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
     name: 'wasm',
     maxThreads: 1,
     maxLength: MAX_LENGTH,
-    info: () => ({ backend: 'wasm', isa: 'simd128', threads: 1 }),
+    info: () => ({ backend: 'wasm', isa: 'simd128', threads: 1, bf16: WASM_BF16 }),
     setThreads: () => undefined,
     owns: (t: unknown): t is Tensor => t instanceof WasmTensor && all.has(t),
 
@@ -228,8 +235,8 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
     },
     allocatedBytes: () => bytes,
 
-    gemm(transA, transB, m, n, k, alpha, a, b, beta, c) {
-      if (!wasm.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ptr(a), ptr(b), beta, ptr(c))) {
+    gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision) {
+      if (!wasm.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ptr(a), ptr(b), beta, ptr(c), precision === 'bf16' ? 1 : 0)) {
         throw new RangeError('wasm backend out of memory for GEMM scratch');
       }
     },
@@ -241,8 +248,8 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
 
     // Composed from the module's gemm and biasActivation (two passes over z, no wasm export of
     // its own): at these sizes the GEMM dominates and a fused SIMD128 epilogue is not yet written.
-    denseForward(rows, inF, outF, x, w, bias, act, z, h) {
-      if (!wasm.gemm(0, 1, rows, outF, inF, 1, ptr(x), ptr(w), 0, ptr(z))) {
+    denseForward(rows, inF, outF, x, w, bias, act, z, h, precision) {
+      if (!wasm.gemm(0, 1, rows, outF, inF, 1, ptr(x), ptr(w), 0, ptr(z), precision === 'bf16' ? 1 : 0)) {
         throw new RangeError('wasm backend out of memory for GEMM scratch');
       }
       const [kind, alpha, slope] = actArgs(act);

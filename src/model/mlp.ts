@@ -13,7 +13,7 @@
  * more rows than the capacity grow the activation buffers, and predict never does (it works in
  * chunks).
  */
-import type { Activation, ActivationName, Kernels, Tensor } from '../kernels/types.js';
+import type { Activation, ActivationName, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
 import { ACTIVATION_NAMES } from '../kernels/types.js';
 import type { PixelScaling } from '../data/types.js';
 import { getKernels } from '../kernels/index.js';
@@ -87,6 +87,26 @@ export interface BuildOptions {
   /** Initialisation; default 'auto'. Without an rng, parameters start at zero (for loading). */
   init?: InitName;
   rng?: Rng;
+  /**
+   * Precision of the GEMMs (forward and both backward products); default 'fp32'. 'bf16': mixed
+   * precision (operands rounded to bfloat16, float32 sums; see Precision). Parameters, gradients,
+   * activations, softmax and loss stay float32. Needs a backend whose info().bf16 is available.
+   */
+  precision?: Precision;
+  /**
+   * Use the backend's fused training step (Kernels.createTrainStep) where it has one (default
+   * true); false composes the step from the kernels (same bits; for benchmarks and tests).
+   */
+  fusedStep?: boolean;
+}
+
+/** 'fp32' or 'bf16', the latter only on kernels that have bf16 GEMMs (else a RangeError saying why). */
+function checkModelPrecision(precision: unknown, kernels: Kernels): Precision {
+  if (precision === undefined || precision === 'fp32') return 'fp32';
+  if (precision !== 'bf16') throw new RangeError(`precision must be 'fp32' or 'bf16', got ${JSON.stringify(precision)}`);
+  const bf16 = kernels.info().bf16;
+  if (!bf16?.available) throw new RangeError(`precision 'bf16' is not available on the ${kernels.name} backend: ${bf16?.detail ?? 'no bf16 GEMMs'}`);
+  return 'bf16';
 }
 
 export function validateArchitecture(arch: ModelArchitecture): void {
@@ -130,6 +150,7 @@ export class Mlp implements Model {
   classNames: string[] | null = null;
   readonly parameters: readonly Parameter[];
   readonly parameterNames: readonly string[];
+  readonly precision: Precision;
 
   #layers: LayerBuffers[];
   #capacity = 0;
@@ -142,6 +163,8 @@ export class Mlp implements Model {
   #probs!: Tensor;
   #dlogits!: Tensor;
   #disposed = false;
+  #fusedStep: boolean;
+  #step: TrainStep | null = null;
 
   constructor(architecture: ModelArchitecture, options: BuildOptions) {
     validateArchitecture(architecture);
@@ -152,6 +175,8 @@ export class Mlp implements Model {
     this.classes = sizes[sizes.length - 1]!;
     const capacity = options.capacity ?? 256;
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    this.precision = checkModelPrecision(options.precision, this.kernels);
+    this.#fusedStep = options.fusedStep ?? true;
 
     const k = this.kernels;
     const params: Parameter[] = [];
@@ -255,6 +280,36 @@ export class Mlp implements Model {
     this.#probs = next.probs;
     this.#dlogits = next.dlogits;
     this.#capacity = capacity;
+    this.#planStep();
+  }
+
+  /** (Re)plans the fused training step over the current buffers, when the backend has one. */
+  #planStep(): void {
+    this.#step?.dispose();
+    this.#step = null;
+    if (!this.#fusedStep || !this.kernels.createTrainStep) return;
+    const last = this.#layers.length - 1;
+    this.#step = this.kernels.createTrainStep({
+      capacity: this.#capacity,
+      precision: this.precision,
+      input: this.#input,
+      labels: this.#labels,
+      probs: this.#probs,
+      dlogits: this.#dlogits,
+      layers: this.#layers.map((layer, i) => ({
+        inF: layer.inSize,
+        outF: layer.outSize,
+        act: layer.act,
+        weight: layer.weight.value,
+        weightGrad: layer.weight.grad,
+        bias: layer.bias.value,
+        biasGrad: layer.bias.grad,
+        z: this.#z[i]!,
+        h: i < last ? this.#h[i]! : this.#z[i]!,
+        dInput: i > 0 ? this.#dh[i - 1]! : null,
+        slopeGrad: layer.slope ? layer.slope.grad : null,
+      })),
+    });
   }
 
   #alive(): void {
@@ -277,7 +332,7 @@ export class Mlp implements Model {
     this.#layers.forEach((layer, i) => {
       const z = this.#z[i]!;
       const h = i < last ? this.#h[i]! : z;
-      k.denseForward(count, layer.inSize, layer.outSize, a, layer.weight.value, layer.bias.value, layer.act, z, h);
+      k.denseForward(count, layer.inSize, layer.outSize, a, layer.weight.value, layer.bias.value, layer.act, z, h, this.precision);
       a = h;
     });
   }
@@ -301,6 +356,11 @@ export class Mlp implements Model {
    * cross-entropy (without the L2 term).
    */
   computeGradients(count: number, l2 = 0): number {
+    if (this.#step) {
+      this.#alive();
+      this.#checkRows(count);
+      return this.#step.run(count, l2);
+    }
     this.forward(count);
     const k = this.kernels;
     const last = this.#layers.length - 1;
@@ -320,9 +380,9 @@ export class Mlp implements Model {
         // dW = dZᵀ·A + l2·W in one gemm: start from a copy of W and let beta = l2 scale it.
         gw.data.set(layer.weight.value.data.subarray(0, layer.weight.size));
       }
-      k.gemm(true, false, layer.outSize, layer.inSize, count, 1, dz, a, l2, gw);
+      k.gemm(true, false, layer.outSize, layer.inSize, count, 1, dz, a, l2, gw, this.precision);
       k.biasGrad(count, layer.outSize, dz, layer.bias.grad);
-      if (i > 0) k.gemm(false, false, count, layer.inSize, layer.outSize, 1, dz, layer.weight.value, 0, this.#dh[i - 1]!);
+      if (i > 0) k.gemm(false, false, count, layer.inSize, layer.outSize, 1, dz, layer.weight.value, 0, this.#dh[i - 1]!, this.precision);
     }
     return loss;
   }
@@ -433,6 +493,8 @@ export class Mlp implements Model {
 
   dispose(): void {
     if (this.#disposed) return;
+    this.#step?.dispose();
+    this.#step = null;
     const k = this.kernels;
     const tensors = [this.#input, this.#labels, this.#probs, this.#dlogits, ...this.#z, ...this.#h, ...this.#dh];
     for (const p of this.parameters) tensors.push(p.value, p.grad);
@@ -450,6 +512,8 @@ export interface CreateModelOptions {
   init?: InitName;
   /** Seed of the initialisation; default 1. */
   seed?: number;
+  /** GEMM precision, 'fp32' (default) or 'bf16' (mixed precision; see BuildOptions.precision). */
+  precision?: Precision;
 }
 
 /** Builds a freshly initialised model (every buffer allocated now). */
@@ -459,5 +523,6 @@ export function createModel(architecture: ModelArchitecture, options: CreateMode
     capacity: options.capacity ?? 256,
     init: options.init ?? 'auto',
     rng: new Rng(options.seed ?? 1),
+    ...(options.precision !== undefined ? { precision: options.precision } : {}),
   });
 }

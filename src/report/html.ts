@@ -320,7 +320,8 @@ export function renderPage(m: PageModel): string {
     card('final train loss', num(lastEpoch?.trainLoss ?? null), lastEpoch ? `train acc ${pct(lastEpoch.trainAccuracy)}` : ''),
     card('epochs', `${epochsRun} / ${r.config.epochs}`, `total ${duration(r.seconds)}`),
     card('time per epoch', secPerEpoch === null ? '–' : `${secPerEpoch.toFixed(2)} s`, samplesPerSec === null ? '' : `${Math.round(samplesPerSec).toLocaleString('en-US')} samples/s`),
-    card('backend', r.backend.backend, `${r.backend.isa}, ${r.backend.threads} thread${r.backend.threads === 1 ? '' : 's'}`),
+    // Records written before --precision existed have no precision (they ran fp32).
+    card('backend', r.backend.backend, `${r.backend.isa}, ${r.backend.threads} thread${r.backend.threads === 1 ? '' : 's'}, ${r.precision?.used ?? 'fp32'} GEMMs`),
   ].join('');
 
   const ds = r.dataset;

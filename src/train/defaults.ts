@@ -37,5 +37,6 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   seed: 1,
   standardize: true,
   backend: 'auto',
+  precision: 'fp32',
   threads: undefined,
 } satisfies TrainConfig) as Readonly<TrainConfig>;

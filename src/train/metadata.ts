@@ -12,7 +12,7 @@ import type { DataFingerprint } from '../data/fingerprint.js';
 import type { PixelScaling } from '../data/types.js';
 import type { ModelArchitecture } from '../model/mlp.js';
 import { CheckpointError } from './safetensors.js';
-import { showValue, trainConfigSchema } from './schema.js';
+import { showValue, storedTrainConfigSchema } from './schema.js';
 import type { TrainConfig } from './types.js';
 
 /** The only metadata version densetrain reads and writes. */
@@ -168,7 +168,7 @@ export function parseModelMetadata(file: string, meta: Record<string, string>): 
 /** The metadata of a checkpoint, checked (config through the config schema). */
 export function parseCheckpointMetadata(file: string, meta: Record<string, string>): CheckpointMetadata {
   const model = parseModelMetadata(file, meta);
-  const config = parseField(file, 'config', meta['config'], trainConfigSchema) as TrainConfig;
+  const config = parseField(file, 'config', meta['config'], storedTrainConfigSchema) as TrainConfig;
   const training = parseField(file, 'training', meta['training'], trainingSchema);
   if (config.layers.join(',') !== model.architecture.layers.join(',')) {
     throw new CheckpointError(`${file}: metadata field config.layers [${config.layers.join(', ')}] differs from architecture.layers [${model.architecture.layers.join(', ')}]`);

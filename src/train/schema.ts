@@ -8,7 +8,7 @@
  * command line, `config.json: "lr" must be > 0, got -1` in a file.
  */
 import { z } from 'zod';
-import { ACTIVATION_NAMES, type ActivationName } from '../kernels/types.js';
+import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
 import type { InitName, OptimizerName, ScheduleName, TrainConfig } from './types.js';
 
@@ -101,6 +101,7 @@ const shape = {
   seed: integer().refine(Number.isSafeInteger, { error: (iss) => `must be a safe integer, got ${got(iss)}` }),
   standardize: boolean(),
   backend: oneOf(BACKEND_CHOICES),
+  precision: oneOf(PRECISIONS as unknown as readonly [Precision, ...Precision[]]),
   threads: integer().min(1, { error: (iss) => `must be an integer >= 1, got ${got(iss)}` }),
 };
 
@@ -109,6 +110,8 @@ export const CONFIG_KEYS = Object.keys(shape) as ConfigKey[];
 
 /** A complete TrainConfig (threads optional). Strict: unknown keys are rejected. */
 export const trainConfigSchema = z.strictObject({ ...shape, threads: shape.threads.optional() });
+/** A TrainConfig as stored in a checkpoint: those written before --precision existed trained in fp32. */
+export const storedTrainConfigSchema = z.strictObject({ ...shape, threads: shape.threads.optional(), precision: shape.precision.default('fp32') });
 /** Any subset of a TrainConfig (what a config file or the command line gives). Strict. */
 export const partialTrainConfigSchema = z.strictObject(shape).partial();
 

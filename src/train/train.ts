@@ -46,9 +46,10 @@ import { DEFAULT_CONFIG } from './defaults.js';
 import type { RanOn } from './metadata.js';
 import { acquireRunLock, type RunLock } from './run-lock.js';
 import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
+import { resolvePrecision } from './precision.js';
 import { metricsLogFor, type MetricsLogOptions } from './metrics-log.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
-import type { BatchRecord, EpochRecord, EvalResult, RunRecord, StopReason, TrainConfig } from './types.js';
+import type { BatchRecord, EpochRecord, EvalResult, PrecisionUsed, RunRecord, StopReason, TrainConfig } from './types.js';
 
 /** What onBatch receives after every optimizer step. */
 export interface BatchEvent extends BatchRecord {
@@ -67,6 +68,8 @@ export interface StartEvent {
   config: TrainConfig;
   backend: BackendInfo;
   dataset: RunRecord['dataset'];
+  /** The GEMM precision asked for and used (bf16 falls back to fp32, said here, without bf16 GEMMs). */
+  precision: PrecisionUsed;
   /** Epoch the run starts in (1, or later when resuming). */
   startEpoch: number;
   resumedFrom: string | null;
@@ -286,9 +289,10 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
 
   // The one rng: initialisation, then the split, then the shuffles.
   const rng = new Rng(cfg.seed);
+  const precision = resolvePrecision(cfg.precision, kernels);
   const model = new Mlp(
     { layers: cfg.layers, activation: cfg.activation, alpha: cfg.alpha },
-    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng },
+    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng, precision: precision.used },
   );
   let optimizer: Optimizer | null = null;
   let ownLock: RunLock | null = null;
@@ -353,7 +357,7 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
       await saveModelValues(join(outDir, MODEL_FILE), model, best);
     };
 
-    options.onStart?.({ config: cfg, backend, dataset: datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
+    options.onStart?.({ config: cfg, backend, precision, dataset: datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
 
     const trainSet = dataset.train;
     const n = split.train.length;
@@ -499,6 +503,7 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
       config: cfg,
       dataset: datasetInfo,
       backend,
+      precision,
       startedAt: state.startedAt,
       finishedAt: new Date().toISOString(),
       stopReason,

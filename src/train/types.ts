@@ -2,7 +2,7 @@
  * The shapes that flow between the trainer, the CLI, checkpoints and reports. metrics.json
  * in a run folder is a RunRecord.
  */
-import type { ActivationName, BackendChoice } from '../kernels/types.js';
+import type { ActivationName, BackendChoice, Precision } from '../kernels/types.js';
 import type { BackendInfo } from '../kernels/index.js';
 import type { DataFingerprint } from '../data/fingerprint.js';
 
@@ -45,8 +45,22 @@ export interface TrainConfig {
   /** Standardise pixels with the training split's mean and std instead of scaling to [0, 1]. */
   standardize: boolean;
   backend: BackendChoice;
+  /**
+   * GEMM precision: 'fp32', or 'bf16' mixed precision (operands rounded to bfloat16, float32
+   * sums; weights, gradients, optimizer, softmax and loss in float32). Where the backend has no
+   * bf16 GEMMs the run says so and trains in fp32 (RunRecord.precision says what ran).
+   */
+  precision: Precision;
   /** Native threads (undefined: DENSETRAIN_THREADS or the CPU count). */
   threads?: number | undefined;
+}
+
+/** The GEMM precision a run asked for, the one it used, and what ran it (or why bf16 did not). */
+export interface PrecisionUsed {
+  requested: Precision;
+  used: Precision;
+  /** bf16: the kernels ('avx512-bf16 (vdpbf16ps)'); a fallback: why bf16 was not available. */
+  detail: string;
 }
 
 export interface BatchRecord {
@@ -98,6 +112,8 @@ export interface RunRecord {
     fingerprint?: DataFingerprint;
   };
   backend: BackendInfo;
+  /** GEMM precision the run used (config.precision unless the backend had no bf16), and how. */
+  precision: PrecisionUsed;
   startedAt: string;
   finishedAt: string;
   stopReason: StopReason;

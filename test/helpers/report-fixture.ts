@@ -154,6 +154,7 @@ export function syntheticRun(options: SyntheticRunOptions = {}): {
       seed: 42,
       standardize: false,
       backend: 'auto',
+      precision: 'fp32',
     },
     dataset: {
       name: 'mnist-sample',
@@ -166,6 +167,7 @@ export function syntheticRun(options: SyntheticRunOptions = {}): {
       width: 28,
     },
     backend: { backend: 'native', isa: 'avx2-fma', threads: 2, skipped: [] },
+    precision: { requested: 'fp32', used: 'fp32', detail: 'float32 GEMMs' },
     startedAt: '2025-01-01T10:00:00.000Z',
     finishedAt: '2025-01-01T10:00:15.000Z',
     stopReason: options.stopReason ?? 'completed',

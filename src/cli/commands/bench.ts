@@ -17,6 +17,9 @@ interface BenchCommandOptions {
   data?: string;
   peak?: string;
   openblas?: boolean;
+  precision?: string;
+  step?: string;
+  vsTorch?: boolean;
 }
 
 export const BENCH_USAGE =
@@ -37,6 +40,9 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
     .option('--models <list>', 'train: models to time (784-128-64-10, 784-500-500-10, 784-1024-512-64-10; default all)')
     .option('--epochs <n>', 'train: timed epochs after the warm-up epoch (default 3, 1 with --quick)')
     .option('--data <name|dir>', 'train: time on this dataset instead of fashion-mnist (28x28 images; noted in the results)')
+    .option('--precision <list>', 'train: GEMM precisions to time, fp32,bf16 (default fp32)')
+    .option('--step <list>', 'train: fused (one native call per batch, what train() uses), composed (single kernel calls), or both')
+    .option('--vs-torch', 'train: PyTorch trains the same models, recipe, data and threads in the same run (bench/torch_train.py); ratio per model and precision')
     .option('--verbose', 'print stack traces on errors')
     .action(async (suite: string, options: BenchCommandOptions) => {
       const argv = [suite, '--backend', options.backend];
@@ -48,6 +54,9 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
       if (options.models !== undefined) argv.push('--models', options.models);
       if (options.epochs !== undefined) argv.push('--epochs', options.epochs);
       if (options.data !== undefined) argv.push('--data', options.data);
+      if (options.precision !== undefined) argv.push('--precision', options.precision);
+      if (options.step !== undefined) argv.push('--step', options.step);
+      if (options.vsTorch) argv.push('--vs-torch');
       // bench/ compiles next to src/ (dist/bench/run.js): the same relative path from src/ and dist/src/.
       const { runBench } = await import('../../../bench/run.js');
       const code = await runBench(argv, io, { usage: BENCH_USAGE, defaultJsonFile: false, throwUsageErrors: true });

@@ -9,6 +9,7 @@ import type { PixelScaling } from '../../data/types.js';
 import { summarizeArchitecture, type ModelSummary } from '../../model/summary.js';
 import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from '../../kernels/index.js';
 import { nativeAddonSource } from '../../kernels/native.js';
+import type { Bf16Support } from '../../kernels/types.js';
 import { loadData, type DatasetListing } from '../deps.js';
 import { formatCount, formatPercent, type Io } from '../io.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
@@ -24,6 +25,8 @@ interface BackendStatus {
   reason?: string;
   /** native only: the addon file and where it came from (prebuilt, compiled, DENSETRAIN_NATIVE_PATH). */
   addon?: { path: string; source: string };
+  /** bf16 mixed-precision GEMMs: available or why not (see Bf16Support). */
+  bf16?: Bf16Support;
 }
 
 export interface InfoReport {
@@ -43,7 +46,7 @@ export async function collectInfo(): Promise<InfoReport> {
     if (!result.ok) return { name, available: false, reason: result.reason };
     const info = result.kernels.info();
     const addon = name === 'native' ? nativeAddonSource() : undefined;
-    return { name, available: true, isa: info.isa, threads: info.threads, ...(addon ? { addon } : {}) };
+    return { name, available: true, isa: info.isa, threads: info.threads, ...(addon ? { addon } : {}), ...(info.bf16 ? { bf16: info.bf16 } : {}) };
   });
   let auto: string;
   try {
@@ -162,6 +165,10 @@ export const registerInfoCommand: RegisterCommand = (program, { io }) => {
           ? `available  ${b.isa}, ${b.threads} thread${b.threads === 1 ? '' : 's'}${b.addon ? ` (${b.addon.source} addon: ${b.addon.path})` : ''}`
           : `unavailable: ${b.reason}`;
         io.out(`  ${b.name.padEnd(10)} ${status}`);
+        if (b.bf16) {
+          io.out(`  ${''.padEnd(10)} bf16: ${b.bf16.available ? `yes, ${b.bf16.detail}` : `no (fp32 only): ${b.bf16.detail}`}`);
+          if (b.bf16.note) io.out(`  ${''.padEnd(10)} ${b.bf16.note}`);
+        }
       }
       io.out(`auto picks: ${info.auto}`);
       for (const [key, value] of Object.entries(info.env)) io.out(`${key}=${value}`);
