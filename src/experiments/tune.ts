@@ -269,17 +269,8 @@ export function planTune(space: Space | unknown, options: TuneOptions): { settin
       id: ids[i]!,
       settings: values as Record<string, unknown>,
       config,
-      status: 'pending',
-      epochs: 0,
-      bestValAccuracy: null,
-      bestValLoss: null,
-      keptValAccuracy: null,
-      testAccuracy: null,
-      testLoss: null,
-      preluSlopes: null,
-      seconds: null,
+      ...EMPTY_ENTRY,
       runDir: repeats > 1 ? join('trials', ids[i]!, `seed-${config.seed}`) : join('trials', ids[i]!),
-      report: null,
       rungs: [],
     };
   });
@@ -519,6 +510,7 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
   return { leaderboard: rankTrials(trials), trials, interrupted, file, settings, rungs };
 }
 
+/** A trial's (and a repeat's) results before it has run. */
 const EMPTY_ENTRY: Omit<RepeatEntry, 'seed' | 'runDir'> = {
   status: 'pending',
   epochs: 0,
