@@ -1,6 +1,6 @@
 /**
- * `densetrain worker`: takes trials from the BullMQ queue and runs them (runTrial, the same
- * code as a local trial), one per process. It binds nothing and listens on no port: it only
+ * `densetrain worker`: takes trials from the BullMQ queue and runs them one at a time, each in
+ * a process-pool child (runTrial, the same code as a local trial). It binds nothing and listens on no port: it only
  * connects out to Redis.
  *
  * - Every job payload is validated first (queue-protocol.ts); a bad one fails that job
@@ -102,8 +102,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
   };
   let stopping = false;
 
-  // One connection for the control keys (decisions, stop requests); BLPOP blocks it, so each
-  // trial duplicates it for its own waits.
+  // One connection for the control keys (stop requests; decisions are awaited on a duplicate).
   const control = new Redis({ ...target.connection, maxRetriesPerRequest: null, lazyConnect: false });
   control.on('error', () => {
     /* ioredis reconnects by itself; BullMQ reports the outage below */
@@ -144,8 +143,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     log(`trial ${experiment.id}/${trial.id}: started (job ${job.id})`);
     const controller = new AbortController();
     running.set(String(job.id), controller);
-    const waiter = control.duplicate();
-    waiter.on('error', () => {});
+    // BLPOP blocks its connection, so each trial that waits for answers gets its own; compare and
+    // sweep send none (decisionTimeoutMs 0) and open none.
+    const waiter = payload.decisionTimeoutMs > 0 ? control.duplicate() : null;
+    waiter?.on('error', () => {});
     let lastBatch = 0;
     const stopPoll = setInterval(() => {
       control.get(stopKey(String(job.id))).then(
@@ -166,7 +167,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
       async epoch(record) {
         await report({ kind: 'epoch', record, worker: me });
         // No scheduler answers (compare, sweep) or the trial is stopping anyway: go on at once.
-        if (controller.signal.aborted || payload.decisionTimeoutMs === 0) return { stop: false };
+        if (controller.signal.aborted || waiter === null) return { stop: false };
         try {
           const answer = await waiter.blpop(decisionKey(String(job.id), record.epoch), payload.decisionTimeoutMs / 1000);
           return decodeDecision(answer ? answer[1] : null);
@@ -187,7 +188,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     } finally {
       clearInterval(stopPoll);
       running.delete(String(job.id));
-      waiter.disconnect();
+      waiter?.disconnect();
     }
     if (outcome.status === 'interrupted' && stopping) {
       // This worker is going away, not the coordinator asking: the trial goes back to the queue
