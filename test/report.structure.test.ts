@@ -364,6 +364,10 @@ describe('terminal tables', () => {
     expect(row.replace(/[│|]/g, ' ').trim().split(/\s+/)).toEqual(['T-shirt/top', '3', '40', '7', '50']);
     expect(text).toContain('1000');
     expect(confusionTable(confusion, names, { color: true })).toMatch(/\u001b\[/);
+    // One line per class: a rule under the header only, none between the rows.
+    expect(lines).toHaveLength(names.length + 4);
+    expect(lines.filter((l) => l.startsWith('├'))).toHaveLength(1);
+    expect(lines[2]).toMatch(/^├/);
   });
 
   it('per-class table: precision, recall, support, overall accuracy', () => {
@@ -377,6 +381,11 @@ describe('terminal tables', () => {
     expect(overall).toContain(`${((1090 / 1102) * 100).toFixed(2)}%`);
     const widths = new Set(text.split('\n').filter((l) => /^[┌│├└]/.test(l)).map((l) => [...l].length));
     expect(widths.size).toBe(1);
+    // Rules under the header and above the overall row only.
+    const tableLines = text.split('\n').filter((l) => /^[┌│├└]/.test(l));
+    expect(tableLines).toHaveLength(names.length + 6);
+    expect(tableLines.filter((l) => l.startsWith('├'))).toHaveLength(2);
+    expect(tableLines[tableLines.length - 3]).toMatch(/^├/);
   });
 
   it('long names are shortened and control characters neutralised', () => {

@@ -15,6 +15,7 @@ import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { withoutRowRules } from '../report/terminal.js';
 import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
@@ -283,8 +284,6 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail, int
   return outcome(EXIT_OK);
 }
 
-const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
-
 /** Loss and accuracy of the kept model (train, validation, test), then how the run went. */
 function summaryTable(record: RunRecord, test: { loss: number; accuracy: number } | null, info: BackendInfo): string {
   const epochs = record.epochs;
@@ -293,7 +292,6 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     head: ['', 'loss', 'accuracy'],
     style: { head: [], border: [] },
     colAligns: ['left', 'right', 'right'],
-    chars: COMPACT,
   });
   const keptNote = kept && epochs.length > 1 ? ` (epoch ${kept.epoch})` : '';
   scores.push(
@@ -302,7 +300,7 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     ['test', formatLoss(test?.loss), formatPercent(test?.accuracy)],
   );
   const mean = (f: (e: EpochRecord) => number) => (epochs.length ? epochs.reduce((a, e) => a + f(e), 0) / epochs.length : Number.NaN);
-  const run = new Table({ style: { head: [], border: [] }, chars: COMPACT });
+  const run = new Table({ style: { head: [], border: [] } });
   run.push(
     ['seconds per epoch', formatSeconds(mean((e) => e.seconds))],
     ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
@@ -311,5 +309,5 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     ['precision', record.precision.used === record.precision.requested ? formatPrecision(record.precision) : `${record.precision.used} (${record.precision.requested} not available here, see above)`],
     ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );
-  return `${scores.toString()}\n${run.toString()}`;
+  return `${withoutRowRules(scores.toString())}\n${withoutRowRules(run.toString(), { header: false })}`;
 }

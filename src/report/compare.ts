@@ -16,6 +16,7 @@ import type { RunRecord } from '../train/types.js';
 import { compareCurvesSpec, perClassCompareSpec, runColors, sweepChartSpec, uniqueNames, type SweepScale } from './charts.js';
 import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
 import { prefixSvgIds, renderSvg } from './render.js';
+import { withoutRowRules } from './terminal.js';
 import { spreadChartSpec } from './spread-chart.js';
 
 /** One run of a comparison or sweep, as the reports see it. */
@@ -139,8 +140,6 @@ export function formatValue(v: number): string {
 // ---------------------------------------------------------------------------------------------
 // Terminal
 
-const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
-
 /**
  * The results table both commands print: one row per run (a sweep adds its value as the first
  * column), best validation accuracy, final test accuracy and loss, epochs run, seconds, stop reason.
@@ -152,7 +151,6 @@ export function runsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitl
     head: [valueColumn ? options.valueTitle! : 'run', 'best val acc', 'test acc', 'test loss', 'epochs', 'seconds', 'stop reason'],
     style: { head: [], border: [] },
     colAligns: [valueColumn ? 'right' : 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
-    chars: COMPACT,
   });
   for (const run of runs) {
     const s = summarizeRun(run);
@@ -166,7 +164,7 @@ export function runsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitl
       s.status,
     ]);
   }
-  return table.toString();
+  return withoutRowRules(table.toString());
 }
 
 /** Some configuration was trained with several seeds. */
@@ -195,7 +193,6 @@ function repeatsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: 
     head: [valueColumn ? options.valueTitle! : 'run', 'seeds', 'best val acc', 'test acc', 'test acc range', 'test loss', 'diverged', ...(prelu ? ['prelu slopes'] : []), 'status'],
     style: { head: [], border: [] },
     colAligns: [valueColumn ? 'right' : 'left', 'right', 'right', 'right', 'right', 'right', 'right', ...(prelu ? (['left'] as const) : []), 'left'],
-    chars: COMPACT,
   });
   runs.forEach((run, i) => {
     const s = stats[i]!;
@@ -211,7 +208,7 @@ function repeatsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: 
       run.status,
     ]);
   });
-  return `${table.toString()}\n(mean ± sample standard deviation over the seeds that finished; diverged seeds are counted, not averaged)`;
+  return `${withoutRowRules(table.toString())}\n(mean ± sample standard deviation over the seeds that finished; diverged seeds are counted, not averaged)`;
 }
 
 // ---------------------------------------------------------------------------------------------

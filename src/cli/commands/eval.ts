@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import Table from 'cli-table3';
 import { formatBackendInfo, selectKernels } from '../../kernels/index.js';
 import type { ActivationName } from '../../kernels/types.js';
-import { confusionTable, perClassTable } from '../../report/terminal.js';
+import { confusionTable, perClassTable, withoutRowRules } from '../../report/terminal.js';
 import { loadModel } from '../../train/checkpoint.js';
 import { parseConfigPart } from '../../train/schema.js';
 import { loadData } from '../deps.js';
@@ -85,7 +85,7 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
           { 'test loss': formatLoss(result.loss) },
           { 'test accuracy': formatPercent(result.accuracy) },
         );
-        io.out(table.toString());
+        io.out(withoutRowRules(table.toString(), { header: false }));
         const classNames = model.classNames ?? dataset.classNames;
         io.out('confusion matrix (rows: true class, columns: predicted)');
         io.out(confusionTable(result.confusion, classNames));

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
 import type { PixelScaling } from '../../data/types.js';
 import { summarizeArchitecture, type ModelSummary } from '../../model/summary.js';
+import { withoutRowRules } from '../../report/terminal.js';
 import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from '../../kernels/index.js';
 import { nativeAddonSource } from '../../kernels/native.js';
 import type { Bf16Support } from '../../kernels/types.js';
@@ -124,7 +125,7 @@ function printModelReport(io: Io, r: ModelReport): void {
     table.push([`layers.${l.index}`, `${l.outputs} x ${l.inputs}`, l.activation, formatCount(l.parameters), formatCount(l.multiplyAdds)]);
   }
   table.push(['total', '', '', formatCount(summary.parameters), formatCount(summary.multiplyAdds)]);
-  io.out(table.toString());
+  io.out(withoutRowRules(table.toString(), { beforeLast: true }));
   io.out(`multiply-adds per image: ${formatCount(summary.multiplyAdds)}; parameters: ${formatCount(summary.parameters)} (${formatCount(summary.parameters * 4)} bytes as float32)`);
   io.out(`input scaling: ${describeScaling(r.scaling)}`);
   io.out(`classes: ${r.classNames ? r.classNames.join(', ') : `${r.architecture.layers[r.architecture.layers.length - 1]} (no names recorded)`}`);
