@@ -118,6 +118,8 @@ export function dataLine(dataset: Dataset, trainCount: number): string {
   );
 }
 
+export type RunDetail = 'full' | 'summary' | 'brief';
+
 export interface RunIntoFolderInput {
   io: Io;
   config: TrainConfig;
@@ -137,9 +139,10 @@ export interface RunIntoFolderInput {
   progress: TrainProgress;
   /**
    * 'full' (train): the summary, confusion and per-class tables and where everything went.
+   * 'summary' (train --quiet): the summary tables and the report's path only.
    * 'brief' (compare, sweep): nothing beyond the progress lines; the caller summarises.
    */
-  detail: 'full' | 'brief';
+  detail: RunDetail;
 }
 
 export interface RunOutcome {
@@ -161,7 +164,7 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
   const { outDir, outFlag, resumingHere } = input;
   await prepareRunDir(outDir, outFlag, resumingHere);
   // One writer per run folder, from before INCOMPLETE is written until the last file is.
-  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail === 'full' ? 'train' : 'a compare/sweep run' });
+  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail !== 'brief' ? 'train' : 'a compare/sweep run' });
   try {
     return await trainIntoLockedFolder(input, lock);
   } finally {
@@ -220,13 +223,14 @@ interface FinishInput {
   model: Mlp;
   dataset: Dataset;
   info: BackendInfo;
-  detail: 'full' | 'brief';
+  detail: RunDetail;
   /** The exit code if the run was interrupted (130 SIGINT, 143 SIGTERM). */
   interruptCode: number;
 }
 
 async function finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
   const full = detail === 'full';
+  const summary = detail !== 'brief';
   const interrupted = record.stopReason === 'interrupted';
   let probs: Float32Array | undefined;
   try {
@@ -248,8 +252,8 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail, int
   }
   const outcome = (code: number): RunOutcome => ({ code, record, test, reportPath, reportError });
 
+  if (summary) io.out(summaryTable(record, test, info));
   if (full) {
-    io.out(summaryTable(record, test, info));
     if (test && !interrupted) {
       const { confusionTable, perClassTable } = await loadTerminalTables();
       io.out('confusion matrix on the test set (rows: true class, columns: predicted)');
@@ -262,23 +266,21 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail, int
   if (interrupted) {
     await markIncomplete(outDir, `interrupted (${record.stopMessage ?? 'Ctrl-C'}); continue with: densetrain train --resume ${outDir}`);
     io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
-    if (reportPath && full) io.out(`report so far: ${resolve(reportPath)}`);
+    if (reportPath && summary) io.out(`report so far: ${resolve(reportPath)}`);
     io.out(`continue with: densetrain train --resume ${outDir}`);
     return outcome(interruptCode);
   }
   if (reportError !== undefined) {
     await markIncomplete(outDir, `report.html could not be written: ${reportError}`);
     io.err(`densetrain: could not write the report: ${reportError}`);
-    if (full) io.out(`run folder: ${where}`);
+    if (summary) io.out(`run folder: ${where}`);
     return outcome(EXIT_FAILURE);
   }
   await markComplete(outDir);
-  if (full) {
-    io.out(`run folder: ${where}`);
-    if (reportPath) io.out(`report: ${resolve(reportPath)}`);
-  }
+  if (full) io.out(`run folder: ${where}`);
+  if (reportPath && summary) io.out(`report: ${resolve(reportPath)}`);
   if (record.stopReason === 'diverged') {
-    if (full) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
+    if (summary) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
     return outcome(EXIT_FAILURE);
   }
   return outcome(EXIT_OK);

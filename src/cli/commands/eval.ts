@@ -26,6 +26,13 @@ interface EvalOptions {
   verbose?: boolean;
 }
 
+const differ = (a: readonly string[], b: readonly string[]): boolean => a.length !== b.length || a.some((name, i) => name !== b[i]);
+
+/** "0, 1, 2, ..., 9" (at most eight names shown). */
+function listNames(names: readonly string[]): string {
+  return names.length <= 8 ? names.join(', ') : `${names.slice(0, 6).join(', ')}, ... (${names.length} in all)`;
+}
+
 export const registerEvalCommand: RegisterCommand = (program, { io }) => {
   program
     .command('eval')
@@ -74,6 +81,12 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
         }
         if (model.classes !== dataset.classes) {
           throw new UsageError(`--model has ${model.classes} classes but --data ${options.data} has ${dataset.classes}`);
+        }
+        // Same count, other labels (a Fashion-MNIST model on MNIST digits): its accuracy would mean nothing.
+        if (model.classNames && differ(model.classNames, dataset.classNames)) {
+          throw new UsageError(
+            `--model was trained on the classes ${listNames(model.classNames)} but --data ${options.data} has ${listNames(dataset.classNames)}; evaluate it on data with its classes`,
+          );
         }
         const probs = predictImageSet(model, test, model.scaling);
         const result = evaluateProbabilities(probs, test.labels, model.classes);
