@@ -31,17 +31,10 @@ import { Mlp } from '../model/mlp.js';
 import { createOptimizer, type Optimizer } from '../optim/optimizer.js';
 import { learningRateAt } from '../optim/schedule.js';
 import { Rng } from '../rng.js';
-import {
-  CHECKPOINT_FILE,
-  CheckpointError,
-  MODEL_FILE,
-  readCheckpoint,
-  requireTensor,
-  saveModelValues,
-  writeCheckpoint,
-  type CheckpointContents,
-  type TrainingState,
-} from './checkpoint.js';
+import { MODEL_FILE, requireTensor } from '../model/load.js';
+import { CheckpointError } from '../model/safetensors.js';
+import { saveModelValues } from '../model/save.js';
+import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint, type CheckpointContents, type TrainingState } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import type { RanOn } from './metadata.js';
 import { acquireRunLock, type RunLock } from './run-lock.js';
