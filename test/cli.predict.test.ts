@@ -15,7 +15,7 @@ import { encodeIdxImages } from '../src/data/idx.js';
 import { loadDataset } from '../src/data/registry.js';
 import type { Dataset } from '../src/data/types.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';
-import { loadModel } from '../src/train/checkpoint.js';
+import { loadModel } from '../src/model/load.js';
 import { ensureBuilt, runCli } from './helpers/cli.js';
 
 let dir: string;

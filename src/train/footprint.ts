@@ -6,7 +6,7 @@
  * allocates in one piece of at most 2^31 - 1 float32 values).
  */
 import { totalmem } from 'node:os';
-import { maxSafetensorsBytes } from './safetensors.js';
+import { maxSafetensorsBytes } from '../model/safetensors.js';
 import type { TrainConfig } from './types.js';
 
 /** The largest tensor any backend allocates (elements; the kernels' length limit). */

@@ -11,25 +11,15 @@ import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
+import { showValue } from '../show-value.js';
+import { INIT_NAMES } from '../model/init.js';
+import { OPTIMIZER_NAMES } from '../optim/optimizer.js';
+import { SCHEDULE_NAMES } from '../optim/schedule.js';
 import type { InitName, OptimizerName, ScheduleName, TrainConfig } from './types.js';
 
-export const INIT_NAMES: readonly InitName[] = ['auto', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal'];
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['sgd', 'adam'];
-export const SCHEDULE_NAMES: readonly ScheduleName[] = ['constant', 'step', 'cosine'];
+export { INIT_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES };
 export const BACKEND_CHOICES = ['auto', 'native', 'wasm', 'reference'] as const;
 
-/** A value as a user would recognise it in a message: numbers plainly (NaN, -1), strings quoted. */
-export function showValue(value: unknown): string {
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  try {
-    const text = JSON.stringify(value);
-    return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  } catch {
-    return String(value);
-  }
-}
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;

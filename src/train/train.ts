@@ -31,17 +31,10 @@ import { Mlp } from '../model/mlp.js';
 import { createOptimizer, type Optimizer } from '../optim/optimizer.js';
 import { learningRateAt } from '../optim/schedule.js';
 import { Rng } from '../rng.js';
-import {
-  CHECKPOINT_FILE,
-  CheckpointError,
-  MODEL_FILE,
-  readCheckpoint,
-  requireTensor,
-  saveModelValues,
-  writeCheckpoint,
-  type CheckpointContents,
-  type TrainingState,
-} from './checkpoint.js';
+import { MODEL_FILE, requireTensor } from '../model/load.js';
+import { CheckpointError } from '../model/safetensors.js';
+import { saveModelValues } from '../model/save.js';
+import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint, type CheckpointContents, type TrainingState } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import type { RanOn } from './metadata.js';
 import { acquireRunLock, type RunLock } from './run-lock.js';
@@ -51,38 +44,11 @@ import { metricsLogFor, type MetricsLogOptions } from './metrics-log.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
 import type { BatchRecord, EpochRecord, EvalResult, PrecisionUsed, RunRecord, StopReason, TrainConfig } from './types.js';
 
-/** What onBatch receives after every optimizer step. */
-export interface BatchEvent extends BatchRecord {
-  /** Batches per epoch. */
-  batches: number;
-  /** Samples in this batch (the last batch of an epoch may be smaller). */
-  size: number;
-  /** Accuracy on this batch (before the step, like the loss). */
-  accuracy: number;
-  samplesPerSecond: number;
-  lr: number;
-}
+import type { BatchEvent, StartEvent, TrainHooks } from './events.js';
 
-/** What onStart receives once the data, split and backend are known. */
-export interface StartEvent {
-  config: TrainConfig;
-  backend: BackendInfo;
-  dataset: RunRecord['dataset'];
-  /** The GEMM precision asked for and used (bf16 falls back to fp32, said here, without bf16 GEMMs). */
-  precision: PrecisionUsed;
-  /** Epoch the run starts in (1, or later when resuming). */
-  startEpoch: number;
-  resumedFrom: string | null;
-}
+export type { BatchEvent, StartEvent, TrainHooks };
 
-export interface TrainOptions {
-  onStart?: (event: StartEvent) => void;
-  onBatch?: (event: BatchEvent) => void;
-  /**
-   * After every epoch's checkpoint. A returned promise is awaited before the next epoch (a
-   * scheduler's decision; aborting `signal` in it stops the run at this epoch boundary).
-   */
-  onEpoch?: (record: EpochRecord) => void | Promise<void>;
+export interface TrainOptions extends TrainHooks {
   /** Aborting stops after the current batch ('interrupted') and writes a checkpoint. */
   signal?: AbortSignal;
   /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */

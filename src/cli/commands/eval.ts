@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import { formatBackendInfo, selectKernels } from '../../kernels/index.js';
 import type { ActivationName } from '../../kernels/types.js';
 import { confusionTable, perClassTable, withoutRowRules } from '../../report/terminal.js';
-import { loadModel } from '../../train/checkpoint.js';
+import { loadModel } from '../../model/load.js';
 import { parseConfigPart } from '../../train/schema.js';
 import { loadData } from '../deps.js';
 import { UsageError } from '../errors.js';

@@ -1,7 +1,7 @@
 /** `densetrain export --model FILE --onnx OUT.onnx`: the model as ONNX, for onnxruntime and friends. */
 import { resolve } from 'node:path';
 import { exportOnnx, ONNX_OPSET, OnnxExportError } from '../../export/onnx.js';
-import { writeFileAtomic } from '../../train/safetensors.js';
+import { writeFileAtomic } from '../../model/safetensors.js';
 import { UsageError } from '../errors.js';
 import { formatCount } from '../io.js';
 import type { RegisterCommand } from '../main.js';
