@@ -27,6 +27,7 @@ import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from '
 import { evaluateProbabilities, predictImageSet } from './predict.js';
 import type { TrainProgress } from './progress.js';
 import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
+import { firstLine } from '../first-line.js';
 
 /** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
 class InterruptReason extends Error {
@@ -248,7 +249,7 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail, int
     const report = await loadReport();
     reportPath = await report.writeReport(outDir, { record, ...(probs ? { test: { images: dataset.test, probs } } : {}) });
   } catch (error) {
-    reportError = (error as Error).message.split('\n')[0];
+    reportError = firstLine(error);
   }
   const outcome = (code: number): RunOutcome => ({ code, record, test, reportPath, reportError });
 

@@ -7,6 +7,7 @@ import { loadNativeKernels } from './native.js';
 import { createReferenceKernels } from './reference.js';
 import type { BackendChoice, BackendName, Kernels, KernelsInfo } from './types.js';
 import { loadWasmKernels } from './wasm.js';
+import { firstLine } from '../first-line.js';
 
 export type { Activation, ActivationName, BackendChoice, BackendName, Kernels, KernelsInfo, Tensor } from './types.js';
 export { ACTIVATION_NAMES } from './types.js';
@@ -35,11 +36,6 @@ export function tryLoadBackend(name: BackendName): LoadResult {
     loaded.set(name, result);
   }
   return result;
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
 }
 
 export interface BackendInfo extends KernelsInfo {

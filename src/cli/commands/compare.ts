@@ -16,6 +16,7 @@ import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface CompareOptions extends Record<string, unknown> {
   config?: string[];
@@ -184,7 +185,7 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
     const path = await report.writeComparisonReport(outDir, { varied, runs });
     io.out(`comparison: ${resolve(path)}`);
   } catch (error) {
-    io.err(`densetrain: could not write compare.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write compare.html: ${firstLine(error)}`);
     if (code === EXIT_OK) code = EXIT_FAILURE;
   }
   const diverged = result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label);

@@ -17,6 +17,7 @@ import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin
 import type { RegisterCommand } from '../main.js';
 import { printListing } from './data.js';
 import { packageVersion } from '../version.js';
+import { firstLine } from '../../first-line.js';
 
 interface BackendStatus {
   name: string;
@@ -53,7 +54,7 @@ export async function collectInfo(): Promise<InfoReport> {
   try {
     auto = formatBackendInfo(selectKernels().info);
   } catch (error) {
-    auto = `none: ${(error as Error).message.split('\n')[0]}`;
+    auto = `none: ${firstLine(error)}`;
   }
   const env: Record<string, string> = {};
   for (const key of ['DENSETRAIN_BACKEND', 'DENSETRAIN_THREADS']) {
@@ -64,7 +65,7 @@ export async function collectInfo(): Promise<InfoReport> {
   try {
     datasets = await (await loadData()).listDatasets();
   } catch (error) {
-    datasets = `could not list datasets: ${(error as Error).message.split('\n')[0]}`;
+    datasets = `could not list datasets: ${firstLine(error)}`;
   }
   return {
     densetrain: packageVersion(),

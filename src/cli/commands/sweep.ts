@@ -13,6 +13,7 @@ import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
 import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface SweepOptions extends Record<string, unknown> {
   param?: string;
@@ -218,7 +219,7 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     const path = await report.writeSweepReport(outDir, { param: axis, scale, runs });
     io.out(`sweep: ${resolve(path)}`);
   } catch (error) {
-    io.err(`densetrain: could not write sweep.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write sweep.html: ${firstLine(error)}`);
     if (code === EXIT_OK) code = EXIT_FAILURE;
   }
   const diverged = runs.filter((r) => r.status === 'diverged').map((r) => r.label);

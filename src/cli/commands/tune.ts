@@ -20,6 +20,7 @@ import { loadData } from '../deps.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface TuneCliOptions extends Record<string, unknown> {
   space?: string;
@@ -170,7 +171,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
     const page = await writeTuneReport(outDir, await experiments.readTuneFile(outDir));
     io.out(`tune: ${resolve(page)}`);
   } catch (error) {
-    io.err(`densetrain: could not write tune.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write tune.html: ${firstLine(error)}`);
     code = EXIT_FAILURE;
   }
   io.out(`results: ${resolve(result.file)}`);
