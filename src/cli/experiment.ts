@@ -23,7 +23,8 @@ import type { BatchEvent } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
-import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
+import { formatBackend, formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
+import { type Io } from './io.js';
 import { evaluateProbabilities, predictImageSet } from './predict.js';
 import type { TrainProgress } from './progress.js';
 import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
@@ -306,9 +307,9 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
   const run = new Table({ style: { head: [], border: [] } });
   run.push(
     ['seconds per epoch', formatSeconds(mean((e) => e.seconds))],
-    ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
+    ['samples/s', formatCount(mean((e) => e.samplesPerSecond))],
     ['epochs run', String(epochs.length)],
-    ['backend', `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`],
+    ['backend', formatBackend(info)],
     ['precision', record.precision.used === record.precision.requested ? formatPrecision(record.precision) : `${record.precision.used} (${record.precision.requested} not available here, see above)`],
     ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );

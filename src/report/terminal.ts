@@ -4,6 +4,7 @@
  * output is the same on a TTY, in a pipe and in a log file.
  */
 import Table from 'cli-table3';
+import { formatPercent } from '../format.js';
 import { perClassStats } from '../train/metrics.js';
 
 export interface TerminalTableOptions {
@@ -64,7 +65,6 @@ export function confusionTable(confusion: number[][], classNames: string[], opti
   return withoutRowRules(table.toString());
 }
 
-const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
 
 /** Per-class precision, recall (= per-class accuracy) and support, from confusion[true][predicted]. */
 export function perClassTable(confusion: number[][], classNames: string[], options: TerminalTableOptions = {}): string {
@@ -78,11 +78,11 @@ export function perClassTable(confusion: number[][], classNames: string[], optio
 
   });
   stats.forEach((s, c) => {
-    table.push([labels[c]!, String(s.support), pct(s.precision), pct(s.recall), pct(s.accuracy)]);
+    table.push([labels[c]!, String(s.support), formatPercent(s.precision), formatPercent(s.recall), formatPercent(s.accuracy)]);
   });
   const total = stats.reduce((a, s) => a + s.support, 0);
   const correct = confusion.reduce((a, row, c) => a + (row[c] ?? 0), 0);
   const macro = (k: 'precision' | 'recall'): number => (stats.length ? stats.reduce((a, s) => a + s[k], 0) / stats.length : 0);
-  table.push([bold('overall', color), String(total), pct(macro('precision')), pct(macro('recall')), pct(total ? correct / total : 0)]);
+  table.push([bold('overall', color), String(total), formatPercent(macro('precision')), formatPercent(macro('recall')), formatPercent(total ? correct / total : 0)]);
   return `${withoutRowRules(table.toString(), { beforeLast: true })}\n(overall precision and recall are macro averages; overall accuracy is correct / total)`;
 }

@@ -10,7 +10,7 @@ import { loadData } from '../deps.js';
 import { UsageError } from '../errors.js';
 import { checkOutputFile } from '../output-paths.js';
 import { writingFile } from '../../regular-file.js';
-import { formatCount, formatLoss, formatPercent } from '../io.js';
+import { formatCount, formatLoss, formatPercent } from '../../format.js';
 import type { RegisterCommand } from '../main.js';
 import { numberOrText } from '../options.js';
 import { evaluateProbabilities, predictImageSet } from '../predict.js';

@@ -12,7 +12,8 @@ import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from 
 import { nativeAddonSource } from '../../kernels/native.js';
 import type { Bf16Support } from '../../kernels/types.js';
 import { loadData, type DatasetListing } from '../deps.js';
-import { formatCount, formatPercent, type Io } from '../io.js';
+import { formatCount, formatPercent, plural } from '../../format.js';
+import { type Io } from '../io.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
 import type { RegisterCommand } from '../main.js';
 import { printListing } from './data.js';
@@ -134,7 +135,7 @@ function printModelReport(io: Io, r: ModelReport): void {
   if (run) {
     const test = run.testAccuracy !== null ? `, test accuracy ${formatPercent(run.testAccuracy)}` : '';
     const best = run.bestEpoch !== null ? ` (kept epoch ${run.bestEpoch})` : '';
-    io.out(`from run: ${run.folder}: data ${run.data}, ${run.epochs} epoch${run.epochs === 1 ? '' : 's'}${best}, ${run.status}${test}${run.backend ? `, backend ${run.backend}` : ''}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`);
+    io.out(`from run: ${run.folder}: data ${run.data}, ${plural(run.epochs, 'epoch')}${best}, ${run.status}${test}${run.backend ? `, backend ${run.backend}` : ''}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`);
   } else {
     io.out('from run: unknown (no metrics.json or metrics.jsonl beside the file)');
   }
