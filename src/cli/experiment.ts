@@ -23,9 +23,10 @@ import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/t
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
 import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
-import { evaluateProbabilities, predictImageSet } from './predict.js';
+import { evaluateProbabilities, predictImageSet } from '../train/predict.js';
 import type { TrainProgress } from './progress.js';
-import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
+import { prepareRunDir } from './run-folder.js';
+import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
 
 /** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
 class InterruptReason extends Error {

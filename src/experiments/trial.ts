@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { predictImageSet } from '../cli/predict.js';
-import { markComplete, markIncomplete, writeJsonAtomic } from '../cli/run-folder.js';
+import { predictImageSet } from '../train/predict.js';
+import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
 import type { Dataset } from '../data/types.js';
 import type { Kernels } from '../kernels/types.js';
 import type { ReportInput } from '../report/index.js';

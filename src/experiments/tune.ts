@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { writeJsonAtomic } from '../cli/run-folder.js';
+import { writeJsonAtomic } from '../train/run-folder.js';
 import { heldOutCount } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';

@@ -15,7 +15,8 @@ import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, run
 import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
-import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { defaultRunDir } from '../run-folder.js';
+import { writeJsonAtomic } from '../../train/run-folder.js';
 
 interface CompareOptions extends Record<string, unknown> {
   config?: string[];

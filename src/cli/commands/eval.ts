@@ -13,7 +13,7 @@ import { writingFile } from '../../regular-file.js';
 import { formatCount, formatLoss, formatPercent } from '../io.js';
 import type { RegisterCommand } from '../main.js';
 import { numberOrText } from '../options.js';
-import { evaluateProbabilities, predictImageSet } from '../predict.js';
+import { evaluateProbabilities, predictImageSet } from '../../train/predict.js';
 
 interface EvalOptions {
   model: string;

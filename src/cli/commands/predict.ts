@@ -15,7 +15,7 @@ import { errorLine, EXIT_USAGE, ExitRequest, isUsageError, UsageError } from '..
 import { formatPercent, type Io } from '../io.js';
 import type { RegisterCommand } from '../main.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
-import { predictImageSet } from '../predict.js';
+import { predictImageSet } from '../../train/predict.js';
 
 interface PredictOptions extends ModelFileOptions {
   invert?: boolean;

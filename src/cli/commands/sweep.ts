@@ -12,7 +12,8 @@ import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, run
 import { addSeriesOptions, positiveInt } from '../parallel.js';
 import type { CliContext, RegisterCommand } from '../main.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
-import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { defaultRunDir } from '../run-folder.js';
+import { writeJsonAtomic } from '../../train/run-folder.js';
 
 interface SweepOptions extends Record<string, unknown> {
   param?: string;
