@@ -26,7 +26,7 @@ import { AshaScheduler, rungEpochs, type RungEntry, type SchedulerName } from '.
 import { CONTINUE, type EpochDecision, type Executor, type TrialProgress, type TrialStatus } from './executor.js';
 import { InProcessExecutor } from './in-process.js';
 import { parseSpace, type Space } from './space.js';
-import { spread, spreadPerIndex, type Spread } from './stats.js';
+import { spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
 
 export const TUNE_FILE = 'tune.json';

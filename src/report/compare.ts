@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import type { TopLevelSpec } from 'vega-lite';
-import { formatSpread, spread, spreadPerIndex, type Spread } from '../experiments/stats.js';
+import { formatSpread, spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { perClassStats } from '../train/metrics.js';
 import { CONFIG_KEYS, optionFlag } from '../train/schema.js';
 import type { RunRecord } from '../train/types.js';
