@@ -5,7 +5,7 @@
  * --json (an installed package is not the place for results files).
  */
 import { EXIT_OK, ExitRequest } from '../errors.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 
 interface BenchCommandOptions {
   backend: string;

@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { checkOutputFile } from '../output-paths.js';
 import { writingFile } from '../../regular-file.js';
 import { formatCount, formatLoss, formatPercent } from '../io.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 import { numberOrText } from '../options.js';
 import { evaluateProbabilities, predictImageSet } from '../../train/predict.js';
 

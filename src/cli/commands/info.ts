@@ -13,7 +13,7 @@ import type { Bf16Support } from '../../kernels/types.js';
 import { loadData, type DatasetListing } from '../deps.js';
 import { formatCount, formatPercent, type Io } from '../io.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 import { printListing } from './data.js';
 import { packageVersion } from '../version.js';
 

@@ -10,7 +10,7 @@ import { CONFIG_KEYS, ConfigError, type ConfigKey, optionFlag } from '../../trai
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
 import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan } from '../series.js';
 import { addSeriesOptions, positiveInt } from '../parallel.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
 import { writeJsonAtomic } from '../../train/run-folder.js';

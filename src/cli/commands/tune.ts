@@ -17,7 +17,7 @@ import { formatPercent, formatSeconds, type Io } from '../io.js';
 import { createTrialBars } from '../progress.js';
 import { formatSpread } from '../../train/spread.js';
 import { loadData } from '../deps.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
 
