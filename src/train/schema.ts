@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
+import { InputError } from '../input-error.js';
 import { showValue } from '../show-value.js';
 import { INIT_NAMES } from '../model/init.js';
 import { OPTIMIZER_NAMES } from '../optim/optimizer.js';
@@ -134,7 +135,7 @@ export function describeKey(key: string, source: ConfigSource): string {
 }
 
 /** A configuration that cannot run; the message names the option as the user wrote it. */
-export class ConfigError extends RangeError {
+export class ConfigError extends InputError {
   override readonly name = 'ConfigError';
   /** Every problem found, one line each (the message joins them with '; '). */
   readonly problems: string[];
