@@ -182,7 +182,7 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
   io.out(report.runsTable(runs));
   let code = seriesExitCode(result);
   try {
-    const path = await report.writeComparisonReport(outDir, { varied, runs });
+    const path = await report.writeComparisonReport(outDir, { varied, runs, settingName: optionFlag });
     io.out(`comparison: ${resolve(path)}`);
   } catch (error) {
     io.err(`densetrain: could not write compare.html: ${(error as Error).message.split('\n')[0]}`);
