@@ -430,7 +430,7 @@ export function gemm(
   const acs: usize = transA ? <usize>m << 2 : 4;
   const brs: usize = transB ? 4 : <usize>n << 2;
   const bcs: usize = transB ? <usize>k << 2 : 4;
-  // Blocks of nearly equal size (k = 784 is 4 x 196, not 3 x 256 + 16): no thin last block.
+  // Blocks of nearly equal size (with KC 512, k = 784 is 2 x 392, not 512 + 272): no thin last block.
   const ncStep = balancedStep(n, NC, NR);
   const kcStep = balancedStep(k, KC, 4);
   for (let jc = 0; jc < n; jc += ncStep) {

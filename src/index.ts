@@ -30,8 +30,8 @@ export type { AshaOptions, RungEntry, SchedulerName } from './experiments/asha.j
 export { InProcessExecutor } from './experiments/in-process.js';
 export { ProcessPoolExecutor } from './experiments/pool.js';
 export type { EpochDecision, Executor, TrialHandle, TrialHooks, TrialOutcome, TrialProgress, TrialSpec, TrialStatus } from './experiments/executor.js';
-export { spread } from './experiments/stats.js';
-export type { Spread } from './experiments/stats.js';
+export { spread } from './train/spread.js';
+export type { Spread } from './train/spread.js';
 export { loadDataset } from './data/registry.js';
 export { fingerprintDataset, fingerprintDifference } from './data/fingerprint.js';
 export type { DataFingerprint } from './data/fingerprint.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { predictImageSet } from '../src/cli/predict.js';
+import { predictImageSet } from '../src/train/predict.js';
 import { encodeIdxImages } from '../src/data/idx.js';
 import { loadDataset } from '../src/data/registry.js';
 import type { Dataset } from '../src/data/types.js';

@@ -3,6 +3,7 @@
  * overlaid curves drawn (one train and one validation line per run), per-class bars, diverged
  * values kept and marked, labels escaped, the x scale chosen from the values.
  */
+import { optionFlag } from '../src/train/schema.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,7 +72,8 @@ describe('compare.html', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'densetrain-compare-report-'));
     dirs.push(dir);
-    const path = await writeComparisonReport(dir, { varied: '--activation', runs });
+    // The CLI names settings by its flags (report/ itself knows only config keys).
+    const path = await writeComparisonReport(dir, { varied: '--activation', runs, settingName: optionFlag });
     expect(path).toBe(join(dir, 'compare.html'));
     html = await readFile(path, 'utf8');
   });

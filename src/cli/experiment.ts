@@ -13,22 +13,21 @@ import type { Dataset } from '../data/types.js';
 import { heldOutCount } from '../data/split.js';
 import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { withoutRowRules } from '../report/terminal.js';
 import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
-import type { BatchEvent } from '../train/train.js';
+import type { BatchEvent, TrainResult } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
-import { formatBackend, formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
-import { type Io } from './io.js';
-import { evaluateProbabilities, predictImageSet } from './predict.js';
-import type { TrainProgress } from './progress.js';
-import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
 import { firstLine } from '../first-line.js';
+import { formatBackend, formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
+import type { Io } from './io.js';
+import type { TrainProgress } from './progress.js';
+import { prepareRunDir } from './run-folder.js';
+import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
 
 /** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
 class InterruptReason extends Error {
@@ -183,10 +182,9 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
   if (precision.used !== precision.requested) io.err(`densetrain: --precision ${precision.requested}: ${precision.detail}`);
 
   const trainer = await loadTrainer();
-  let record: RunRecord;
-  let model: Mlp;
+  let result: TrainResult;
   try {
-    ({ record, model } = await trainer.train(config, {
+    result = await trainer.train(config, {
       outDir,
       dataset,
       kernels,
@@ -198,7 +196,7 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
         progress.batch(event.epoch, event.batch, event.batches, event.loss, samples);
       },
       onEpoch: (epoch: EpochRecord) => progress.epoch(epoch, config.epochs),
-    }));
+    });
   } catch (error) {
     progress.stop();
     const aborted = signal.aborted;
@@ -210,8 +208,11 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
     throw error;
   }
   progress.stop();
+  // The trainer evaluated the test set once (record.test and its probabilities); the model is not needed after it.
+  result.model.dispose();
+  const { record } = result;
   try {
-    return await finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode: interruptExitCode(signal) });
+    return await finishRun({ io, outDir, record, testProbabilities: result.testProbabilities, dataset, info, detail, interruptCode: interruptExitCode(signal) });
   } catch (error) {
     await markIncomplete(outDir, `training ended (${record.stopReason}) but finishing the run failed: ${(error as Error).message}`).catch(() => {});
     throw error;
@@ -222,7 +223,8 @@ interface FinishInput {
   io: Io;
   outDir: string;
   record: RunRecord;
-  model: Mlp;
+  /** The kept model's probabilities on the test set, from the trainer's one evaluation. */
+  testProbabilities: Float32Array | null;
   dataset: Dataset;
   info: BackendInfo;
   detail: RunDetail;
@@ -230,17 +232,13 @@ interface FinishInput {
   interruptCode: number;
 }
 
-async function finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
+async function finishRun({ io, outDir, record, testProbabilities, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
   const full = detail === 'full';
   const summary = detail !== 'brief';
   const interrupted = record.stopReason === 'interrupted';
-  let probs: Float32Array | undefined;
-  try {
-    if (!interrupted) probs = predictImageSet(model, dataset.test, model.scaling);
-  } finally {
-    model.dispose();
-  }
-  const test = record.test ?? (probs ? evaluateProbabilities(probs, dataset.test.labels, dataset.classes) : null);
+  // The report's per-image sections are for a finished run, not for one interrupted.
+  const probs = interrupted ? null : testProbabilities;
+  const test = record.test;
   // metrics.json is the RunRecord; INCOMPLETE (kept unless everything below succeeds) says if it is final.
   await writeJsonAtomic(join(outDir, 'metrics.json'), record);
 

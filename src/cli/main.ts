@@ -5,7 +5,6 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
-import type { TrainConfig } from '../train/types.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
@@ -18,20 +17,11 @@ import { registerTrainCommand } from './commands/train.js';
 import { registerTuneCommand } from './commands/tune.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { registerViewCommand } from './commands/view.js';
+import type { CliContext, RegisterCommand } from './context.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
 import { commandFor, suggestOption } from './suggest.js';
 import { packageVersion } from './version.js';
-
-/** What every command module gets. */
-export interface CliContext {
-  io: Io;
-  /** DEFAULT_CONFIG (shown in --help, under every config file and flag). */
-  defaults: Readonly<TrainConfig>;
-}
-
-/** A command module: adds its command (and subcommands) to the program. */
-export type RegisterCommand = (program: Command, context: CliContext) => void;
 
 const COMMANDS: RegisterCommand[] = [
   registerTrainCommand,

@@ -25,7 +25,8 @@ import { formatLoss, formatPercent, formatSeconds, plural } from '../format.js';
 import { type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
 import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress } from './progress.js';
-import { checkRunDir, INCOMPLETE_FILE, writeJsonAtomic } from './run-folder.js';
+import { checkRunDir } from './run-folder.js';
+import { INCOMPLETE_FILE, writeJsonAtomic } from '../train/run-folder.js';
 
 /** One configuration to train in a series. */
 export interface RunPlan {

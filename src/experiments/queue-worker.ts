@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
-import { INCOMPLETE_FILE, writeJsonAtomic } from '../cli/run-folder.js';
+import { INCOMPLETE_FILE, writeJsonAtomic } from '../train/run-folder.js';
 import { fingerprintDataset, fingerprintDifference, type DataFingerprint } from '../data/fingerprint.js';
 import type { TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome } from './executor.js';

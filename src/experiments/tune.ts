@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { writeJsonAtomic } from '../cli/run-folder.js';
+import { writeJsonAtomic } from '../train/run-folder.js';
 import { heldOutCount } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
@@ -26,7 +26,7 @@ import { AshaScheduler, rungEpochs, type RungEntry, type SchedulerName } from '.
 import { CONTINUE, type EpochDecision, type Executor, type TrialProgress, type TrialStatus } from './executor.js';
 import { InProcessExecutor } from './in-process.js';
 import { parseSpace, type Space } from './space.js';
-import { spread, spreadPerIndex, type Spread } from './stats.js';
+import { spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
 
 export const TUNE_FILE = 'tune.json';

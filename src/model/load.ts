@@ -5,6 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InputError } from '../input-error.js';
 import { getKernels } from '../kernels/index.js';
 import { ACTIVATION_NAMES, type ActivationName, type Kernels } from '../kernels/types.js';
 import { parseModelMetadata } from './metadata.js';
@@ -118,7 +119,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const meta = contents.metadata;
   const ours = meta['format'] === 'densetrain-model' || meta['format'] === 'densetrain-checkpoint';
   if (options.activation !== undefined && !ACTIVATION_NAMES.includes(options.activation)) {
-    throw new RangeError(`activation must be one of ${ACTIVATION_NAMES.join(', ')}; got ${JSON.stringify(options.activation)}`);
+    throw new InputError(`activation must be one of ${ACTIVATION_NAMES.join(', ')}; got ${JSON.stringify(options.activation)}`);
   }
   let arch: ModelArchitecture;
   let names: Map<string, string>;

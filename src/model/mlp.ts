@@ -8,10 +8,10 @@
  *   backward: dW_i = dZ_iᵀ · A_{i-1} (gemm TN), db_i = column sums, dA_{i-1} = dZ_i · W_i (gemm NN)
  *
  * Every backend buffer (parameters, gradients, activations and input/label buffers for
- * `capacity` rows) is allocated when the model is built. The training path (`trainForward`
- * ... through the optimizer) allocates nothing. Only predict / lossAndGradients called with
- * more rows than the capacity grow the activation buffers, and predict never does (it works in
- * chunks).
+ * `capacity` rows) is allocated when the model is built. The training path (inputTensor /
+ * labelTensor filled by the trainer, computeGradients, then the optimizer) allocates nothing.
+ * Only lossAndGradients called with more rows than the capacity grows the activation buffers;
+ * predict and logits work in chunks of the capacity and never do.
  */
 import type { Activation, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
 import { ACTIVATION_NAMES } from '../kernels/types.js';

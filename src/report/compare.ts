@@ -9,9 +9,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { formatLoss, formatNumber, formatPercent, formatSetting, MISSING } from '../format.js';
-import { formatSpread, spread, spreadPerIndex, type Spread } from '../experiments/stats.js';
+import { formatSpread, spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { perClassStats } from '../train/metrics.js';
-import { CONFIG_KEYS, optionFlag } from '../train/schema.js';
+import { CONFIG_KEYS, type ConfigKey } from '../train/schema.js';
 import type { RunRecord } from '../train/types.js';
 import { compareCurvesSpec, perClassCompareSpec, runColors, sweepChartSpec, uniqueNames, type SweepScale } from './charts.js';
 import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
@@ -78,9 +78,11 @@ export function repeatStats(repeats: readonly RepeatedRun[]): RepeatStats {
 
 export interface ComparisonInput {
   title?: string;
-  /** What differs between the runs, for the subtitle: '--activation', '--config files'. */
+  /** What differs between the runs, for the subtitle, in the caller's words: '--activation', '--config files'. */
   varied: string;
   runs: ComparedRun[];
+  /** How a setting is named in the "settings that differ" table (the CLI passes its flags); default: the config key. */
+  settingName?: (key: ConfigKey) => string;
 }
 
 export interface SweepInput {
@@ -335,13 +337,13 @@ async function repeatsSection(runs: (ComparedRun | SweptRun)[], axis: { title: s
 }
 
 /** Settings that differ between the runs (rows: options, columns: runs). */
-function differencesTable(runs: ComparedRun[]): string {
+function differencesTable(runs: ComparedRun[], settingName: (key: ConfigKey) => string): string {
   const withRecord = runs.filter((r) => r.record !== null);
   if (withRecord.length < 2) return '';
   const keys = CONFIG_KEYS.filter((k) => new Set(withRecord.map((r) => JSON.stringify(r.record!.config[k] ?? null))).size > 1);
   if (keys.length === 0) return '';
   const head = `<tr><th>option</th>${withRecord.map((r) => `<th>${escapeHtml(r.label)}</th>`).join('')}</tr>`;
-  const rows = keys.map((k) => `<tr><th scope="row">${escapeHtml(optionFlag(k))}</th>${withRecord.map((r) => `<td>${escapeHtml(formatSetting(r.record!.config[k], 6))}</td>`).join('')}</tr>`);
+  const rows = keys.map((k) => `<tr><th scope="row">${escapeHtml(settingName(k))}</th>${withRecord.map((r) => `<td>${escapeHtml(formatSetting(r.record!.config[k], 6))}</td>`).join('')}</tr>`);
   return `<h3>Settings that differ</h3><table class="grid diff"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
@@ -434,7 +436,7 @@ export async function buildComparisonReport(input: ComparisonInput): Promise<Bui
   const repeats = await repeatsSection(runs, { title: 'run', scale: 'nominal' });
   const sections = [
     repeats.section,
-    `<section id="runs"><h2>Runs</h2>${resultsTable(runs)}${differencesTable(runs)}</section>`,
+    `<section id="runs"><h2>Runs</h2>${resultsTable(runs)}${differencesTable(runs, input.settingName ?? ((key) => key))}</section>`,
     ...shared.sections,
   ].filter((x) => x !== '');
   return { html: page(title, subtitle, banner(runs), sections), charts: [...repeats.charts, ...shared.charts] };

@@ -83,17 +83,10 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     if (test.images.labels.length !== test.images.count) throw new RangeError('report: test labels and image count differ');
   }
 
-  // Confusion: the record's (the trainer's own evaluation) if present, else from the probabilities.
-  let confusion: number[][] | null = record.test?.confusion ?? null;
-  let predictions: Int32Array | null = null;
-  if (test) {
-    predictions = argmaxRows(test.probs, test.images.count, classes);
-    const computed = confusionMatrix(test.images.labels, predictions, classes);
-    if (!confusion) confusion = computed;
-    else if (JSON.stringify(confusion) !== JSON.stringify(computed)) {
-      notes.push('The confusion matrix in the run record differs from the one computed from the test probabilities given to the report; the record\'s is shown.');
-    }
-  }
+  // The test metrics are the record's: train() evaluated the test set once, and the probabilities
+  // given here come from that same evaluation. Without a record of them, the probabilities give them.
+  const predictions = test ? argmaxRows(test.probs, test.images.count, classes) : null;
+  const confusion = record.test?.confusion ?? (test && predictions ? confusionMatrix(test.images.labels, predictions, classes) : null);
   const testAccuracy =
     record.test?.accuracy ?? (test && predictions ? accuracy(test.images.labels, predictions) : confusion ? accuracy(confusion) : null);
   if (!record.test && !test) notes.push('This run has no test-set evaluation.');

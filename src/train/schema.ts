@@ -11,6 +11,7 @@ import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
+import { InputError } from '../input-error.js';
 import { showValue } from '../show-value.js';
 import { INIT_NAMES } from '../model/init.js';
 import { OPTIMIZER_NAMES } from '../optim/optimizer.js';
@@ -135,7 +136,7 @@ export function describeKey(key: string, source: ConfigSource): string {
 }
 
 /** A configuration that cannot run; the message names the option as the user wrote it. */
-export class ConfigError extends RangeError {
+export class ConfigError extends InputError {
   override readonly name = 'ConfigError';
   /** Every problem found, one line each (the message joins them with '; '). */
   readonly problems: string[];

@@ -13,9 +13,10 @@ import { CONFIG_KEYS, optionFlag, type ConfigKey } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
 import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../series.js';
 import { addSeriesOptions, positiveInt } from '../parallel.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
-import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { defaultRunDir } from '../run-folder.js';
+import { writeJsonAtomic } from '../../train/run-folder.js';
 import { firstLine } from '../../first-line.js';
 
 interface CompareOptions extends Record<string, unknown> {
@@ -182,7 +183,7 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
   io.out(report.runsTable(runs));
   let code = seriesExitCode(result);
   try {
-    const path = await report.writeComparisonReport(outDir, { varied, runs });
+    const path = await report.writeComparisonReport(outDir, { varied, runs, settingName: optionFlag });
     io.out(`comparison: ${resolve(path)}`);
   } catch (error) {
     io.err(`densetrain: could not write compare.html: ${firstLine(error)}`);

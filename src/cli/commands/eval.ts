@@ -11,9 +11,9 @@ import { UsageError } from '../errors.js';
 import { checkOutputFile } from '../output-paths.js';
 import { writingFile } from '../../regular-file.js';
 import { formatCount, formatLoss, formatPercent } from '../../format.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 import { numberOrText } from '../options.js';
-import { evaluateProbabilities, predictImageSet } from '../predict.js';
+import { evaluateProbabilities, predictImageSet } from '../../train/predict.js';
 
 interface EvalOptions {
   model: string;

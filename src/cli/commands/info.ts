@@ -15,7 +15,7 @@ import { loadData, type DatasetListing } from '../deps.js';
 import { formatCount, formatPercent, plural } from '../../format.js';
 import { type Io } from '../io.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 import { printListing } from './data.js';
 import { packageVersion } from '../version.js';
 import { firstLine } from '../../first-line.js';

@@ -10,9 +10,10 @@ import { CONFIG_KEYS, ConfigError, type ConfigKey, optionFlag } from '../../trai
 import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
 import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan } from '../series.js';
 import { addSeriesOptions, positiveInt } from '../parallel.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
-import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { defaultRunDir } from '../run-folder.js';
+import { writeJsonAtomic } from '../../train/run-folder.js';
 import { firstLine } from '../../first-line.js';
 
 interface SweepOptions extends Record<string, unknown> {

@@ -21,7 +21,7 @@ import type { BackendChoice } from '../../kernels/types.js';
 import { loadData } from '../deps.js';
 import { EXIT_OK, ExitRequest } from '../errors.js';
 import { checkDataFor, dataLine, interruptExitCode, interruptHandler, runIntoFolder, selectBackend } from '../experiment.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { createTrainProgress } from '../progress.js';
 import { checkRunDir, defaultRunDir } from '../run-folder.js';

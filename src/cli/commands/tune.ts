@@ -16,9 +16,9 @@ import { executorFor, parallelCount, positiveInt, QUEUE_OPTION_HELP } from '../p
 import { formatLoss, formatPercent, formatSeconds, formatSetting, plural } from '../../format.js';
 import { type Io } from '../io.js';
 import { createTrialBars } from '../progress.js';
-import { formatSpread } from '../../experiments/stats.js';
+import { formatSpread } from '../../train/spread.js';
 import { loadData } from '../deps.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
 import { firstLine } from '../../first-line.js';
@@ -168,7 +168,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   io.out(`${result.trials.length} trials: ${countBy(result.trials)}${result.rungs.length ? `; ASHA rungs at epochs ${result.rungs.join(', ')} pruned ${pruned}` : ''}`);
   let code = EXIT_OK;
   try {
-    const { writeTuneReport } = await import('../../report/tune.js');
+    const { writeTuneReport } = await import('../../experiments/tune-page.js');
     const page = await writeTuneReport(outDir, await experiments.readTuneFile(outDir));
     io.out(`tune: ${resolve(page)}`);
   } catch (error) {

@@ -1,8 +1,9 @@
 /**
- * Benchmark entry point (compiled to dist/bench/run.js; also `densetrain bench`, which calls
- * runBench):
+ * The benchmark suites behind one call, runBench(options) (`densetrain bench` passes the options
+ * commander parsed), and the developers' entry point that parses its own argv (compiled to
+ * dist/src/bench/run.js; `npm run bench`):
  *
- *   node dist/bench/run.js [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick]
+ *   node dist/src/bench/run.js [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick]
  *                          [--shapes MxKxN,...] [--models 784-128-64-10,...] [--epochs N] [--data NAME|DIR]
  *
  * Prints an aligned table and writes the machine description and every row as JSON, to FILE or
@@ -17,22 +18,23 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import { BACKEND_NAMES, parseBackendChoice, selectKernels, tryLoadBackend } from '../src/kernels/index.js';
-import { packageRoot } from '../src/kernels/paths.js';
-import type { BackendName } from '../src/kernels/types.js';
+import { InputError } from '../input-error.js';
+import { BACKEND_NAMES, parseBackendChoice, selectKernels, tryLoadBackend } from '../kernels/index.js';
+import { packageRoot } from '../kernels/paths.js';
+import type { BackendName } from '../kernels/types.js';
 import { type BenchRow, GEMM_FORMS, GEMM_SHAPES, type GemmForm, REFERENCE_MAX_FLOPS, runKernelBench } from './kernels.js';
 import { attachOpenBlas, runOpenBlasBench } from './openblas.js';
 import { parsePeakGflops, resolvePeak } from './peak.js';
 import { attachTorch, runTorchBench } from './torch.js';
-import { loadDataset } from '../src/data/registry.js';
+import { loadDataset } from '../data/registry.js';
 import { runTrainBench, TRAIN_MODELS, TRAIN_STEP_MODES, WARMUP_EPOCHS, type TrainBenchResult, type TrainStepMode } from './train.js';
-import { DEFAULT_CONFIG } from '../src/train/defaults.js';
-import { PRECISIONS, type Precision } from '../src/kernels/types.js';
+import { DEFAULT_CONFIG } from '../train/defaults.js';
+import { PRECISIONS, type Precision } from '../kernels/types.js';
 
 const OPTIONS_USAGE =
   '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--peak GFLOPS] [--no-openblas] [--models ' +
   `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR] [--precision fp32,bf16] [--step fused,composed] [--vs-torch]`;
-const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
+const USAGE = `usage: node dist/src/bench/run.js ${OPTIONS_USAGE}`;
 
 /** Where the benchmark prints: results to out, progress to err. */
 export interface BenchIo {
@@ -45,19 +47,38 @@ const consoleIo: BenchIo = {
   err: (line = '') => void process.stderr.write(`${line}\n`),
 };
 
-export interface RunBenchOptions {
-  /** The usage line printed with --help and usage errors. */
-  usage?: string;
-  /** Without --json: write to bench/results/<date>.json (true, the default) or write no file (false). */
-  defaultJsonFile?: boolean;
-  /**
-   * A usage error is thrown (a RangeError, one line ending with the usage text) instead of printed:
-   * `densetrain bench` reports it like every other command's (`densetrain: ...`, exit 2).
-   */
-  throwUsageErrors?: boolean;
+/**
+ * What to run, as the command line gives it (strings are checked here, once, for both callers:
+ * a bad value is a BenchUsageError naming the option).
+ */
+export interface BenchOptions {
+  /** kernels (default), train or all. */
+  suite?: string;
+  /** all (default), auto, native, wasm or reference. */
+  backend?: string;
+  json?: string;
+  quick?: boolean;
+  shapes?: string;
+  peak?: string;
+  /** false: skip the numpy/OpenBLAS comparison. */
+  openblas?: boolean;
+  models?: string;
+  epochs?: string;
+  data?: string;
+  precision?: string;
+  step?: string;
+  vsTorch?: boolean;
 }
 
-class UsageError extends Error {}
+export interface RunBenchSettings {
+  /** Without --json: write to bench/results/<date>.json (true, the default) or write no file (false). */
+  defaultJsonFile?: boolean;
+}
+
+/** A bad benchmark option: the caller prints it with its usage line (exit 2). */
+export class BenchUsageError extends InputError {
+  override readonly name = 'BenchUsageError';
+}
 
 /** CPU flags relevant to the kernels, from /proc/cpuinfo (Linux); empty elsewhere. */
 function cpuFlags(): string[] {
@@ -108,7 +129,7 @@ function backendsFor(choice: string): { names: BackendName[]; notes: string[] } 
   try {
     parsed = parseBackendChoice(choice, '--backend');
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.replace('auto, native', 'all, auto, native')}`);
+    throw new BenchUsageError(`${(e as Error).message.replace('auto, native', 'all, auto, native')}`);
   }
   // 'auto' benchmarks what auto selection picks; a forced backend that cannot load is an error.
   return { names: [selectKernels({ backend: parsed }).kernels.name], notes: [] };
@@ -171,7 +192,7 @@ function parseShapes(text: string): [number, number, number][] {
     const m = /^(\d+)x(\d+)x(\d+)$/.exec(part.trim());
     const dims = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
     if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 8192)) {
-      throw new UsageError(`--shapes: ${JSON.stringify(part)} is not MxKxN with sizes 1-8192 (e.g. 128x784x128)`);
+      throw new BenchUsageError(`--shapes: ${JSON.stringify(part)} is not MxKxN with sizes 1-8192 (e.g. 128x784x128)`);
     }
     return dims as [number, number, number];
   });
@@ -189,88 +210,67 @@ function previousRecord(file: string): Record<string, unknown> | null {
 }
 
 /**
- * Runs the benchmark command line (argv without the program name) and returns the exit code:
- * 0 done, 1 a benchmark or backend failed, 2 usage error.
+ * Runs the suites `options` name and returns the exit code: 0 done, 1 a benchmark or backend
+ * failed. A bad option throws a BenchUsageError before anything runs.
  */
-export async function runBench(argv: string[], io: BenchIo = consoleIo, options: RunBenchOptions = {}): Promise<number> {
-  const usage = options.usage ?? USAGE;
+export async function runBench(options: BenchOptions, io: BenchIo = consoleIo, settings: RunBenchSettings = {}): Promise<number> {
   try {
-    return await runSuites(argv, io, usage, options.defaultJsonFile ?? true);
+    return await runSuites(planBench(options), io, settings.defaultJsonFile ?? true);
   } catch (error) {
-    if (error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
-      if (options.throwUsageErrors) throw new RangeError(`bench: ${(error as Error).message}; ${usage}`);
-      io.err(`${(error as Error).message}\n${usage}`);
-      return 2;
-    }
+    if (error instanceof BenchUsageError) throw error;
     io.err(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
 }
 
-async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJsonFile: boolean): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      backend: { type: 'string', default: 'all' },
-      json: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      shapes: { type: 'string' },
-      models: { type: 'string' },
-      epochs: { type: 'string' },
-      data: { type: 'string' },
-      peak: { type: 'string' },
-      'no-openblas': { type: 'boolean', default: false },
-      precision: { type: 'string' },
-      step: { type: 'string' },
-      'vs-torch': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    io.out(usage);
-    return 0;
-  }
-  if (positionals.length > 1) throw new UsageError(`expected at most one suite, got ${positionals.join(' ')}`);
-  const suite = positionals[0] ?? 'kernels';
-  if (suite !== 'kernels' && suite !== 'train' && suite !== 'all') throw new UsageError(`unknown suite ${JSON.stringify(suite)} (kernels, train or all)`);
+type BenchPlan = ReturnType<typeof planBench>;
+
+/** The options checked and turned into what the suites take. */
+function planBench(values: BenchOptions) {
+  const suite = values.suite ?? 'kernels';
+  if (suite !== 'kernels' && suite !== 'train' && suite !== 'all') throw new BenchUsageError(`unknown suite ${JSON.stringify(suite)} (kernels, train or all)`);
   const runKernels = suite !== 'train';
   const runTrain = suite !== 'kernels';
   const shapes = values.shapes !== undefined ? parseShapes(values.shapes) : undefined;
-  if (shapes && !runKernels) throw new UsageError('--shapes applies to the kernels suite');
+  if (shapes && !runKernels) throw new BenchUsageError('--shapes applies to the kernels suite');
   const peakOverride = values.peak !== undefined ? parsePeakGflops(values.peak) : undefined;
-  if (peakOverride === null) throw new UsageError(`--peak must be a positive number of GFLOP/s (single-core peak of the native ISA), got ${values.peak}`);
+  if (peakOverride === null) throw new BenchUsageError(`--peak must be a positive number of GFLOP/s (single-core peak of the native ISA), got ${values.peak}`);
   let models: string[] | undefined;
   if (values.models !== undefined) {
-    if (!runTrain) throw new UsageError('--models applies to the train suite');
+    if (!runTrain) throw new BenchUsageError('--models applies to the train suite');
     models = values.models.split(',').map((m) => m.trim());
     const unknown = models.filter((n) => !TRAIN_MODELS.some((m) => m.name === n));
-    if (unknown.length > 0) throw new UsageError(`--models: unknown model ${unknown.join(', ')} (one of ${TRAIN_MODELS.map((m) => m.name).join(', ')})`);
+    if (unknown.length > 0) throw new BenchUsageError(`--models: unknown model ${unknown.join(', ')} (one of ${TRAIN_MODELS.map((m) => m.name).join(', ')})`);
   }
-  if (values.data !== undefined && !runTrain) throw new UsageError('--data applies to the train suite');
+  if (values.data !== undefined && !runTrain) throw new BenchUsageError('--data applies to the train suite');
   let epochs: number | undefined;
   if (values.epochs !== undefined) {
-    if (!runTrain) throw new UsageError('--epochs applies to the train suite');
+    if (!runTrain) throw new BenchUsageError('--epochs applies to the train suite');
     epochs = Number(values.epochs);
-    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 100) throw new UsageError(`--epochs must be an integer from 1 to 100 (timed epochs after the warm-up), got ${values.epochs}`);
+    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 100) throw new BenchUsageError(`--epochs must be an integer from 1 to 100 (timed epochs after the warm-up), got ${values.epochs}`);
   }
 
   let precisions: Precision[] = ['fp32'];
   if (values.precision !== undefined) {
-    if (!runTrain) throw new UsageError('--precision applies to the train suite');
+    if (!runTrain) throw new BenchUsageError('--precision applies to the train suite');
     precisions = [...new Set(values.precision.split(',').map((p) => p.trim()))] as Precision[];
     const bad = precisions.filter((p) => !PRECISIONS.includes(p));
-    if (bad.length > 0 || precisions.length === 0) throw new UsageError(`--precision: ${JSON.stringify(values.precision)} is not a list of ${PRECISIONS.join(', ')}`);
+    if (bad.length > 0 || precisions.length === 0) throw new BenchUsageError(`--precision: ${JSON.stringify(values.precision)} is not a list of ${PRECISIONS.join(', ')}`);
   }
   let steps: TrainStepMode[] = ['fused'];
   if (values.step !== undefined) {
-    if (!runTrain) throw new UsageError('--step applies to the train suite');
+    if (!runTrain) throw new BenchUsageError('--step applies to the train suite');
     steps = [...new Set(values.step.split(',').map((p) => p.trim()))] as TrainStepMode[];
-    if (steps.some((p) => !TRAIN_STEP_MODES.includes(p))) throw new UsageError(`--step: ${JSON.stringify(values.step)} is not a list of ${TRAIN_STEP_MODES.join(', ')}`);
+    if (steps.some((p) => !TRAIN_STEP_MODES.includes(p))) throw new BenchUsageError(`--step: ${JSON.stringify(values.step)} is not a list of ${TRAIN_STEP_MODES.join(', ')}`);
   }
-  if (values['vs-torch'] && !runTrain) throw new UsageError('--vs-torch applies to the train suite');
+  if (values.vsTorch && !runTrain) throw new BenchUsageError('--vs-torch applies to the train suite');
+  const backends = backendsFor(values.backend ?? 'all');
+  return { suite, runKernels, runTrain, shapes, peakOverride, models, epochs, precisions, steps, backends, values: { ...values, quick: values.quick ?? false } };
+}
 
-  const { names, notes } = backendsFor(values.backend);
+async function runSuites(plan: BenchPlan, io: BenchIo, defaultJsonFile: boolean): Promise<number> {
+  const { suite, runKernels, runTrain, shapes, peakOverride, models, epochs, precisions, steps, values } = plan;
+  const { names, notes } = plan.backends;
   for (const n of notes) io.out(n);
   const started = new Date();
   const host = machine();
@@ -309,7 +309,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     for (const l of peak.lines) io.out(l);
     const rows = await runKernelBench({ backends: names, quick: values.quick, ...(shapes ? { shapes } : {}), log: progress, peak });
     // numpy/OpenBLAS at each benchmarked thread count (native's and 1), after the densetrain timings.
-    const openblas = values['no-openblas']
+    const openblas = values.openblas === false
       ? null
       : await runOpenBlasBench({ shapes: shapes ?? GEMM_SHAPES, forms: Object.keys(GEMM_FORMS) as GemmForm[], threads: [...new Set([...infos.map((i) => i.threads), 1])], quick: values.quick, log: progress });
     if (openblas) attachOpenBlas(rows, openblas);
@@ -325,7 +325,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     );
     const train = await runTrainBench({ backends: names, quick: values.quick, precisions, steps, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
     for (const n of train.notes) io.out(`note: ${n}`);
-    if (values['vs-torch']) {
+    if (values.vsTorch) {
       // PyTorch at native's thread count (1 when native did not run), after the densetrain timings.
       const threads = train.rows.find((r) => r.backend === 'native')?.threads ?? 1;
       const trainSet = (await loadDataset(values.data ?? train.data.name, { seed: 1 })).train;
@@ -371,7 +371,55 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
   return 0;
 }
 
-/** True when this file is the program node runs (node dist/bench/run.js), not an import. */
+/** The developers' command line (argv without the program name) as BenchOptions; throws BenchUsageError. */
+export function parseBenchArgs(argv: string[]): BenchOptions & { help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        backend: { type: 'string' },
+        json: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        shapes: { type: 'string' },
+        models: { type: 'string' },
+        epochs: { type: 'string' },
+        data: { type: 'string' },
+        peak: { type: 'string' },
+        'no-openblas': { type: 'boolean', default: false },
+        precision: { type: 'string' },
+        step: { type: 'string' },
+        'vs-torch': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new BenchUsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw new BenchUsageError(`expected at most one suite, got ${positionals.join(' ')}`);
+  const { 'no-openblas': noOpenblas, 'vs-torch': vsTorch, ...rest } = values;
+  return { ...rest, ...(positionals[0] !== undefined ? { suite: positionals[0] } : {}), openblas: !noOpenblas, vsTorch };
+}
+
+/** `node dist/src/bench/run.js ...`: exit 2 with the usage line on a bad option. */
+async function benchMain(argv: string[]): Promise<number> {
+  try {
+    const options = parseBenchArgs(argv);
+    if (options.help) {
+      consoleIo.out(USAGE);
+      return 0;
+    }
+    return await runBench(options);
+  } catch (error) {
+    if (!(error instanceof BenchUsageError)) throw error;
+    consoleIo.err(`${error.message}\n${USAGE}`);
+    return 2;
+  }
+}
+
+/** True when this file is the program node runs (node dist/src/bench/run.js), not an import. */
 function isEntryPoint(): boolean {
   const script = process.argv[1];
   if (script === undefined) return false;
@@ -383,7 +431,7 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  runBench(process.argv.slice(2)).then(
+  benchMain(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },

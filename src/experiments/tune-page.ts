@@ -4,18 +4,20 @@
  * trial's report linked), the best validation accuracy of every trial against each searched
  * parameter, and every trial's validation curve on one chart, pruned trials ending at their
  * rung with a cross. Self-contained like the other pages: inline CSS and SVG, no scripts.
+ * It lives beside tune.ts (it reads tune.json's shapes) and builds on report/'s page parts:
+ * experiments sit above report in the layer order (a trial writes its run's report).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import type { TrialSummary, TuneFile } from '../experiments/tune.js';
+import type { TrialSummary, TuneFile } from './tune.js';
 import type { RunRecord } from '../train/types.js';
-import { formatSpread } from '../experiments/stats.js';
+import { formatSpread } from '../train/spread.js';
 import { formatPercent, formatSetting, MISSING, plural } from '../format.js';
-import { baseConfig, PALETTE, percentFormat } from './charts.js';
-import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
-import { chartBlock } from './render.js';
-import { writePage } from './compare.js';
+import { baseConfig, PALETTE, percentFormat } from '../report/charts.js';
+import { chart, escapeHtml, pageShell, type ChartBlock } from '../report/html.js';
+import { chartBlock } from '../report/render.js';
+import { writePage } from '../report/compare.js';
 
 const STATUS_COLORS: Record<string, string> = {
   completed: PALETTE.smoothed,

@@ -20,12 +20,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
-import { loadDataset } from '../src/data/registry.js';
-import type { Dataset } from '../src/data/types.js';
-import { tryLoadBackend } from '../src/kernels/index.js';
-import type { BackendName, Kernels, Precision } from '../src/kernels/types.js';
-import { train } from '../src/train/train.js';
-import type { TrainConfig } from '../src/train/types.js';
+import { loadDataset } from '../data/registry.js';
+import type { Dataset } from '../data/types.js';
+import { tryLoadBackend } from '../kernels/index.js';
+import type { BackendName, Kernels, Precision } from '../kernels/types.js';
+import { train } from '../train/train.js';
+import type { TrainConfig } from '../train/types.js';
 
 export interface TrainModel {
   /** '784-128-64-10' */
