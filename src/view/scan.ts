@@ -14,6 +14,7 @@ import { join, relative, sep } from 'node:path';
 import { METRICS_LOG_FILE, parseMetricsLog, type BatchLine, type EpochLine, type MetricsLogContents } from '../train/metrics-log.js';
 import type { EpochRecord, RunRecord } from '../train/types.js';
 import { formatBackend, plural } from '../format.js';
+import type { RunRow, RunStatus } from './run-row.js';
 
 /** How deep the walk goes below the root. */
 const MAX_DEPTH = 8;
@@ -26,32 +27,7 @@ const SERIES_FILES = [
 ] as const;
 const SKIPPED_DIRS = new Set(['node_modules', 'charts']);
 
-export type RowKind = 'run' | 'compare' | 'sweep' | 'tune';
-export type RunStatus = 'running' | 'completed' | 'early-stopping' | 'diverged' | 'interrupted' | 'failed' | 'stopped' | 'incomplete';
-
-export interface RunRow {
-  /** The folder relative to the root, '/'-separated ('.' for the root itself). */
-  id: string;
-  kind: RowKind;
-  status: RunStatus;
-  /** Epochs done and planned. */
-  epochs: number;
-  epochsPlanned: number | null;
-  /** Position inside the epoch in progress (running runs with batch lines). */
-  progress: { epoch: number; batch: number; batches: number } | null;
-  bestValAccuracy: number | null;
-  testAccuracy: number | null;
-  backend: string | null;
-  seconds: number | null;
-  data: string | null;
-  /** '784-128-10 relu', or for a series what it varied / how many runs. */
-  label: string;
-  startedAt: string | null;
-  /** The report to link to, relative to the root ('a/report.html'), when it exists. */
-  report: string | null;
-  /** Series: the ids of the runs inside. */
-  members?: string[];
-}
+export type { RowKind, RunRow, RunStatus } from './run-row.js';
 
 export interface RunCurves {
   id: string;

@@ -12,24 +12,8 @@ declare const vega: any;
 declare const vegaLite: any;
 
 (() => {
-  /** A row as /api/runs sends it (RunRow in ../scan.ts). */
-  interface Row {
-    id: string;
-    kind: 'run' | 'compare' | 'sweep' | 'tune';
-    status: string;
-    epochs: number;
-    epochsPlanned: number | null;
-    progress: { epoch: number; batch: number; batches: number } | null;
-    bestValAccuracy: number | null;
-    testAccuracy: number | null;
-    backend: string | null;
-    seconds: number | null;
-    data: string | null;
-    label: string;
-    startedAt: string | null;
-    report: string | null;
-    members?: string[];
-  }
+  /** A row as /api/runs sends it (a type only: this script stays a classic script). */
+  type Row = import('../run-row.js').RunRow;
 
   interface Epoch {
     epoch: number;
