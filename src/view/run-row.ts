@@ -28,4 +28,6 @@ export interface RunRow {
   report: string | null;
   /** Series: the ids of the runs inside. */
   members?: string[];
+  /** The numbers above as every page prints them (src/format.ts), so the browser script formats nothing. */
+  shown: { bestValAccuracy: string; testAccuracy: string; seconds: string };
 }

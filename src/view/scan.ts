@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { METRICS_LOG_FILE, parseMetricsLog, type BatchLine, type EpochLine, type MetricsLogContents } from '../train/metrics-log.js';
 import type { EpochRecord, RunRecord } from '../train/types.js';
-import { formatBackend, plural } from '../format.js';
+import { formatBackend, formatPercent, formatSeconds, plural } from '../format.js';
 import type { RunRow, RunStatus } from './run-row.js';
 
 /** How deep the walk goes below the root. */
@@ -40,6 +40,13 @@ interface LogCache {
   mtimeMs: number;
   consumed: number;
   contents: MetricsLogContents;
+}
+
+function withShown(row: Omit<RunRow, 'shown'>): RunRow {
+  return {
+    ...row,
+    shown: { bestValAccuracy: formatPercent(row.bestValAccuracy), testAccuracy: formatPercent(row.testAccuracy), seconds: formatSeconds(row.seconds) },
+  };
 }
 
 function toId(root: string, dir: string): string {
@@ -153,7 +160,7 @@ export class RunScanner {
     const config = start?.config ?? record?.config;
     const backend = start?.backend ?? record?.backend;
     const test = log?.end?.test ?? (record && !incomplete ? record.test : null);
-    return {
+    return withShown({
       id: toId(this.root, dir),
       kind: 'run',
       status,
@@ -168,7 +175,7 @@ export class RunScanner {
       label: describeConfig(config),
       startedAt: record?.startedAt ?? start?.time ?? null,
       report: names.has('report.html') ? joinId(toId(this.root, dir), 'report.html') : null,
-    };
+    });
   }
 
   async #seriesRow(dir: string, names: Set<string>, rows: RunRow[]): Promise<RunRow | null> {
@@ -195,7 +202,7 @@ export class RunScanner {
           ? 'incomplete'
           : 'completed';
     const what = summary.varied ?? summary.param;
-    return {
+    return withShown({
       id,
       kind,
       status,
@@ -211,7 +218,7 @@ export class RunScanner {
       startedAt: members.map((m) => m.startedAt).filter((s): s is string => s !== null).sort()[0] ?? null,
       report: names.has(html) ? joinId(id, html) : null,
       members: members.map((m) => m.id),
-    };
+    });
   }
 
   /** Every run and series row under the root, in path order. */

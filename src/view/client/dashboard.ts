@@ -40,17 +40,6 @@ declare const vegaLite: any;
 
   const byId = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
-  function percent(x: number | null): string {
-    return x === null ? '–' : `${(x * 100).toFixed(2)}%`;
-  }
-
-  function duration(seconds: number | null): string {
-    if (seconds === null) return '–';
-    if (seconds < 60) return `${seconds.toFixed(1)} s`;
-    const m = Math.floor(seconds / 60);
-    return m < 60 ? `${m} min ${Math.round(seconds - 60 * m)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-  }
-
   function epochsText(row: Row): string {
     if (row.kind !== 'run') return '–';
     return row.epochsPlanned !== null ? `${row.epochs}/${row.epochsPlanned}` : `${row.epochs}`;
@@ -112,10 +101,10 @@ declare const vegaLite: any;
         small.textContent = `epoch ${row.progress.epoch}: batch ${row.progress.batch}/${row.progress.batches}`;
         status.append(small);
       }
-      cell(tr, percent(row.bestValAccuracy), 'num val');
-      cell(tr, percent(row.testAccuracy), 'num test');
+      cell(tr, row.shown.bestValAccuracy, 'num val');
+      cell(tr, row.shown.testAccuracy, 'num test');
       cell(tr, row.backend ?? '–', 'backend');
-      cell(tr, duration(row.seconds), 'num time');
+      cell(tr, row.shown.seconds, 'num time');
       const report = tr.insertCell();
       if (row.report) {
         const a = document.createElement('a');
