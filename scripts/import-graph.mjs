@@ -16,7 +16,7 @@ import ts from 'typescript';
  * the order.
  */
 export const LAYERS = [
-  { name: 'base', prefixes: ['rng.ts', 'regular-file.ts', 'show-value.ts', 'input-error.ts'] },
+  { name: 'base', prefixes: ['rng.ts', 'regular-file.ts', 'show-value.ts', 'input-error.ts', 'first-line.ts', 'format.ts'] },
   { name: 'kernels', prefixes: ['kernels/'] },
   { name: 'data', prefixes: ['data/'] },
   { name: 'model', prefixes: ['model/'] },

@@ -79,7 +79,8 @@ describe('resume is faithful', () => {
 
     const resumed = await runCli(['train', '--resume', stopped, '--quiet'], { cwd: tmp, timeoutMs: 110_000, env: { DENSETRAIN_BACKEND: 'wasm' } });
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stdout).toMatch(/^backend: native/m);
+    // --quiet: the backend is in the summary table.
+    expect(resumed.stdout).toMatch(/^│ backend +│ native /m);
     expect(resumed.stderr).toMatch(/continuing on native, the backend the run was trained on \(DENSETRAIN_BACKEND=wasm ignored/);
     expect((await referenceRun).code).toBe(0);
     sameBytes(join(reference, MODEL_FILE), join(stopped, MODEL_FILE));
@@ -92,7 +93,7 @@ describe('resume is faithful', () => {
     // --backend wasm chooses another backend on purpose: allowed.
     const other = await runCli(['train', '--resume', stopped, '--epochs', '31', '--backend', 'wasm', '--quiet'], { cwd: tmp, timeoutMs: 110_000 });
     expect(other.code, other.stderr).toBe(0);
-    expect(other.stdout).toMatch(/^backend: wasm/m);
+    expect(other.stdout).toMatch(/^│ backend +│ wasm /m);
     expect((await readCheckpoint(stopped)).state.ranOn?.backend).toBe('wasm');
   });
 

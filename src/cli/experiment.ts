@@ -14,6 +14,7 @@ import { heldOutCount } from '../data/split.js';
 import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { withoutRowRules } from '../report/terminal.js';
 import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
@@ -21,10 +22,12 @@ import type { BatchEvent, TrainResult } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
-import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
+import { formatBackend, formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
+import { type Io } from './io.js';
 import type { TrainProgress } from './progress.js';
 import { prepareRunDir } from './run-folder.js';
 import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
+import { firstLine } from '../first-line.js';
 
 /** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
 class InterruptReason extends Error {
@@ -116,6 +119,8 @@ export function dataLine(dataset: Dataset, trainCount: number): string {
   );
 }
 
+export type RunDetail = 'full' | 'summary' | 'brief';
+
 export interface RunIntoFolderInput {
   io: Io;
   config: TrainConfig;
@@ -135,9 +140,10 @@ export interface RunIntoFolderInput {
   progress: TrainProgress;
   /**
    * 'full' (train): the summary, confusion and per-class tables and where everything went.
+   * 'summary' (train --quiet): the summary tables and the report's path only.
    * 'brief' (compare, sweep): nothing beyond the progress lines; the caller summarises.
    */
-  detail: 'full' | 'brief';
+  detail: RunDetail;
 }
 
 export interface RunOutcome {
@@ -159,7 +165,7 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
   const { outDir, outFlag, resumingHere } = input;
   await prepareRunDir(outDir, outFlag, resumingHere);
   // One writer per run folder, from before INCOMPLETE is written until the last file is.
-  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail === 'full' ? 'train' : 'a compare/sweep run' });
+  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail !== 'brief' ? 'train' : 'a compare/sweep run' });
   try {
     return await trainIntoLockedFolder(input, lock);
   } finally {
@@ -221,13 +227,14 @@ interface FinishInput {
   testProbabilities: Float32Array | null;
   dataset: Dataset;
   info: BackendInfo;
-  detail: 'full' | 'brief';
+  detail: RunDetail;
   /** The exit code if the run was interrupted (130 SIGINT, 143 SIGTERM). */
   interruptCode: number;
 }
 
 async function finishRun({ io, outDir, record, testProbabilities, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
   const full = detail === 'full';
+  const summary = detail !== 'brief';
   const interrupted = record.stopReason === 'interrupted';
   // The report's per-image sections are for a finished run, not for one interrupted.
   const probs = interrupted ? null : testProbabilities;
@@ -241,12 +248,12 @@ async function finishRun({ io, outDir, record, testProbabilities, dataset, info,
     const report = await loadReport();
     reportPath = await report.writeReport(outDir, { record, ...(probs ? { test: { images: dataset.test, probs } } : {}) });
   } catch (error) {
-    reportError = (error as Error).message.split('\n')[0];
+    reportError = firstLine(error);
   }
   const outcome = (code: number): RunOutcome => ({ code, record, test, reportPath, reportError });
 
+  if (summary) io.out(summaryTable(record, test, info));
   if (full) {
-    io.out(summaryTable(record, test, info));
     if (test && !interrupted) {
       const { confusionTable, perClassTable } = await loadTerminalTables();
       io.out('confusion matrix on the test set (rows: true class, columns: predicted)');
@@ -259,29 +266,25 @@ async function finishRun({ io, outDir, record, testProbabilities, dataset, info,
   if (interrupted) {
     await markIncomplete(outDir, `interrupted (${record.stopMessage ?? 'Ctrl-C'}); continue with: densetrain train --resume ${outDir}`);
     io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
-    if (reportPath && full) io.out(`report so far: ${resolve(reportPath)}`);
+    if (reportPath && summary) io.out(`report so far: ${resolve(reportPath)}`);
     io.out(`continue with: densetrain train --resume ${outDir}`);
     return outcome(interruptCode);
   }
   if (reportError !== undefined) {
     await markIncomplete(outDir, `report.html could not be written: ${reportError}`);
     io.err(`densetrain: could not write the report: ${reportError}`);
-    if (full) io.out(`run folder: ${where}`);
+    if (summary) io.out(`run folder: ${where}`);
     return outcome(EXIT_FAILURE);
   }
   await markComplete(outDir);
-  if (full) {
-    io.out(`run folder: ${where}`);
-    if (reportPath) io.out(`report: ${resolve(reportPath)}`);
-  }
+  if (full) io.out(`run folder: ${where}`);
+  if (reportPath && summary) io.out(`report: ${resolve(reportPath)}`);
   if (record.stopReason === 'diverged') {
-    if (full) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
+    if (summary) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
     return outcome(EXIT_FAILURE);
   }
   return outcome(EXIT_OK);
 }
-
-const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
 
 /** Loss and accuracy of the kept model (train, validation, test), then how the run went. */
 function summaryTable(record: RunRecord, test: { loss: number; accuracy: number } | null, info: BackendInfo): string {
@@ -291,7 +294,6 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     head: ['', 'loss', 'accuracy'],
     style: { head: [], border: [] },
     colAligns: ['left', 'right', 'right'],
-    chars: COMPACT,
   });
   const keptNote = kept && epochs.length > 1 ? ` (epoch ${kept.epoch})` : '';
   scores.push(
@@ -300,14 +302,14 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     ['test', formatLoss(test?.loss), formatPercent(test?.accuracy)],
   );
   const mean = (f: (e: EpochRecord) => number) => (epochs.length ? epochs.reduce((a, e) => a + f(e), 0) / epochs.length : Number.NaN);
-  const run = new Table({ style: { head: [], border: [] }, chars: COMPACT });
+  const run = new Table({ style: { head: [], border: [] } });
   run.push(
     ['seconds per epoch', formatSeconds(mean((e) => e.seconds))],
-    ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
+    ['samples/s', formatCount(mean((e) => e.samplesPerSecond))],
     ['epochs run', String(epochs.length)],
-    ['backend', `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`],
+    ['backend', formatBackend(info)],
     ['precision', record.precision.used === record.precision.requested ? formatPrecision(record.precision) : `${record.precision.used} (${record.precision.requested} not available here, see above)`],
     ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );
-  return `${scores.toString()}\n${run.toString()}`;
+  return `${withoutRowRules(scores.toString())}\n${withoutRowRules(run.toString(), { header: false })}`;
 }

@@ -21,7 +21,8 @@ import type { RunRecord, StopReason, TrainConfig } from '../train/types.js';
 import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
 import { checkDataFor, dataLine, interruptExitCode, interruptHandler, selectBackend } from './experiment.js';
-import { formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
+import { formatLoss, formatPercent, formatSeconds, plural } from '../format.js';
+import { type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
 import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress } from './progress.js';
 import { checkRunDir } from './run-folder.js';
@@ -345,7 +346,7 @@ export function runLine(run: Pick<RepeatRun, 'record' | 'status' | 'error'>): st
   // The kept model's test result (none when no epoch finished).
   const test = r.test ? `test ${formatPercent(r.test.accuracy)} (loss ${formatLoss(r.test.loss)})` : 'no test evaluation';
   const status = r.stopReason === 'diverged' ? `diverged: ${r.stopMessage ?? 'the loss is not finite'}` : run.status === 'failed' ? `failed: ${run.error ?? ''}` : r.stopReason;
-  return `${test}, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}, ${formatSeconds(r.seconds)}, ${status}`;
+  return `${test}, ${plural(r.epochs.length, 'epoch')}, ${formatSeconds(r.seconds)}, ${status}`;
 }
 
 /** The exit code of a series: 130/143 interrupted, 1 a run failed (diverging is a result, not a failure), else 0. */

@@ -15,17 +15,13 @@ import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import type { RunRecord, TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome, TrialSpec } from './executor.js';
+import { firstLine } from '../first-line.js';
 
 export interface TrialResources {
   /** The dataset for a config (callers cache it: every trial of an experiment shares the data). */
   dataset(config: TrainConfig): Promise<Dataset>;
   /** The kernels (callers select them once). */
   kernels(config: TrainConfig): Kernels;
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
 }
 
 /** Runs a trial to its end; failures become a 'failed' outcome. `signal` stops it after its batch. */

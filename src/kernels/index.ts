@@ -8,6 +8,8 @@ import { loadNativeKernels } from './native.js';
 import { createReferenceKernels } from './reference.js';
 import type { BackendChoice, BackendName, Kernels, KernelsInfo } from './types.js';
 import { loadWasmKernels } from './wasm.js';
+import { firstLine } from '../first-line.js';
+import { formatBackend } from '../format.js';
 
 export type { Activation, ActivationName, BackendChoice, BackendName, Kernels, KernelsInfo, Tensor } from './types.js';
 export { ACTIVATION_NAMES } from './types.js';
@@ -36,11 +38,6 @@ export function tryLoadBackend(name: BackendName): LoadResult {
     loaded.set(name, result);
   }
   return result;
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
 }
 
 export interface BackendInfo extends KernelsInfo {
@@ -143,6 +140,6 @@ export function backendInfo(options: KernelsOptions = {}): BackendInfo {
 
 /** One line for humans: "native (avx512, 2 threads)" or "wasm (simd128, 1 thread); native skipped: ...". */
 export function formatBackendInfo(info: BackendInfo): string {
-  const head = `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+  const head = formatBackend(info);
   return info.skipped.length === 0 ? head : `${head}; skipped ${info.skipped.join('; ')}`;
 }

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { withChecks, type RawKernels } from './checks.js';
 import { locateNativeAddon, NATIVE_REMEDY, type AddonLocation } from './native-locate.js';
 import type { Activation, ActivationName, Bf16Support, Kernels, Tensor } from './types.js';
+import { firstLine } from '../first-line.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
 export const NATIVE_ABI_VERSION = 3;
@@ -175,11 +176,6 @@ export function nativeAddonPath(): string {
   const location = locateNativeAddon();
   if (!location.ok) throw new Error(location.reason);
   return location.path;
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return (text.split('\n')[0] ?? text).trim();
 }
 
 let cachedAddon: { path: string; addon: NativeAddon } | undefined;

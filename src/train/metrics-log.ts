@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { BatchEvent, StartEvent, TrainHooks } from './events.js';
 import type { EpochRecord, RunRecord, StopReason, TrainConfig } from './types.js';
+import { firstLine } from '../first-line.js';
 
 export const METRICS_LOG_FILE = 'metrics.jsonl';
 export const METRICS_LOG_VERSION = 1;
@@ -178,7 +179,7 @@ export class MetricsLogWriter {
   /** An end line for a run that threw; nothing for one that failed before it started (bad config, missing data). */
   fail(error: unknown): void {
     if (!this.#started) return;
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    const message = firstLine(error);
     this.#write({ type: 'end', time: new Date().toISOString(), stopReason: 'failed', stopMessage: message }, true);
   }
 

@@ -7,6 +7,7 @@
  * message names the option the way the user wrote it: `--lr must be > 0, got -1` on the
  * command line, `config.json: "lr" must be > 0, got -1` in a file.
  */
+import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
@@ -145,20 +146,6 @@ export class ConfigError extends InputError {
   }
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
 /** The config key a mistyped one probably meant ('batch-size' -> 'batchSize', 'lrate' -> 'lr'). */
 export function suggestKey(unknown: string): ConfigKey | undefined {
   const camel = unknown.replace(/[-_]+([a-z0-9])/gi, (_, c: string) => c.toUpperCase());
@@ -167,7 +154,7 @@ export function suggestKey(unknown: string): ConfigKey | undefined {
   let best: ConfigKey | undefined;
   let bestDistance = Infinity;
   for (const key of CONFIG_KEYS) {
-    const d = editDistance(camel.toLowerCase(), key.toLowerCase());
+    const d = distance(camel.toLowerCase(), key.toLowerCase());
     if (d < bestDistance) {
       bestDistance = d;
       best = key;

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { METRICS_LOG_FILE, parseMetricsLog, type BatchLine, type EpochLine, type MetricsLogContents } from '../train/metrics-log.js';
 import type { EpochRecord, RunRecord } from '../train/types.js';
+import { formatBackend, plural } from '../format.js';
 
 /** How deep the walk goes below the root. */
 const MAX_DEPTH = 8;
@@ -185,7 +186,7 @@ export class RunScanner {
       progress,
       bestValAccuracy: bestVal(epochs),
       testAccuracy: test?.accuracy ?? null,
-      backend: backend ? `${backend.backend} (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : null,
+      backend: backend ? formatBackend(backend) : null,
       seconds: log?.end?.seconds ?? record?.seconds ?? (epochs.length ? epochs.reduce((a, e) => a + e.seconds, 0) : null),
       data: start?.dataset.name ?? record?.dataset.name ?? null,
       label: describeConfig(config),
@@ -230,7 +231,7 @@ export class RunScanner {
       backend: members[0]?.backend ?? null,
       seconds: members.some((m) => m.seconds !== null) ? members.reduce((a, m) => a + (m.seconds ?? 0), 0) : null,
       data: summary.dataset ?? members[0]?.data ?? null,
-      label: `${members.length} run${members.length === 1 ? '' : 's'}${what ? `, varying ${what}` : ''}`,
+      label: `${plural(members.length, 'run')}${what ? `, varying ${what}` : ''}`,
       startedAt: members.map((m) => m.startedAt).filter((s): s is string => s !== null).sort()[0] ?? null,
       report: names.has(html) ? joinId(id, html) : null,
       members: members.map((m) => m.id),

@@ -17,6 +17,7 @@ import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
 import { writeJsonAtomic } from '../../train/run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface CompareOptions extends Record<string, unknown> {
   config?: string[];
@@ -185,7 +186,7 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
     const path = await report.writeComparisonReport(outDir, { varied, runs, settingName: optionFlag });
     io.out(`comparison: ${resolve(path)}`);
   } catch (error) {
-    io.err(`densetrain: could not write compare.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write compare.html: ${firstLine(error)}`);
     if (code === EXIT_OK) code = EXIT_FAILURE;
   }
   const diverged = result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label);

@@ -14,6 +14,7 @@ import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
 import { writeJsonAtomic } from '../../train/run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface SweepOptions extends Record<string, unknown> {
   param?: string;
@@ -219,7 +220,7 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     const path = await report.writeSweepReport(outDir, { param: axis, scale, runs });
     io.out(`sweep: ${resolve(path)}`);
   } catch (error) {
-    io.err(`densetrain: could not write sweep.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write sweep.html: ${firstLine(error)}`);
     if (code === EXIT_OK) code = EXIT_FAILURE;
   }
   const diverged = runs.filter((r) => r.status === 'diverged').map((r) => r.label);

@@ -13,13 +13,15 @@ import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../.
 import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
 import { interruptExitCode, interruptHandler } from '../experiment.js';
 import { executorFor, parallelCount, positiveInt, QUEUE_OPTION_HELP } from '../parallel.js';
-import { formatPercent, formatSeconds, type Io } from '../io.js';
+import { formatLoss, formatPercent, formatSeconds, formatSetting, plural } from '../../format.js';
+import { type Io } from '../io.js';
 import { createTrialBars } from '../progress.js';
 import { formatSpread } from '../../train/spread.js';
 import { loadData } from '../deps.js';
 import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface TuneCliOptions extends Record<string, unknown> {
   space?: string;
@@ -170,7 +172,7 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
     const page = await writeTuneReport(outDir, await experiments.readTuneFile(outDir));
     io.out(`tune: ${resolve(page)}`);
   } catch (error) {
-    io.err(`densetrain: could not write tune.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write tune.html: ${firstLine(error)}`);
     code = EXIT_FAILURE;
   }
   io.out(`results: ${resolve(result.file)}`);
@@ -190,13 +192,6 @@ function countBy(trials: readonly TrialSummary[]): string {
   return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
 }
 
-/** A searched value as shown in tables: layers as 784-128-10, numbers briefly. */
-export function showSetting(value: unknown): string {
-  if (Array.isArray(value)) return value.join('-');
-  if (typeof value === 'number') return String(Number(value.toPrecision(4)));
-  return String(value);
-}
-
 /** The top of the leaderboard: rank, trial, the searched settings, epochs, best val acc, test acc, seconds, status. */
 export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trials'>, top: number): string {
   const keys = [...new Set(result.trials.flatMap((t) => Object.keys(t.settings)))];
@@ -204,12 +199,12 @@ export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trial
   const rows = result.leaderboard.slice(0, top).map((t, i) => [
     String(i + 1),
     t.id,
-    ...keys.map((k) => showSetting(t.settings[k])),
+    ...keys.map((k) => formatSetting(t.settings[k])),
     `${t.epochs}/${t.config.epochs}`,
     t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : formatPercent(t.keptValAccuracy),
     formatPercent(t.bestValAccuracy),
     t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : formatPercent(t.testAccuracy),
-    t.seconds === null ? '-' : formatSeconds(t.seconds),
+    formatSeconds(t.seconds),
     t.status,
   ]);
   const seeds = result.trials.some((t) => t.stats);
@@ -233,7 +228,7 @@ interface TuneProgress {
 /** One bar per running trial on a terminal; else one line per trial-epoch. Start and end lines either way. */
 function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
   const bars = createTrialBars(io, io.tty && !quiet);
-  const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${showSetting(v)}`).join(' ');
+  const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${formatSetting(v)}`).join(' ');
   return {
     event(e) {
       const t = e.trial;
@@ -252,12 +247,12 @@ function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
         const rung = e.rung ? `  rung ${e.rung.epoch}: ${e.rung.decision} (rank ${e.rung.rank} of ${e.rung.of}, top ${e.rung.keep} continue)` : '';
         bars.note(t.id, `val acc ${formatPercent(r.valAccuracy)}`);
         if (!bars.drawing || e.rung) {
-          bars.log(`${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`);
+          bars.log(`${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${formatLoss(r.valLoss)}  ${formatSeconds(r.seconds)}${rung}`);
         }
       } else {
         bars.remove(t.id);
         const detail = t.status === 'failed' ? `: ${t.error ?? ''}` : `, best val acc ${formatPercent(t.bestValAccuracy)}, test acc ${formatPercent(t.testAccuracy)}`;
-        bars.log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
+        bars.log(`${t.id} ${t.status} after ${plural(t.epochs, 'epoch')}${detail}`);
       }
     },
     stop: () => bars.stop(),
