@@ -20,7 +20,8 @@ import { ConfigError, describeKey, parseConfigPart, resolveConfig, type ConfigKe
 import type { RunRecord, StopReason, TrainConfig } from '../train/types.js';
 import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
-import { checkDataFor, dataLine, interruptExitCode, interruptHandler, selectBackend } from './experiment.js';
+import { interruptExitCode, interruptHandler } from './interrupt.js';
+import { checkDataFor, dataLine, selectBackend } from './run-checks.js';
 import { formatLoss, formatPercent, formatSeconds, plural } from '../format.js';
 import { type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';

@@ -13,7 +13,7 @@ import { selectKernels } from '../../kernels/index.js';
 import type { Model } from '../../model/mlp.js';
 import { errorLine, EXIT_USAGE, ExitRequest, isUsageError, UsageError } from '../errors.js';
 import { formatPercent } from '../../format.js';
-import type { Io } from '../io.js';
+import { type Io } from '../io.js';
 import type { RegisterCommand } from '../context.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
 import { predictImageSet } from '../../train/predict.js';

@@ -20,14 +20,14 @@ import type { TrainConfig } from '../../train/types.js';
 import type { BackendChoice } from '../../kernels/types.js';
 import { loadData } from '../deps.js';
 import { EXIT_OK, ExitRequest } from '../errors.js';
-import { checkDataFor, dataLine, interruptExitCode, interruptHandler, runIntoFolder, selectBackend } from '../experiment.js';
+import { interruptExitCode, interruptHandler } from '../interrupt.js';
+import { checkDataFor, dataLine, selectBackend } from '../run-checks.js';
+import { runIntoFolder } from '../run.js';
 import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { createTrainProgress } from '../progress.js';
 import { checkRunDir, defaultRunDir } from '../run-folder.js';
 
-// Moved to ../experiment.js (shared with compare and sweep); still importable from here.
-export { selectBackend } from '../experiment.js';
 
 interface TrainCommandOptions extends Record<string, unknown> {
   out?: string;

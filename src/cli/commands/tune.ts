@@ -11,7 +11,7 @@ import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
 import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
-import { interruptExitCode, interruptHandler } from '../experiment.js';
+import { interruptExitCode, interruptHandler } from '../interrupt.js';
 import { executorFor, parallelCount, positiveInt, QUEUE_OPTION_HELP } from '../parallel.js';
 import { formatLoss, formatPercent, formatSeconds, formatSetting, plural } from '../../format.js';
 import { type Io } from '../io.js';

@@ -1,125 +1,31 @@
 /**
- * Running a training into a run folder, shared by `densetrain train` (one run, full output) and
- * `densetrain compare` / `densetrain sweep` (several runs on one loaded dataset, one brief line
- * per run, then a comparison).
- *
- * runIntoFolder() is the single place that prepares the folder (INCOMPLETE marker), trains with
- * progress, writes metrics.json and report.html and decides the run's exit code. Series of
- * runs (compare, sweep) are in series.ts: trials on an executor (src/experiments).
+ * One run of `densetrain train` into its run folder: runIntoFolder() prepares the folder
+ * (INCOMPLETE marker), trains with progress, writes metrics.json and report.html, prints the
+ * summary and decides the exit code. A series of runs (compare, sweep) is series.ts: trials on
+ * an executor (src/experiments); what both check first is run-checks.ts, signals interrupt.ts.
  */
 import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import type { Dataset } from '../data/types.js';
-import { heldOutCount } from '../data/split.js';
-import { selectKernels, type BackendInfo } from '../kernels/index.js';
+import type { BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { withoutRowRules } from '../report/terminal.js';
 import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
-import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
 import type { BatchEvent, TrainResult } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
-import { firstLine } from '../first-line.js';
+import { EXIT_FAILURE, EXIT_OK } from './errors.js';
 import { formatBackend, formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
-import type { Io } from './io.js';
+import { type Io } from './io.js';
+import { interruptExitCode } from './interrupt.js';
 import type { TrainProgress } from './progress.js';
 import { prepareRunDir } from './run-folder.js';
 import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
+import { firstLine } from '../first-line.js';
 
-/** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
-class InterruptReason extends Error {
-  override readonly name = 'AbortError';
-  constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`);
-  }
-}
-
-/** The exit code for an aborted run: 143 for SIGTERM (how process managers stop a job), else 130. */
-export function interruptExitCode(signal: AbortSignal): number {
-  return signal.reason instanceof InterruptReason && signal.reason.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
-}
-
-/**
- * Ctrl-C (SIGINT) and SIGTERM handling: the first aborts (the trainer stops cleanly after the
- * batch and saves a checkpoint), the second exits at once.
- */
-export function interruptHandler(io: Io, onFirst: () => void): { controller: AbortController; dispose: () => void } {
-  const controller = new AbortController();
-  let count = 0;
-  const handler = (signal: NodeJS.Signals) => {
-    count++;
-    const code = signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
-    if (count === 1) {
-      onFirst();
-      const what = signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted';
-      io.err(`densetrain: ${what}; stopping after the current batch and saving a checkpoint (${signal === 'SIGTERM' ? 'a second signal' : 'Ctrl-C again'} to quit now)`);
-      controller.abort(new InterruptReason(signal));
-    } else {
-      io.err(`densetrain: ${signal === 'SIGTERM' ? 'terminated' : 'interrupted'} again; exiting now`);
-      process.exit(code);
-    }
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    controller,
-    dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
-}
-
-/**
- * The kernels: --backend / --threads (or the config file) when given, else DENSETRAIN_BACKEND /
- * DENSETRAIN_THREADS, else auto. A thread count the backend refuses names the option.
- */
-export function selectBackend(resolved: ResolvedConfig): ReturnType<typeof selectKernels> {
-  const { config, sources } = resolved;
-  const backend = sources.backend.kind === 'default' ? undefined : config.backend;
-  try {
-    return selectKernels({ backend, threads: config.threads });
-  } catch (error) {
-    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message) && !/^DENSETRAIN_/.test(error.message)) {
-      throw new ConfigError([`${describeKey('threads', sources.threads)} ${config.threads}: ${error.message}`]);
-    }
-    throw error;
-  }
-}
-
-/** The training split's size for the configured validation fraction, the way the trainer splits. */
-function trainSplitCount(dataset: Dataset, config: TrainConfig, resolved: ResolvedConfig): number {
-  try {
-    return dataset.train.count - heldOutCount(dataset.train.count, config.valSplit);
-  } catch (error) {
-    throw new ConfigError([`${describeKey('valSplit', resolved.sources.valSplit)} ${config.valSplit}: ${(error as Error).message}`]);
-  }
-}
-
-/** The checks that need the data (layer sizes, batch size, split); returns the training-split size. */
-export function checkDataFor(dataset: Dataset, resolved: ResolvedConfig): number {
-  const { config } = resolved;
-  const trainCount = trainSplitCount(dataset, config, resolved);
-  checkConfigAgainstData(
-    config,
-    { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount },
-    resolved.sources,
-  );
-  return trainCount;
-}
-
-/** "data: mnist-sample: 7,200 train, 800 validation, 2,000 test images, 28x28, 10 classes" */
-export function dataLine(dataset: Dataset, trainCount: number): string {
-  return (
-    `data: ${dataset.name}: ${formatCount(trainCount)} train, ${formatCount(dataset.train.count - trainCount)} validation, ` +
-    `${formatCount(dataset.test.count)} test images, ${dataset.train.height}x${dataset.train.width}, ${dataset.classes} classes`
-  );
-}
-
-export type RunDetail = 'full' | 'summary' | 'brief';
+export type RunDetail = 'full' | 'summary';
 
 export interface RunIntoFolderInput {
   io: Io;
@@ -141,7 +47,6 @@ export interface RunIntoFolderInput {
   /**
    * 'full' (train): the summary, confusion and per-class tables and where everything went.
    * 'summary' (train --quiet): the summary tables and the report's path only.
-   * 'brief' (compare, sweep): nothing beyond the progress lines; the caller summarises.
    */
   detail: RunDetail;
 }
@@ -165,7 +70,7 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
   const { outDir, outFlag, resumingHere } = input;
   await prepareRunDir(outDir, outFlag, resumingHere);
   // One writer per run folder, from before INCOMPLETE is written until the last file is.
-  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail !== 'brief' ? 'train' : 'a compare/sweep run' });
+  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : 'train' });
   try {
     return await trainIntoLockedFolder(input, lock);
   } finally {
@@ -234,7 +139,6 @@ interface FinishInput {
 
 async function finishRun({ io, outDir, record, testProbabilities, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
   const full = detail === 'full';
-  const summary = detail !== 'brief';
   const interrupted = record.stopReason === 'interrupted';
   // The report's per-image sections are for a finished run, not for one interrupted.
   const probs = interrupted ? null : testProbabilities;
@@ -252,7 +156,7 @@ async function finishRun({ io, outDir, record, testProbabilities, dataset, info,
   }
   const outcome = (code: number): RunOutcome => ({ code, record, test, reportPath, reportError });
 
-  if (summary) io.out(summaryTable(record, test, info));
+  io.out(summaryTable(record, test, info));
   if (full) {
     if (test && !interrupted) {
       const { confusionTable, perClassTable } = await loadTerminalTables();
@@ -266,21 +170,21 @@ async function finishRun({ io, outDir, record, testProbabilities, dataset, info,
   if (interrupted) {
     await markIncomplete(outDir, `interrupted (${record.stopMessage ?? 'Ctrl-C'}); continue with: densetrain train --resume ${outDir}`);
     io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
-    if (reportPath && summary) io.out(`report so far: ${resolve(reportPath)}`);
+    if (reportPath) io.out(`report so far: ${resolve(reportPath)}`);
     io.out(`continue with: densetrain train --resume ${outDir}`);
     return outcome(interruptCode);
   }
   if (reportError !== undefined) {
     await markIncomplete(outDir, `report.html could not be written: ${reportError}`);
     io.err(`densetrain: could not write the report: ${reportError}`);
-    if (summary) io.out(`run folder: ${where}`);
+    io.out(`run folder: ${where}`);
     return outcome(EXIT_FAILURE);
   }
   await markComplete(outDir);
   if (full) io.out(`run folder: ${where}`);
-  if (reportPath && summary) io.out(`report: ${resolve(reportPath)}`);
+  if (reportPath) io.out(`report: ${resolve(reportPath)}`);
   if (record.stopReason === 'diverged') {
-    if (summary) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
+    io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
     return outcome(EXIT_FAILURE);
   }
   return outcome(EXIT_OK);
