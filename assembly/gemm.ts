@@ -236,6 +236,7 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
 /**
  * The micro-kernel: the 4 x 8 tile at c (row stride ldc bytes) becomes
  * alpha * (A panel * B panel) + beta * tile; with beta = 0 the tile is not read. kc >= 1.
+ * Long because the k loop is unrolled 4x by hand (eight accumulators, no spills).
  */
 function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32, beta: f32): void {
   let c00 = f32x4.splat(0);

@@ -57,8 +57,8 @@ function tsFunctions(file, text) {
         const comments = ts.getLeadingCommentRanges(text, node.getFullStart()) ?? [];
         const statement = ts.isVariableDeclaration(node.parent) ? node.parent.parent?.parent : undefined;
         const outer = statement ? ts.getLeadingCommentRanges(text, statement.getFullStart()) ?? [] : [];
-        const comment = [...comments, ...outer].map((c) => text.slice(c.pos, c.end)).join('\n');
-        const reason = /long because ([^\n*]*)/i.exec(comment)?.[1]?.trim();
+        const comment = flatten([...comments, ...outer].map((c) => text.slice(c.pos, c.end)).join('\n'));
+        const reason = /long because ([^.]*)/i.exec(comment)?.[1]?.trim();
         found.push({ name, start, lines: end - start + 1, reason });
       }
     } else if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name)) {
@@ -68,6 +68,11 @@ function tsFunctions(file, text) {
   };
   visit(source, undefined);
   return found;
+}
+
+/** A comment's text on one line: the comment markers and line breaks gone. */
+function flatten(comment) {
+  return comment.replace(/\/\*+|\*\/|^\s*\*\s?|^\s*\/\/\s?/gm, ' ').replace(/\s+/g, ' ');
 }
 
 let ctagsMissing = false;
@@ -82,8 +87,8 @@ function cppFunctions(file, text) {
     const start = Number(/\bline:(\d+)/.exec(row)?.[1]);
     const end = Number(/\bend:(\d+)/.exec(row)?.[1]);
     if (!start || !end) return [];
-    const above = lines.slice(Math.max(0, start - 6), start - 1).join('\n');
-    const reason = /long because ([^\n*]*)/i.exec(above)?.[1]?.trim();
+    const above = flatten(lines.slice(Math.max(0, start - 6), start - 1).join('\n'));
+    const reason = /long because ([^.]*)/i.exec(above)?.[1]?.trim();
     return [{ name: fields[0], start, lines: end - start + 1, reason }];
   });
 }

@@ -269,7 +269,7 @@ function planBench(values: BenchOptions) {
 }
 
 async function runSuites(plan: BenchPlan, io: BenchIo, defaultJsonFile: boolean): Promise<number> {
-  const { suite, runKernels, runTrain, shapes, peakOverride, models, epochs, precisions, steps, values } = plan;
+  const { suite, runKernels, runTrain, values } = plan;
   const { names, notes } = plan.backends;
   for (const n of notes) io.out(n);
   const started = new Date();
@@ -291,70 +291,86 @@ async function runSuites(plan: BenchPlan, io: BenchIo, defaultJsonFile: boolean)
     notes,
   };
 
-  if (runKernels) {
-    io.out(
-      'GEMM forms (row-major, C is M x N, inner K): ' +
-        Object.entries(GEMM_FORMS)
-          .map(([f, d]) => `${f} = ${d.storage} (${d.use})`)
-          .join('; '),
-    );
-    if (names.includes('reference')) {
-      io.out(`reference: GEMM shapes above ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call are skipped (plain loops would take seconds per call); its timings use quick settings`);
-    }
-    const infos = names.flatMap((n) => {
-      const r = tryLoadBackend(n);
-      return r.ok ? [r.kernels.info()] : [];
-    });
-    const peak = resolvePeak(infos, host.cpuFlags, peakOverride !== undefined ? { override: peakOverride } : {});
-    for (const l of peak.lines) io.out(l);
-    const rows = await runKernelBench({ backends: names, quick: values.quick, ...(shapes ? { shapes } : {}), log: progress, peak });
-    // numpy/OpenBLAS at each benchmarked thread count (native's and 1), after the densetrain timings.
-    const openblas = values.openblas === false
-      ? null
-      : await runOpenBlasBench({ shapes: shapes ?? GEMM_SHAPES, forms: Object.keys(GEMM_FORMS) as GemmForm[], threads: [...new Set([...infos.map((i) => i.threads), 1])], quick: values.quick, log: progress });
-    if (openblas) attachOpenBlas(rows, openblas);
-    for (const l of openblas?.lines ?? []) io.out(l);
-    printTable(rows, io);
-    Object.assign(record, { gemmForms: GEMM_FORMS, statistic: 'median (tinybench latency.p50)', peak, openblas, rows });
-  }
-
-  if (runTrain) {
-    io.out(
-      'train: seconds per epoch of train() (the CLI trainer, checkpoint and model written every epoch) with val-split 0, ' +
-        'median of the timed epochs after 1 warm-up epoch; GEMM-bound = the batch GEMMs at their exact shapes (tinybench medians) x batches',
-    );
-    const train = await runTrainBench({ backends: names, quick: values.quick, precisions, steps, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
-    for (const n of train.notes) io.out(`note: ${n}`);
-    if (values.vsTorch) {
-      // PyTorch at native's thread count (1 when native did not run), after the densetrain timings.
-      const threads = train.rows.find((r) => r.backend === 'native')?.threads ?? 1;
-      const trainSet = (await loadDataset(values.data ?? train.data.name, { seed: 1 })).train;
-      const torch = await runTorchBench({
-            models: TRAIN_MODELS.filter((m) => train.rows.some((r) => r.model === m.name)),
-            precisions,
-            threads,
-            epochs: train.timedEpochs,
-            warmup: WARMUP_EPOCHS,
-            trainSet,
-            recipe: { lr: DEFAULT_CONFIG.lr, momentum: DEFAULT_CONFIG.momentum, nesterov: DEFAULT_CONFIG.nesterov, l2: DEFAULT_CONFIG.l2 },
-            log: progress,
-          });
-      attachTorch(train.rows, torch);
-      for (const l of torch.lines) io.out(l);
-      record['torch'] = torch;
-    }
-    for (const r of train.rows) if (r.note) io.out(`${r.backend} ${r.model}: ${r.note}`);
-    printTrainTable(train, io);
-    io.out(`peak RSS of this process: ${(train.peakRssBytes / 2 ** 20).toFixed(0)} MB (process.resourceUsage().maxRSS)`);
-    record['train'] = { date: new Date().toISOString(), quick: values.quick, loadAverageAtStart: host.loadAverageAtStart, loadAverageAtEnd: loadavg()[0] ?? null, ...train };
-  }
+  if (runKernels) Object.assign(record, await kernelsSuite(plan, host, io, progress));
+  if (runTrain) Object.assign(record, await trainSuite(plan, host, io, progress));
   record['loadAverageAtEnd'] = loadavg()[0] ?? null;
+  const file = values.json !== undefined ? resolve(values.json) : defaultJsonFile ? join(packageRoot(), 'bench', 'results', `${started.toISOString().slice(0, 10)}${values.quick ? '-quick' : ''}.json`) : null;
+  if (file !== null) writeRecord(file, record, plan, io);
+  return 0;
+}
 
-  const day = started.toISOString().slice(0, 10);
-  let file: string | null = null;
-  if (values.json !== undefined) file = resolve(values.json);
-  else if (defaultJsonFile) file = join(packageRoot(), 'bench', 'results', `${day}${values.quick ? '-quick' : ''}.json`);
-  if (file === null) return 0;
+type Host = ReturnType<typeof machine>;
+type Progress = (line: string) => void;
+
+/** The kernels suite: GEMM and the other kernels timed per backend, % of peak, numpy/OpenBLAS beside them. */
+async function kernelsSuite(plan: BenchPlan, host: Host, io: BenchIo, progress: Progress): Promise<Record<string, unknown>> {
+  const { shapes, peakOverride, values } = plan;
+  const { names } = plan.backends;
+  io.out(
+    'GEMM forms (row-major, C is M x N, inner K): ' +
+      Object.entries(GEMM_FORMS)
+        .map(([f, d]) => `${f} = ${d.storage} (${d.use})`)
+        .join('; '),
+  );
+  if (names.includes('reference')) {
+    io.out(`reference: GEMM shapes above ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call are skipped (plain loops would take seconds per call); its timings use quick settings`);
+  }
+  const infos = names.flatMap((n) => {
+    const r = tryLoadBackend(n);
+    return r.ok ? [r.kernels.info()] : [];
+  });
+  const peak = resolvePeak(infos, host.cpuFlags, peakOverride !== undefined ? { override: peakOverride } : {});
+  for (const l of peak.lines) io.out(l);
+  const rows = await runKernelBench({ backends: names, quick: values.quick, ...(shapes ? { shapes } : {}), log: progress, peak });
+  // numpy/OpenBLAS at each benchmarked thread count (native's and 1), after the densetrain timings.
+  const openblas = values.openblas === false
+    ? null
+    : await runOpenBlasBench({ shapes: shapes ?? GEMM_SHAPES, forms: Object.keys(GEMM_FORMS) as GemmForm[], threads: [...new Set([...infos.map((i) => i.threads), 1])], quick: values.quick, log: progress });
+  if (openblas) attachOpenBlas(rows, openblas);
+  for (const l of openblas?.lines ?? []) io.out(l);
+  printTable(rows, io);
+  return { gemmForms: GEMM_FORMS, statistic: 'median (tinybench latency.p50)', peak, openblas, rows };
+}
+
+/** The train suite: seconds per epoch of train() per backend and model, PyTorch beside them with --vs-torch. */
+async function trainSuite(plan: BenchPlan, host: Host, io: BenchIo, progress: Progress): Promise<Record<string, unknown>> {
+  const { models, epochs, precisions, steps, values } = plan;
+  const { names } = plan.backends;
+  const record: Record<string, unknown> = {};
+  io.out(
+    'train: seconds per epoch of train() (the CLI trainer, checkpoint and model written every epoch) with val-split 0, ' +
+      'median of the timed epochs after 1 warm-up epoch; GEMM-bound = the batch GEMMs at their exact shapes (tinybench medians) x batches',
+  );
+  const train = await runTrainBench({ backends: names, quick: values.quick, precisions, steps, ...(models ? { models } : {}), ...(epochs ? { epochs } : {}), ...(values.data !== undefined ? { data: values.data } : {}), log: progress });
+  for (const n of train.notes) io.out(`note: ${n}`);
+  if (values.vsTorch) {
+    // PyTorch at native's thread count (1 when native did not run), after the densetrain timings.
+    const threads = train.rows.find((r) => r.backend === 'native')?.threads ?? 1;
+    const trainSet = (await loadDataset(values.data ?? train.data.name, { seed: 1 })).train;
+    const torch = await runTorchBench({
+          models: TRAIN_MODELS.filter((m) => train.rows.some((r) => r.model === m.name)),
+          precisions,
+          threads,
+          epochs: train.timedEpochs,
+          warmup: WARMUP_EPOCHS,
+          trainSet,
+          recipe: { lr: DEFAULT_CONFIG.lr, momentum: DEFAULT_CONFIG.momentum, nesterov: DEFAULT_CONFIG.nesterov, l2: DEFAULT_CONFIG.l2 },
+          log: progress,
+        });
+    attachTorch(train.rows, torch);
+    for (const l of torch.lines) io.out(l);
+    record['torch'] = torch;
+  }
+  for (const r of train.rows) if (r.note) io.out(`${r.backend} ${r.model}: ${r.note}`);
+  printTrainTable(train, io);
+  io.out(`peak RSS of this process: ${(train.peakRssBytes / 2 ** 20).toFixed(0)} MB (process.resourceUsage().maxRSS)`);
+  record['train'] = { date: new Date().toISOString(), quick: values.quick, loadAverageAtStart: host.loadAverageAtStart, loadAverageAtEnd: loadavg()[0] ?? null, ...train };
+  return record;
+}
+
+/** Writes the record to `file`, keeping the other suite's results a previous run left there. */
+function writeRecord(file: string, record: Record<string, unknown>, plan: BenchPlan, io: BenchIo): void {
+  const { runKernels, runTrain } = plan;
   const old = previousRecord(file);
   if (old) {
     // Keep the other suite's results from the same file.
@@ -368,7 +384,6 @@ async function runSuites(plan: BenchPlan, io: BenchIo, defaultJsonFile: boolean)
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   io.out(`results written to ${file}`);
-  return 0;
 }
 
 /** The developers' command line (argv without the program name) as BenchOptions; throws BenchUsageError. */

@@ -254,6 +254,7 @@ function bf16Support(addon: NativeAddon): Bf16Support {
   return r.available ? { available: true, detail: `${r.kernels} (vdpbf16ps)`, note } : { available: false, detail: r.reason, note };
 }
 
+/** Long because it is the RawKernels object: one short method per kernel, each a call into the addon. */
 function createRaw(addon: NativeAddon): RawKernels {
   const all = new WeakSet<NativeTensor>();
   return {

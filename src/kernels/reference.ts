@@ -78,6 +78,7 @@ function rowLogSumExp(logits: Float32Array, row: number, cols: number): number {
   return max + Math.log(sumExp);
 }
 
+/** Long because it is the RawKernels object: one plain-loop method per kernel (the oracle the others are tested against). */
 function createRaw(): RawKernels {
   // Weak: the backend recognises its tensors without keeping an unfreed one alive.
   const all = new WeakSet<JsTensor>();
