@@ -21,6 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { loadDataset } from '../data/registry.js';
+import { firstLine } from '../first-line.js';
 import type { Dataset } from '../data/types.js';
 import { tryLoadBackend } from '../kernels/index.js';
 import type { BackendName, Kernels, Precision } from '../kernels/types.js';
@@ -242,7 +243,7 @@ async function loadBenchData(name: string | undefined, notes: string[]): Promise
   try {
     return await loadDataset('fashion-mnist', { seed: 1 });
   } catch (error) {
-    const why = ((error as Error).message.split('\n')[0] ?? '').trim();
+    const why = firstLine(error);
     notes.push(
       `Fashion-MNIST is not available (${why}); timed on mnist-sample instead (8,000 training images per epoch, not 60,000): ` +
         'these epoch times are NOT comparable with the 60,000-image figures (run `densetrain data download fashion-mnist`)',

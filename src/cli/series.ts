@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import type { Dataset } from '../data/types.js';
 import { CONTINUE, type Executor, type TrialOutcome } from '../experiments/executor.js';
 import { formatBackendInfo, type BackendInfo } from '../kernels/index.js';
@@ -22,6 +22,7 @@ import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
 import { interruptExitCode, interruptHandler } from './interrupt.js';
 import { checkDataFor, dataLine, selectBackend } from './run-checks.js';
+import { firstLine } from '../first-line.js';
 import { formatLoss, formatPercent, formatSeconds, plural } from '../format.js';
 import { type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
@@ -394,6 +395,33 @@ export function runLine(run: Pick<RepeatRun, 'record' | 'status' | 'error'>): st
 export function seriesExitCode(result: Pick<SeriesResult, 'interrupted' | 'failed' | 'interruptCode'>): number {
   if (result.interrupted) return result.interruptCode;
   return result.failed ? EXIT_FAILURE : EXIT_OK;
+}
+
+/** The command-line flags compare and sweep hand to runSeries as they are. */
+export function seriesFlags(options: { quiet?: boolean; verbose?: boolean; parallel?: string; queue?: string; resume?: string }): Pick<SeriesOptions, 'quiet' | 'verbose' | 'parallel' | 'queue' | 'resume'> {
+  return { quiet: options.quiet, verbose: options.verbose, parallel: options.parallel, queue: options.queue, resume: options.resume !== undefined };
+}
+
+/**
+ * The end of compare and sweep: writes the series' page and says where, then which runs
+ * diverged and how to continue an interrupted series. Returns the exit code.
+ */
+export async function finishSeriesPage(
+  io: Io,
+  result: Pick<SeriesResult, 'interrupted' | 'failed' | 'interruptCode'>,
+  page: { command: 'compare' | 'sweep'; noun: string; outDir: string; diverged: readonly string[]; write: () => Promise<string> },
+): Promise<number> {
+  let code = seriesExitCode(result);
+  const file = `${page.command}.html`;
+  try {
+    io.out(`${page.noun}: ${resolve(await page.write())}`);
+  } catch (error) {
+    io.err(`densetrain: could not write ${file}: ${firstLine(error)}`);
+    if (code === EXIT_OK) code = EXIT_FAILURE;
+  }
+  if (page.diverged.length) io.err(`densetrain: ${page.diverged.join(', ')} diverged (kept in the ${page.noun})`);
+  if (result.interrupted) io.err(`densetrain: interrupted; the ${page.noun} shows the runs so far; continue with: densetrain ${page.command} --resume ${page.outDir}`);
+  return code;
 }
 
 /** A folder name from a label: letters, digits, '.', '_', '-' kept, the rest '-'. */

@@ -28,6 +28,7 @@ import { InProcessExecutor } from './in-process.js';
 import { parseSpace, type Space } from './space.js';
 import { spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
+import { formatPercent } from '../format.js';
 
 export const TUNE_FILE = 'tune.json';
 export { SCHEDULER_NAMES, type SchedulerName } from './asha.js';
@@ -506,10 +507,9 @@ class TuneSession {
     this.hooks.onTrial?.({ type: 'epoch', trial, record, rung });
     await this.persist();
     if (rung?.decision === 'prune') {
-      const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
       return {
         stop: true,
-        reason: `pruned by ASHA after epoch ${rung.epoch}: best validation accuracy ${pct(rung.score)} ranked ${rung.rank} of ${rung.of} trials at this rung (the top ${rung.keep} continue)`,
+        reason: `pruned by ASHA after epoch ${rung.epoch}: best validation accuracy ${formatPercent(rung.score)} ranked ${rung.rank} of ${rung.of} trials at this rung (the top ${rung.keep} continue)`,
       };
     }
     return CONTINUE;
