@@ -262,53 +262,43 @@ interface TrainBenchRun {
   log: (line: string) => void;
 }
 
-/** One row: a model on a backend at a precision and step, timed over train()'s epochs (or skipped, saying why). */
-async function timeModel(run: TrainBenchRun, loaded: Extract<ReturnType<typeof tryLoadBackend>, { ok: true }>, name: BackendName, m: TrainModel, precision: Precision, step: TrainStepMode): Promise<TrainBenchRow> {
-  const { options, dataset, images, timed, outRoot, log } = run;
-  const info = loaded.kernels.info();
-  const calls = gemmCallsOf(m.layers, m.batchSize);
-  const base = {
-    backend: name,
-    precision,
-    step: loaded.kernels.createTrainStep ? step : ('composed' as const),
-    isa: info.isa,
-    threads: info.threads,
-    model: m.name,
-    layers: [...m.layers],
-    batchSize: m.batchSize,
-    data: dataset.name,
-    trainImages: images,
-    warmupEpochs: WARMUP_EPOCHS,
-    timedEpochs: timed,
-    gemmGflopPerEpoch: gemmFlopsPerEpoch(m.layers, images) / 1e9,
-    loadAverageAtStart: loadavg()[0] ?? null,
-  };
-  const noBf16 = precision === 'bf16' && !info.bf16?.available ? `skipped: no bf16 GEMMs on ${name} (${info.bf16?.detail ?? 'not offered'})` : null;
-  if (name === 'reference' || noBf16 !== null) {
-    const note = noBf16 ?? 'skipped: the reference backend (plain TypeScript loops, about 1 GFLOP/s) would take minutes per epoch; it is the oracle in tests, not a training backend';
-    return {
-      ...base,
-      epochSeconds: [],
-      secondsPerEpoch: null,
-      bestEpochSeconds: null,
-      cpuSecondsPerEpoch: null,
-      trainerSecondsPerEpoch: null,
-      epochEndSeconds: null,
-      warmupSeconds: null,
-      samplesPerSecond: null,
-      gemmBoundSeconds: null,
-      gemmGflops: null,
-      gemmShare: null,
-      gemmCalls: calls,
-      kernelCallsPerBatch: null,
-      allocationsAfterFirstBatch: null,
-      finalTrainLoss: null,
-      finalTrainAccuracy: null,
-      peakRssBytes: peakRssBytes(),
-      note,
-    };
-  }
+/** What a row says about what was timed (the rest are the timings). */
+type RowSetting = Pick<TrainBenchRow, 'backend' | 'precision' | 'step' | 'isa' | 'threads' | 'model' | 'layers' | 'batchSize' | 'data' | 'trainImages' | 'warmupEpochs' | 'timedEpochs' | 'gemmGflopPerEpoch' | 'loadAverageAtStart'>;
 
+/** A row that was not timed, with the reason. */
+function skippedRow(base: RowSetting, calls: GemmCall[], note: string): TrainBenchRow {
+  return {
+    ...base,
+    epochSeconds: [],
+    secondsPerEpoch: null,
+    bestEpochSeconds: null,
+    cpuSecondsPerEpoch: null,
+    trainerSecondsPerEpoch: null,
+    epochEndSeconds: null,
+    warmupSeconds: null,
+    samplesPerSecond: null,
+    gemmBoundSeconds: null,
+    gemmGflops: null,
+    gemmShare: null,
+    gemmCalls: calls,
+    kernelCallsPerBatch: null,
+    allocationsAfterFirstBatch: null,
+    finalTrainLoss: null,
+    finalTrainAccuracy: null,
+    peakRssBytes: peakRssBytes(),
+    note,
+  };
+}
+
+type LoadedBackend = Extract<ReturnType<typeof tryLoadBackend>, { ok: true }>;
+
+/**
+ * train() of one model for the warm-up and timed epochs through a counting wrapper of the
+ * kernels: wall and CPU seconds between epochs, kernel calls per batch, allocations after the
+ * first batch. Refuses a run that did not complete in the precision asked for.
+ */
+async function trainCounted(run: TrainBenchRun, loaded: LoadedBackend, name: BackendName, m: TrainModel, precision: Precision, step: TrainStepMode, shownStep: string) {
+  const { dataset, timed, outRoot, log } = run;
   const k = counting(loaded.kernels, step);
   const wall: number[] = [];
   const cpu: number[] = [];
@@ -347,7 +337,7 @@ async function timeModel(run: TrainBenchRun, loaded: Extract<ReturnType<typeof t
       },
       onEpoch: (r) => {
         mark();
-        log(`${name} ${m.name} ${precision} ${base.step} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
+        log(`${name} ${m.name} ${precision} ${shownStep} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
       },
     },
   );
@@ -355,6 +345,37 @@ async function timeModel(run: TrainBenchRun, loaded: Extract<ReturnType<typeof t
   await rm(outDir, { recursive: true, force: true });
   if (record.precision.used !== precision) throw new Error(`${name} ${m.name}: trained in ${record.precision.used}, not ${precision}: ${record.precision.detail}`);
   if (record.stopReason !== 'completed') throw new Error(`${name} ${m.name}: training stopped (${record.stopReason}: ${record.stopMessage ?? ''})`);
+  return { record, wall, cpu, batches, kernelCallsPerBatch: batches > 1 ? (callsAtLastBatch - callsAtFirstBatch) / (batches - 1) : null, allocationsAfterFirstBatch: allocsAtFirstBatch < 0 ? null : k.allocs() - allocsAtFirstBatch };
+}
+
+/** One row: a model on a backend at a precision and step, timed over train()'s epochs (or skipped, saying why). */
+async function timeModel(run: TrainBenchRun, loaded: LoadedBackend, name: BackendName, m: TrainModel, precision: Precision, step: TrainStepMode): Promise<TrainBenchRow> {
+  const { options, dataset, images, timed, log } = run;
+  const info = loaded.kernels.info();
+  const calls = gemmCallsOf(m.layers, m.batchSize);
+  const base = {
+    backend: name,
+    precision,
+    step: loaded.kernels.createTrainStep ? step : ('composed' as const),
+    isa: info.isa,
+    threads: info.threads,
+    model: m.name,
+    layers: [...m.layers],
+    batchSize: m.batchSize,
+    data: dataset.name,
+    trainImages: images,
+    warmupEpochs: WARMUP_EPOCHS,
+    timedEpochs: timed,
+    gemmGflopPerEpoch: gemmFlopsPerEpoch(m.layers, images) / 1e9,
+    loadAverageAtStart: loadavg()[0] ?? null,
+  };
+  const noBf16 = precision === 'bf16' && !info.bf16?.available ? `skipped: no bf16 GEMMs on ${name} (${info.bf16?.detail ?? 'not offered'})` : null;
+  if (name === 'reference' || noBf16 !== null) {
+    const note = noBf16 ?? 'skipped: the reference backend (plain TypeScript loops, about 1 GFLOP/s) would take minutes per epoch; it is the oracle in tests, not a training backend';
+    return skippedRow(base, calls, note);
+  }
+
+  const { record, wall, cpu, kernelCallsPerBatch, allocationsAfterFirstBatch } = await trainCounted(run, loaded, name, m, precision, step, base.step);
 
   for (const call of calls) {
     call.medianMs = await timeGemm(loaded.kernels, call, options.quick, precision);
@@ -379,8 +400,8 @@ async function timeModel(run: TrainBenchRun, loaded: Extract<ReturnType<typeof t
     gemmGflops: base.gemmGflopPerEpoch / gemmBoundSeconds,
     gemmShare: secondsPerEpoch === null ? null : gemmBoundSeconds / secondsPerEpoch,
     gemmCalls: calls,
-    kernelCallsPerBatch: batches > 1 ? (callsAtLastBatch - callsAtFirstBatch) / (batches - 1) : null,
-    allocationsAfterFirstBatch: allocsAtFirstBatch < 0 ? null : k.allocs() - allocsAtFirstBatch,
+    kernelCallsPerBatch,
+    allocationsAfterFirstBatch,
     finalTrainLoss: last?.trainLoss ?? null,
     finalTrainAccuracy: last?.trainAccuracy ?? null,
     peakRssBytes: peakRssBytes(),
