@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
-import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
+import type { TrialSummary, TuneEvent, TuneResult } from '../../experiments/tune.js';
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
 import { interruptExitCode, interruptHandler } from '../interrupt.js';
@@ -87,43 +87,43 @@ function oneOfNames<T extends string>(raw: string | undefined, flag: string, nam
 /** The options that only a new tune takes (with --resume, tune.json decides). */
 const NEW_TUNE_ONLY = ['space', 'trials', 'strategy', 'scheduler', 'minEpochs', 'reduction', 'repeats', 'out', 'config'] as const;
 
-export async function tuneCommand(options: TuneCliOptions, context: CliContext): Promise<number> {
-  const { io } = context;
-  const experiments = await import('../../experiments/tune.js');
-  let settings: TuneSettings;
-  let outDir: string;
-  let baseSources: Partial<Record<ConfigKey, ConfigSource>> = {};
-  let trialCount: number;
+type TuneModule = typeof import('../../experiments/tune.js');
+
+/** The tune to run: a new one planned from the options, or the one --resume names (its tune.json decides). */
+async function tuneToRun(options: TuneCliOptions, context: CliContext, experiments: TuneModule) {
   if (options.resume !== undefined) {
     const given = [...NEW_TUNE_ONLY.filter((k) => options[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`), ...CONFIG_KEYS.filter((k) => options[k] !== undefined).map(optionFlag)];
     if (given.length > 0) throw new UsageError(`--resume continues with the settings in its tune.json; leave out ${given.join(', ')}`);
-    outDir = options.resume;
+    const outDir = options.resume;
     const saved = await experiments.readTuneFile(outDir);
-    settings = saved.settings;
-    trialCount = saved.trials.filter((t) => !['completed', 'pruned', 'diverged', 'failed'].includes(t.status)).length;
-  } else {
-    if (options.space === undefined) throw new UsageError('tune needs --space SPACE.json (or --resume DIR to continue a tune)');
-    const resolved = await resolveTrainOptions(options, context.defaults);
-    baseSources = resolved.sources;
-    const { readSpace } = await import('../../experiments/space.js');
-    const space = await readSpace(options.space);
-    outDir = options.out ?? defaultRunDir();
-    const trials = positiveInt(options.trials, '--trials');
-    const planned = experiments.planTune(space, {
-      outDir,
-      base: resolved.config,
-      baseSources,
-      spaceFile: options.space,
-      strategy: oneOfNames<StrategyName>(options.strategy, '--strategy', STRATEGY_NAMES) ?? 'random',
-      ...(trials !== undefined ? { trials } : {}),
-      scheduler: oneOfNames<SchedulerName>(options.scheduler, '--scheduler', SCHEDULER_NAMES) ?? 'asha',
-      minEpochs: positiveInt(options.minEpochs, '--min-epochs') ?? 1,
-      reduction: positiveInt(options.reduction, '--reduction', 2) ?? 3,
-      repeats: positiveInt(options.repeats, '--repeats') ?? 1,
-    });
-    settings = planned.settings;
-    trialCount = planned.trials.length;
+    const trialCount = saved.trials.filter((t) => !['completed', 'pruned', 'diverged', 'failed'].includes(t.status)).length;
+    return { outDir, settings: saved.settings, trialCount, baseSources: {} as Partial<Record<ConfigKey, ConfigSource>> };
   }
+  if (options.space === undefined) throw new UsageError('tune needs --space SPACE.json (or --resume DIR to continue a tune)');
+  const resolved = await resolveTrainOptions(options, context.defaults);
+  const { readSpace } = await import('../../experiments/space.js');
+  const space = await readSpace(options.space);
+  const outDir = options.out ?? defaultRunDir();
+  const trials = positiveInt(options.trials, '--trials');
+  const planned = experiments.planTune(space, {
+    outDir,
+    base: resolved.config,
+    baseSources: resolved.sources,
+    spaceFile: options.space,
+    strategy: oneOfNames<StrategyName>(options.strategy, '--strategy', STRATEGY_NAMES) ?? 'random',
+    ...(trials !== undefined ? { trials } : {}),
+    scheduler: oneOfNames<SchedulerName>(options.scheduler, '--scheduler', SCHEDULER_NAMES) ?? 'asha',
+    minEpochs: positiveInt(options.minEpochs, '--min-epochs') ?? 1,
+    reduction: positiveInt(options.reduction, '--reduction', 2) ?? 3,
+    repeats: positiveInt(options.repeats, '--repeats') ?? 1,
+  });
+  return { outDir, settings: planned.settings, trialCount: planned.trials.length, baseSources: resolved.sources };
+}
+
+export async function tuneCommand(options: TuneCliOptions, context: CliContext): Promise<number> {
+  const { io } = context;
+  const experiments = await import('../../experiments/tune.js');
+  const { outDir, settings, trialCount, baseSources } = await tuneToRun(options, context, experiments);
   const top = positiveInt(options.top, '--top') ?? 10;
   const base = settings.base;
   const parallel = parallelCount(options.parallel, trialCount);
@@ -161,7 +161,15 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
     interrupt.dispose();
     await executor.close();
   }
+  const code = await reportTune(io, result, outDir, top, experiments);
+  if (!result.interrupted) return code;
+  const interruptCode = interruptExitCode(interrupt.controller.signal);
+  io.err(`densetrain: ${interruptCode === EXIT_TERMINATED ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
+  return interruptCode;
+}
 
+/** The leaderboard, the counts, tune.html and the failed trials; exit 1 when the page or a trial failed. */
+async function reportTune(io: Io, result: TuneResult, outDir: string, top: number, experiments: TuneModule): Promise<number> {
   io.out(leaderboardTable(result, top));
   const pruned = result.trials.filter((t) => t.status === 'pruned').length;
   const failed = result.trials.filter((t) => t.status === 'failed');
@@ -178,11 +186,6 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
   io.out(`results: ${resolve(result.file)}`);
   for (const t of failed) io.err(`densetrain: trial ${t.id} failed: ${t.error ?? 'unknown error'}`);
   if (failed.length > 0) code = EXIT_FAILURE;
-  if (result.interrupted) {
-    const code = interruptExitCode(interrupt.controller.signal);
-    io.err(`densetrain: ${code === EXIT_TERMINATED ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
-    return code;
-  }
   return code;
 }
 
