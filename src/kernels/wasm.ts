@@ -186,7 +186,10 @@ export interface WasmBackend {
  */
 const WASM_BF16: Bf16Support = Object.freeze({ available: true, detail: 'simd128: operands rounded to bfloat16 while packing, f32 multiply-add (no speed-up)' });
 
-/** A wasm backend with its own module instance (tests use this to observe memory). */
+/**
+ * A wasm backend with its own module instance (tests use this to observe memory). Long because
+ * it is the RawKernels object: one short method per kernel, each passing its tensors' pointers.
+ */
 export function createWasmBackend(path: string = wasmModulePath()): WasmBackend {
   const wasm = instantiateWasm(path);
   const memory = wasm.memory;
