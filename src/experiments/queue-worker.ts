@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { INCOMPLETE_FILE, writeJsonAtomic } from '../train/run-folder.js';
 import { fingerprintDataset, fingerprintDifference, type DataFingerprint } from '../data/fingerprint.js';
 import type { TrainConfig } from '../train/types.js';
@@ -33,6 +34,7 @@ import {
   parsePayload,
   PayloadError,
   stopKey,
+  type TrialJobPayload,
   type TrialJobProgress,
   type TrialJobResult,
 } from './queue-protocol.js';
@@ -79,20 +81,31 @@ async function finishedOutcome(runDir: string): Promise<TrialJobResult | null> {
   }
 }
 
-export async function startQueueWorker(options: QueueWorkerOptions): Promise<RunningWorker> {
-  const { Worker, UnrecoverableError, WaitingError } = await import('bullmq');
-  const { Redis } = await import('ioredis');
-  const { target, log } = options;
-  const me = workerName();
-  // The trial trains in a child process (the process pool's trial worker): this process's event
-  // loop stays free to renew the job's lock, however long a batch, an epoch or a report takes.
-  const pool = new ProcessPoolExecutor({ slots: 1, threadsPerTrial: options.threads });
-  const safe = (text: string) => redactSecrets(text, target.secrets);
-  const running = new Map<string, AbortController>();
-  // Each dataset is loaded and hashed once per worker process (the trials themselves load it in
-  // their own process); the fingerprint is what the coordinator saw.
+/** What the job handler needs from the worker around it. */
+interface WorkerContext {
+  me: string;
+  log(line: string): void;
+  /** Redacts the queue's password from a line. */
+  safe(text: string): string;
+  /** The control connection: stop requests (decisions are awaited on duplicates of it). */
+  control: Redis;
+  pool: ProcessPoolExecutor;
+  /** Running trials by job id, so stop() can interrupt them. */
+  running: Map<string, AbortController>;
+  dataFingerprint(config: TrainConfig): Promise<DataFingerprint>;
+  /** True once stop() has begun: interrupted trials go back to the queue. */
+  stopping(): boolean;
+  errors: Pick<typeof import('bullmq'), 'UnrecoverableError' | 'WaitingError'>;
+}
+
+/**
+ * Each dataset is loaded and hashed once per worker process (the trials themselves load it in
+ * their own process); the fingerprint is what the coordinator saw. A failed load is forgotten so
+ * a later job tries again (the data may have been installed meanwhile).
+ */
+function fingerprintCache(): (config: TrainConfig) => Promise<DataFingerprint> {
   const fingerprints = new Map<string, Promise<DataFingerprint>>();
-  const dataFingerprint = (config: TrainConfig): Promise<DataFingerprint> => {
+  return (config) => {
     let p = fingerprints.get(config.data);
     if (!p) {
       p = import('../data/registry.js').then(async (m) => fingerprintDataset(await m.loadDataset(config.data, { seed: config.seed })));
@@ -101,122 +114,175 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     }
     return p;
   };
-  let stopping = false;
+}
 
+/** The job's payload, validated; a bad one fails the job for good (no retry). */
+function acceptPayload(ctx: WorkerContext, job: Job): TrialJobPayload {
+  try {
+    return parsePayload(job.data);
+  } catch (error) {
+    const message = error instanceof PayloadError ? error.message : `bad job payload: ${String(error)}`;
+    ctx.log(`job ${job.id}: refused: ${message}`);
+    throw new ctx.errors.UnrecoverableError(`${message} (worker ${ctx.me})`);
+  }
+}
+
+/** Refuses the trial when this worker's data differs from the coordinator's. */
+async function checkSameData(ctx: WorkerContext, payload: TrialJobPayload): Promise<void> {
+  if (payload.fingerprint === undefined) return;
+  const { trial, experiment } = payload;
+  let here: DataFingerprint;
+  try {
+    here = await ctx.dataFingerprint(trial.config);
+  } catch (error) {
+    // Not final: another worker (or this one, once the data is installed) may have it.
+    const why = firstLine(error);
+    ctx.log(`trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" cannot be loaded here: ${why}`);
+    throw new Error(`the data "${trial.config.data}" cannot be loaded on worker ${ctx.me}: ${why}`);
+  }
+  const difference = fingerprintDifference(payload.fingerprint, here);
+  if (difference !== null) {
+    const message = `trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" on worker ${ctx.me} differs from the coordinator's: ${difference}`;
+    ctx.log(`${message}; refused`);
+    throw new ctx.errors.UnrecoverableError(message);
+  }
+}
+
+/** Aborts the trial when the coordinator asks (its stop key appears). */
+function pollStopRequests(ctx: WorkerContext, jobId: string, controller: AbortController): ReturnType<typeof setInterval> {
+  return setInterval(() => {
+    ctx.control.get(stopKey(jobId)).then(
+      (value) => {
+        if (value !== null) controller.abort();
+      },
+      () => {},
+    );
+  }, STOP_POLL_MS);
+}
+
+/**
+ * The trial's progress as job progress (batches at most once a second, every epoch), and after
+ * each epoch the coordinator's answer when the trial waits for one (`waiter`, ASHA).
+ */
+function relayHooks(ctx: WorkerContext, job: Job, payload: TrialJobPayload, controller: AbortController, waiter: Redis | null): TrialHooks {
+  let lastBatch = 0;
+  const report = (progress: TrialJobProgress) => job.updateProgress(progress as unknown as object).catch(() => {});
+  return {
+    batch(progress) {
+      const now = Date.now();
+      if (now - lastBatch < BATCH_PROGRESS_MS && progress.batch < progress.batches) return;
+      lastBatch = now;
+      void report({ kind: 'batch', progress });
+    },
+    async epoch(record) {
+      await report({ kind: 'epoch', record, worker: ctx.me });
+      // No scheduler answers (compare, sweep) or the trial is stopping anyway: go on at once.
+      if (controller.signal.aborted || waiter === null) return { stop: false };
+      try {
+        const answer = await waiter.blpop(decisionKey(String(job.id), record.epoch), payload.decisionTimeoutMs / 1000);
+        return decodeDecision(answer ? answer[1] : null);
+      } catch {
+        return { stop: false }; // Redis away: the trial goes on; ASHA never waits on it.
+      }
+    },
+  };
+}
+
+/** Trains the trial in the pool's child process, relaying progress and stop requests. */
+async function trainTrial(ctx: WorkerContext, job: Job, payload: TrialJobPayload): Promise<TrialOutcome> {
+  const { trial } = payload;
+  const jobId = String(job.id);
+  const controller = new AbortController();
+  ctx.running.set(jobId, controller);
+  // BLPOP blocks its connection, so each trial that waits for answers gets its own; compare and
+  // sweep send none (decisionTimeoutMs 0) and open none.
+  const waiter = payload.decisionTimeoutMs > 0 ? ctx.control.duplicate() : null;
+  waiter?.on('error', () => {});
+  const stopPoll = pollStopRequests(ctx, jobId, controller);
+  try {
+    // The worker's own thread count, not the coordinator's: threads never change results.
+    const { threads: _coordinatorThreads, ...config } = trial.config;
+    const hooks = relayHooks(ctx, job, payload, controller, waiter);
+    const handle = ctx.pool.start({ id: trial.id, config, runDir: trial.runDir, resume: true }, hooks);
+    const stop = () => handle.stop();
+    if (controller.signal.aborted) stop();
+    else controller.signal.addEventListener('abort', stop, { once: true });
+    return await handle.done;
+  } finally {
+    clearInterval(stopPoll);
+    ctx.running.delete(jobId);
+    waiter?.disconnect();
+  }
+}
+
+/** What becomes of the job: its result, or handed back / retried (thrown). */
+async function settleJob(ctx: WorkerContext, job: Job, token: string | undefined, payload: TrialJobPayload, outcome: TrialOutcome): Promise<TrialJobResult> {
+  const { trial, experiment } = payload;
+  if (outcome.status === 'interrupted' && ctx.stopping()) {
+    // This worker is going away, not the coordinator asking: the trial goes back to the queue
+    // (its checkpoint is written) and another worker continues it.
+    ctx.log(`trial ${experiment.id}/${trial.id}: checkpointed and handed back to the queue`);
+    await job.moveToWait(token);
+    throw new ctx.errors.WaitingError();
+  }
+  if (outcome.status === 'failed' && outcome.record === null && /is in use by process \d+ on /.test(outcome.error ?? '')) {
+    // Another process still writes this run folder (a killed worker's trial process finishing
+    // its batch, or a worker whose lease has not expired yet): not a failure of the trial.
+    // BullMQ retries the job after its backoff; by then the holder has let go or gone stale.
+    ctx.log(`trial ${experiment.id}/${trial.id}: its folder is still held (${ctx.safe(outcome.error ?? '')}); retrying later`);
+    throw new Error(`run folder busy: ${ctx.safe(outcome.error ?? '')}`);
+  }
+  const result: TrialJobResult = {
+    status: outcome.status,
+    worker: ctx.me,
+    ...(outcome.error !== undefined ? { error: ctx.safe(outcome.error) } : {}),
+    ...(outcome.report !== undefined ? { report: outcome.report } : {}),
+  };
+  if (outcome.status !== 'interrupted') await writeJsonAtomic(join(trial.runDir, OUTCOME_FILE), result);
+  ctx.log(`trial ${experiment.id}/${trial.id}: ${outcome.status}${outcome.error ? `: ${ctx.safe(outcome.error)}` : ''}`);
+  return result;
+}
+
+/** One job: validate, check the data, skip if already finished, train, settle. */
+async function processJob(ctx: WorkerContext, job: Job, token?: string): Promise<TrialJobResult> {
+  const payload = acceptPayload(ctx, job);
+  const { trial, experiment } = payload;
+  await checkSameData(ctx, payload);
+  const done = await finishedOutcome(trial.runDir);
+  if (done) {
+    ctx.log(`trial ${experiment.id}/${trial.id}: already finished (${done.status}) by ${done.worker}; not trained again`);
+    return done;
+  }
+  ctx.log(`trial ${experiment.id}/${trial.id}: started (job ${job.id})`);
+  const outcome = await trainTrial(ctx, job, payload);
+  return settleJob(ctx, job, token, payload, outcome);
+}
+
+export async function startQueueWorker(options: QueueWorkerOptions): Promise<RunningWorker> {
+  const { Worker, UnrecoverableError, WaitingError } = await import('bullmq');
+  const { Redis } = await import('ioredis');
+  const { target, log } = options;
+  let stopping = false;
   // One connection for the control keys (stop requests; decisions are awaited on a duplicate).
   const control = new Redis({ ...target.connection, maxRetriesPerRequest: null, lazyConnect: false });
   control.on('error', () => {
     /* ioredis reconnects by itself; BullMQ reports the outage below */
   });
+  const ctx: WorkerContext = {
+    me: workerName(),
+    log,
+    safe: (text) => redactSecrets(text, target.secrets),
+    control,
+    // The trial trains in a child process (the process pool's trial worker): this process's event
+    // loop stays free to renew the job's lock, however long a batch, an epoch or a report takes.
+    pool: new ProcessPoolExecutor({ slots: 1, threadsPerTrial: options.threads }),
+    running: new Map(),
+    dataFingerprint: fingerprintCache(),
+    stopping: () => stopping,
+    errors: { UnrecoverableError, WaitingError },
+  };
 
-  async function processJob(job: Job, token?: string): Promise<TrialJobResult> {
-    let payload;
-    try {
-      payload = parsePayload(job.data);
-    } catch (error) {
-      const message = error instanceof PayloadError ? error.message : `bad job payload: ${String(error)}`;
-      log(`job ${job.id}: refused: ${message}`);
-      throw new UnrecoverableError(`${message} (worker ${me})`);
-    }
-    const { trial, experiment } = payload;
-    if (payload.fingerprint !== undefined) {
-      let here: DataFingerprint;
-      try {
-        here = await dataFingerprint(trial.config);
-      } catch (error) {
-        // Not final: another worker (or this one, once the data is installed) may have it.
-        const why = firstLine(error);
-        log(`trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" cannot be loaded here: ${why}`);
-        throw new Error(`the data "${trial.config.data}" cannot be loaded on worker ${me}: ${why}`);
-      }
-      const difference = fingerprintDifference(payload.fingerprint, here);
-      if (difference !== null) {
-        const message = `trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" on worker ${me} differs from the coordinator's: ${difference}`;
-        log(`${message}; refused`);
-        throw new UnrecoverableError(message);
-      }
-    }
-    const done = await finishedOutcome(trial.runDir);
-    if (done) {
-      log(`trial ${experiment.id}/${trial.id}: already finished (${done.status}) by ${done.worker}; not trained again`);
-      return done;
-    }
-    log(`trial ${experiment.id}/${trial.id}: started (job ${job.id})`);
-    const controller = new AbortController();
-    running.set(String(job.id), controller);
-    // BLPOP blocks its connection, so each trial that waits for answers gets its own; compare and
-    // sweep send none (decisionTimeoutMs 0) and open none.
-    const waiter = payload.decisionTimeoutMs > 0 ? control.duplicate() : null;
-    waiter?.on('error', () => {});
-    let lastBatch = 0;
-    const stopPoll = setInterval(() => {
-      control.get(stopKey(String(job.id))).then(
-        (value) => {
-          if (value !== null) controller.abort();
-        },
-        () => {},
-      );
-    }, STOP_POLL_MS);
-    const report = (progress: TrialJobProgress) => job.updateProgress(progress as unknown as object).catch(() => {});
-    const hooks: TrialHooks = {
-      batch(progress) {
-        const now = Date.now();
-        if (now - lastBatch < BATCH_PROGRESS_MS && progress.batch < progress.batches) return;
-        lastBatch = now;
-        void report({ kind: 'batch', progress });
-      },
-      async epoch(record) {
-        await report({ kind: 'epoch', record, worker: me });
-        // No scheduler answers (compare, sweep) or the trial is stopping anyway: go on at once.
-        if (controller.signal.aborted || waiter === null) return { stop: false };
-        try {
-          const answer = await waiter.blpop(decisionKey(String(job.id), record.epoch), payload.decisionTimeoutMs / 1000);
-          return decodeDecision(answer ? answer[1] : null);
-        } catch {
-          return { stop: false }; // Redis away: the trial goes on; ASHA never waits on it.
-        }
-      },
-    };
-    let outcome: TrialOutcome;
-    try {
-      // The worker's own thread count, not the coordinator's: threads never change results.
-      const { threads: _coordinatorThreads, ...config } = trial.config;
-      const handle = pool.start({ id: trial.id, config, runDir: trial.runDir, resume: true }, hooks);
-      const stop = () => handle.stop();
-      if (controller.signal.aborted) stop();
-      else controller.signal.addEventListener('abort', stop, { once: true });
-      outcome = await handle.done;
-    } finally {
-      clearInterval(stopPoll);
-      running.delete(String(job.id));
-      waiter?.disconnect();
-    }
-    if (outcome.status === 'interrupted' && stopping) {
-      // This worker is going away, not the coordinator asking: the trial goes back to the queue
-      // (its checkpoint is written) and another worker continues it.
-      log(`trial ${experiment.id}/${trial.id}: checkpointed and handed back to the queue`);
-      await job.moveToWait(token);
-      throw new WaitingError();
-    }
-    if (outcome.status === 'failed' && outcome.record === null && /is in use by process \d+ on /.test(outcome.error ?? '')) {
-      // Another process still writes this run folder (a killed worker's trial process finishing
-      // its batch, or a worker whose lease has not expired yet): not a failure of the trial.
-      // BullMQ retries the job after its backoff; by then the holder has let go or gone stale.
-      log(`trial ${experiment.id}/${trial.id}: its folder is still held (${safe(outcome.error ?? '')}); retrying later`);
-      throw new Error(`run folder busy: ${safe(outcome.error ?? '')}`);
-    }
-    const result: TrialJobResult = {
-      status: outcome.status,
-      worker: me,
-      ...(outcome.error !== undefined ? { error: safe(outcome.error) } : {}),
-      ...(outcome.report !== undefined ? { report: outcome.report } : {}),
-    };
-    if (outcome.status !== 'interrupted') await writeJsonAtomic(join(trial.runDir, OUTCOME_FILE), result);
-    log(`trial ${experiment.id}/${trial.id}: ${outcome.status}${outcome.error ? `: ${safe(outcome.error)}` : ''}`);
-    return result;
-  }
-
-  const worker = new Worker(QUEUE_NAME, processJob, {
+  const worker = new Worker(QUEUE_NAME, (job: Job, token?: string) => processJob(ctx, job, token), {
     prefix: QUEUE_PREFIX,
     connection: { ...target.connection, maxRetriesPerRequest: null },
     concurrency: 1,
@@ -228,25 +294,25 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
   });
   let lastError = '';
   worker.on('error', (error) => {
-    const line = safe(error instanceof Error ? error.message : String(error));
+    const line = ctx.safe(error instanceof Error ? error.message : String(error));
     if (line !== lastError) log(`queue ${target.display}: ${line}; retrying`);
     lastError = line;
   });
   const closed = worker.run().then(
     () => {},
-    (error: unknown) => log(`worker stopped: ${safe(String(error))}`),
+    (error: unknown) => log(`worker stopped: ${ctx.safe(String(error))}`),
   );
   await worker.waitUntilReady();
-  log(`worker ${me} waiting for trials on ${target.display}`);
+  log(`worker ${ctx.me} waiting for trials on ${target.display}`);
 
   return {
     closed,
     async stop() {
       if (stopping) return;
       stopping = true;
-      for (const controller of running.values()) controller.abort();
+      for (const controller of ctx.running.values()) controller.abort();
       await worker.close();
-      await pool.close();
+      await ctx.pool.close();
       control.disconnect();
       await closed;
     },
