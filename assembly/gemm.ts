@@ -392,6 +392,17 @@ function roundBf16InPlace(p: usize, count: usize): void {
 }
 
 /**
+ * Points this instance's packing scratch at memory the main thread allocated: a worker's
+ * instance (src/kernels/wasm-worker.ts) shares the memory but never calls the allocator, whose
+ * free lists only the main thread's instance may touch. a: MC*KC floats, b: KC*NC, t: MR*NR.
+ */
+export function gemmSetScratch(a: usize, b: usize, t: usize): void {
+  packA = a;
+  packB = b;
+  tile = t;
+}
+
+/**
  * C (m x n) = alpha * op(A) * op(B) + beta * C. transA: A is stored k x m; transB: B is stored
  * n x k. Pointers are byte offsets. Returns false if the packing scratch cannot be allocated.
  * bf16: bf16 mixed precision, the packed operands rounded to bfloat16 (the products of two
@@ -410,8 +421,34 @@ export function gemm(
   c: usize,
   bf16: bool,
 ): bool {
+  return gemmStrided(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n, bf16);
+}
+
+/**
+ * gemm on sub-matrices: lda, ldb, ldc are the row lengths (in floats) of the stored A, B and C,
+ * so a thread can compute a block of rows or columns of C in place. An element of C gets
+ * exactly the same operations whatever block it is computed in (the k blocking depends on k
+ * alone, and a partial tile rounds like a full one), so a split GEMM is bit-identical to a
+ * whole one.
+ */
+export function gemmStrided(
+  transA: bool,
+  transB: bool,
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f32,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  beta: f32,
+  c: usize,
+  ldcFloats: i32,
+  bf16: bool,
+): bool {
   if (m <= 0 || n <= 0) return true;
-  const ldc = <usize>n << 2;
+  const ldc = <usize>ldcFloats << 2;
   if (k <= 0) {
     // op(A) * op(B) is a zero matrix.
     const zero = alpha * 0;
@@ -426,10 +463,10 @@ export function gemm(
   }
   if (!gemmInit()) return false;
   // Strides in bytes of op(A) (i, p) and op(B) (p, j).
-  const ars: usize = transA ? 4 : <usize>k << 2;
-  const acs: usize = transA ? <usize>m << 2 : 4;
-  const brs: usize = transB ? 4 : <usize>n << 2;
-  const bcs: usize = transB ? <usize>k << 2 : 4;
+  const ars: usize = transA ? 4 : <usize>lda << 2;
+  const acs: usize = transA ? <usize>lda << 2 : 4;
+  const brs: usize = transB ? 4 : <usize>ldb << 2;
+  const bcs: usize = transB ? <usize>ldb << 2 : 4;
   // Blocks of nearly equal size (k = 784 is 4 x 196, not 3 x 256 + 16): no thin last block.
   const ncStep = balancedStep(n, NC, NR);
   const kcStep = balancedStep(k, KC, 4);

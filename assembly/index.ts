@@ -2,7 +2,7 @@
 // (src/kernels/wasm.ts) checks every argument before it calls in; these functions trust theirs.
 // Pointers are byte offsets into the exported memory.
 export { alloc, free, heapUsed, heapBlocks, heapExtent, heapCheck } from './heap';
-export { gemm, gemmInit } from './gemm';
+export { gemm, gemmInit, gemmStrided, gemmSetScratch } from './gemm';
 export {
   biasActivation,
   activationBackward,

@@ -99,10 +99,15 @@ const bytes = readFileSync(tmpFile);
 try {
   const module = new WebAssembly.Module(bytes);
   const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
-  for (const name of ['memory', 'alloc', 'free', 'gemm', 'biasActivation', 'softmaxCrossEntropy', 'adamStep']) {
+  for (const name of ['memory', 'alloc', 'free', 'gemm', 'gemmStrided', 'gemmSetScratch', 'biasActivation', 'softmaxCrossEntropy', 'adamStep']) {
     if (!exports.has(name)) throw new Error(`missing export ${name}`);
   }
-  if (WebAssembly.Module.imports(module).length !== 0) throw new Error('the module must not import anything');
+  // Its only import is the shared memory (asconfig.json: importMemory + sharedMemory, so the
+  // worker threads of src/kernels/wasm-pool.ts run the same module over the same memory).
+  const imports = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}:${i.kind}`);
+  if (imports.length !== 1 || imports[0] !== 'env.memory:memory') {
+    throw new Error(`the module must import only env.memory, got ${JSON.stringify(imports)}`);
+  }
 } catch (error) {
   rmSync(tmpFile, { force: true });
   fail(`${relative(root, outFile)} is not a valid densetrain module`, error instanceof Error ? error.message : String(error));

@@ -25,7 +25,7 @@ export interface Tensor {
   readonly length: number;
   /**
    * A view of the tensor's memory, valid at the moment it is read. WebAssembly memory can
-   * grow when another tensor is allocated, which detaches old views: read `data` again
+   * grow when another tensor is allocated, which replaces its buffer: read `data` again
    * after any alloc() instead of keeping the view.
    */
   readonly data: Float32Array;
