@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ACTIVATION_CODES } from './activation-codes.js';
 import { withChecks, type RawKernels } from './checks.js';
 import { gatherBytesJs } from './gather.js';
 import { packageRoot } from './paths.js';
@@ -77,8 +78,6 @@ export interface WasmExports {
 }
 
 export { WA } from './wasm-api.js';
-
-const ACT_KIND = { relu: 0, leaky_relu: 1, prelu: 2, sigmoid: 3, tanh: 4, linear: 5 } as const;
 
 /** Where the built module is expected. */
 export function wasmModulePath(): string {
@@ -257,11 +256,11 @@ export function createWasmBackend(path: string = wasmModulePath(), threads: numb
   const actArgs = (act: Activation): [kind: number, alpha: number, slope: number] => {
     switch (act.kind) {
       case 'leaky_relu':
-        return [ACT_KIND.leaky_relu, act.alpha, 0];
+        return [ACTIVATION_CODES.leaky_relu, act.alpha, 0];
       case 'prelu':
-        return [ACT_KIND.prelu, 0, ptr(act.slope)];
+        return [ACTIVATION_CODES.prelu, 0, ptr(act.slope)];
       default:
-        return [ACT_KIND[act.kind], 0, 0];
+        return [ACTIVATION_CODES[act.kind], 0, 0];
     }
   };
 
