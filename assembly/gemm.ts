@@ -5,7 +5,8 @@
 // one A micro-panel by one B micro-panel into an MR x NR register tile. Transposes are absorbed
 // by packing (they only change the strides the packers read with).
 //
-// The micro-kernel is 4 x 8 with plain SIMD128 (f32x4.mul + f32x4.add; no FMA in SIMD128):
+// The micro-kernel is 4 x 8 with plain SIMD128 (f32x4.mul + f32x4.add; no FMA in SIMD128; the
+// relaxed-SIMD build fuses them, see madd):
 // eight v128 accumulators. V8 schedules a basic block's loads ahead of its arithmetic, so the
 // loads of a block must fit in registers next to the accumulators: 4 x 8 needs 8 accumulators +
 // 2 B vectors + 4 broadcast A values + 1 temporary = 15, exactly the xmm registers V8 allocates
@@ -191,6 +192,18 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
   v128.store(dst + stride * 3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
+/**
+ * acc + a * b. The relaxed-SIMD build (dist/wasm/densetrain-relaxed.wasm, picked at load when the
+ * runtime validates it) uses f32x4.relaxed_madd, one fused multiply-add where the CPU has FMA;
+ * the plain SIMD128 build multiplies, then adds. ASC_FEATURE_RELAXED_SIMD is a compile-time
+ * constant, so each build has one of the two and no branch.
+ */
+// @ts-ignore: decorator
+@inline function madd(acc: v128, a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
 /** tile = alpha * acc + beta * tile (beta = 0: the tile is not read). */
 // @ts-ignore: decorator
 @inline function storeTile(
@@ -254,17 +267,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -273,17 +286,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -292,17 +305,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -311,17 +324,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;

@@ -13,3 +13,6 @@ export {
   adamStep,
   sumSquares,
 } from './elementwise';
+
+/** 1 in the relaxed-SIMD build (the GEMM micro-kernel fuses multiply and add), 0 in the plain SIMD128 one. */
+export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;

@@ -28,6 +28,7 @@ describe('build-wasm script', () => {
     });
     expect(log).toMatch(/wrote .*densetrain\.wasm/);
     expect(existsSync(join(dir, 'densetrain.wat'))).toBe(true);
+    expect(existsSync(join(dir, 'densetrain-relaxed.wasm'))).toBe(true); // the relaxed-SIMD build beside it
     const module = new WA.Module(readFileSync(out));
     expect(WA.Module.imports(module)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
     const exports = WA.Module.exports(module).map((e) => e.name);

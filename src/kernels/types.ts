@@ -127,7 +127,7 @@ export interface TrainStep {
 /** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */
 export interface KernelsInfo {
   backend: BackendName;
-  /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' (wasm), 'js' (reference). */
+  /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' or 'simd128-relaxed' (wasm), 'js' (reference). */
   isa: string;
   threads: number;
   /** bf16 mixed-precision GEMMs (absent: not available). */

@@ -73,15 +73,37 @@ export interface WasmExports {
     sqrtBias2: number,
   ): void;
   sumSquares(n: number, x: number): number;
+  /** 1 in the relaxed-SIMD build (a WebAssembly.Global). */
+  readonly RELAXED_SIMD: { readonly value: number };
   gemmSetScratch(a: number, b: number, t: number): void;
   gemmStrided(...args: number[]): number;
 }
 
 export { WA } from './wasm-api.js';
 
-/** Where the built module is expected. */
+/** Where the built module is expected (plain SIMD128). */
 export function wasmModulePath(): string {
   return join(packageRoot(), 'dist', 'wasm', 'densetrain.wasm');
+}
+
+/** The same kernels built with relaxed SIMD (f32x4.relaxed_madd in the GEMM micro-kernel). */
+export function wasmRelaxedModulePath(): string {
+  return join(packageRoot(), 'dist', 'wasm', 'densetrain-relaxed.wasm');
+}
+
+/**
+ * The build to load: the relaxed-SIMD one where this runtime validates it (V8 with relaxed SIMD
+ * on: Node 22 and later, or Node 20 started with --experimental-wasm-relaxed-simd), else plain
+ * SIMD128. Results differ between the two in the last bits (a fused multiply-add rounds once).
+ */
+export function preferredWasmModulePath(): string {
+  const relaxed = wasmRelaxedModulePath();
+  try {
+    if (existsSync(relaxed) && WA.validate(readFileSync(relaxed))) return relaxed;
+  } catch {
+    // An unreadable relaxed build: the plain one is the fallback.
+  }
+  return wasmModulePath();
 }
 
 /** What to do about a missing or broken module: it ships built in the npm package. */
@@ -198,13 +220,14 @@ const SCRATCH_FLOATS = [64 * 512, 512 * 512, 4 * 8] as const;
  * A wasm backend with its own module instance (tests use this to observe memory). threads:
  * DENSETRAIN_THREADS, else every CPU this process may use (setThreads changes it).
  */
-export function createWasmBackend(path: string = wasmModulePath(), threads: number = defaultThreads()): WasmBackend {
+export function createWasmBackend(path: string = preferredWasmModulePath(), threads: number = defaultThreads()): WasmBackend {
   const wasm = instantiateWasm(path);
   const memory = wasm.memory;
   const all = new WeakSet<WasmTensor>();
   let bytes = 0;
 
   if (!wasm.gemmInit()) throw new Error('wasm backend: cannot allocate GEMM scratch memory');
+  const isa = wasm.RELAXED_SIMD?.value === 1 ? 'simd128-relaxed' : 'simd128';
   const pool = new WasmThreadPool(
     compileModule(path),
     memory,
@@ -268,7 +291,7 @@ export function createWasmBackend(path: string = wasmModulePath(), threads: numb
     name: 'wasm',
     maxThreads: MAX_THREADS,
     maxLength: MAX_LENGTH,
-    info: () => ({ backend: 'wasm', isa: 'simd128', threads: pool.threads, bf16: WASM_BF16 }),
+    info: () => ({ backend: 'wasm', isa, threads: pool.threads, bf16: WASM_BF16 }),
     setThreads: (n) => pool.setThreads(n),
     owns: (t: unknown): t is Tensor => t instanceof WasmTensor && all.has(t),
 
