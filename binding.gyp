@@ -15,7 +15,12 @@
       "target_name": "densetrain",
       "sources": [
         "native/src/addon.cc",
+        "native/src/args.cc",
+        "native/src/cpu.cc",
+        "native/src/gather.cc",
+        "native/src/tensor_memory.cc",
         "native/src/thread_pool.cc",
+        "native/src/train_step.cc",
         "native/src/isa_generic.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

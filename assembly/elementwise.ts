@@ -7,6 +7,8 @@
 // sigmoid, tanh, the backward pass and the optimizers run in float64.
 import { hi64, lo64, pack32, sigmoidf64x2, tanhf64x2 } from './vmath';
 
+// Activation codes (the `kind` argument). Must match src/kernels/activation-codes.ts and
+// native/src/kernel_api.h's ActKind: test/kernels.activation-codes.test.ts checks the three.
 export const ACT_RELU: i32 = 0;
 export const ACT_LEAKY_RELU: i32 = 1;
 export const ACT_PRELU: i32 = 2;

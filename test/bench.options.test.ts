@@ -10,16 +10,17 @@ const silent: BenchIo = { out: () => {}, err: () => {} };
 
 describe('bench options', () => {
   it('parses the developers argv into the options object the CLI passes', () => {
-    expect(parseBenchArgs(['train', '--backend', 'reference', '--no-openblas', '--vs-torch', '--epochs', '2', '--quick'])).toEqual({
+    expect(parseBenchArgs(['train', '--backend', 'reference', '--no-openblas', '--vs-torch', '--vs-tfjs', '--epochs', '2', '--quick'])).toEqual({
       suite: 'train',
       backend: 'reference',
       openblas: false,
       vsTorch: true,
+      vsTfjs: true,
       epochs: '2',
       quick: true,
       help: false,
     });
-    expect(parseBenchArgs([])).toEqual({ openblas: true, vsTorch: false, quick: false, help: false });
+    expect(parseBenchArgs([])).toEqual({ openblas: true, vsTorch: false, vsTfjs: false, quick: false, help: false });
   });
 
   it('refuses unknown options and a second suite as usage errors', () => {

@@ -1,6 +1,6 @@
 // bf16 mixed-precision GEMMs for AVX-512 CPUs with AVX512-BF16 (vdpbf16ps: Zen 4 and 5, Cooper
 // Lake, Sapphire Rapids and later). Compiled with the AVX-512 flags plus -mavx512bf16; used only
-// when the CPU and OS report AVX512-BF16 and the avx512 table is in use (see addon.cc).
+// when the CPU and OS report AVX512-BF16 and the avx512 table is in use (see cpu.cc).
 //
 // The GEMM is kernels_impl.h's, on the AVX-512 tiles (12x32, 16x16 for outputs of at most 16
 // columns), with two changes selected by Isa::kBf16: each packed panel is rewritten in place as

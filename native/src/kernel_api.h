@@ -1,4 +1,4 @@
-// The contract between the addon layer (addon.cc, compiled for the baseline ISA) and the
+// The contract between the addon layer (addon.cc, cpu.cc, train_step.cc: baseline ISA) and the
 // kernel translation units (isa_generic.cc, isa_avx2.cc, isa_avx512.cc), each compiled with
 // its own instruction-set flags.
 //
@@ -28,6 +28,10 @@ struct Exec {
   float* const* workspace;   // workspace[worker]: >= KernelTable::workspace_floats floats, 64-byte aligned
 };
 
+// Activation codes: the `kind` argument of the kernels. Must match src/kernels/activation-codes.ts
+// (TypeScript) and the ACT_* constants of assembly/elementwise.ts (AssemblyScript);
+// test/kernels.activation-codes.test.ts checks all three and the addon's `activationCodes`
+// export (kActivationNames below). New activations go at the end, in every place at once.
 enum ActKind : int {
   kActRelu = 0,
   kActLeakyRelu = 1,
@@ -37,6 +41,8 @@ enum ActKind : int {
   kActLinear = 5,
   kActCount = 6,
 };
+// The name of each code, as TypeScript spells it (ActivationName).
+constexpr const char* kActivationNames[kActCount] = {"relu", "leaky_relu", "prelu", "sigmoid", "tanh", "linear"};
 
 // All sizes are element counts; callers have checked every size against buffer lengths.
 struct KernelTable {

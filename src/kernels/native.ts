@@ -11,23 +11,15 @@
  * itself reads DENSETRAIN_ISA (generic | avx2 | avx512 | auto) and DENSETRAIN_THREADS.
  */
 import { createRequire } from 'node:module';
+import { ACTIVATION_CODES } from './activation-codes.js';
 import { withChecks, type RawKernels } from './checks.js';
 import { locateNativeAddon, NATIVE_REMEDY, type AddonLocation } from './native-locate.js';
-import type { Activation, ActivationName, Bf16Support, Kernels, Tensor } from './types.js';
+import type { Activation, Bf16Support, Kernels, Tensor } from './types.js';
 import { firstLine } from '../first-line.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
 export const NATIVE_ABI_VERSION = 3;
 
-/** Activation codes of the raw addon. */
-export const ACTIVATION_CODES: Readonly<Record<ActivationName, number>> = Object.freeze({
-  relu: 0,
-  leaky_relu: 1,
-  prelu: 2,
-  sigmoid: 3,
-  tanh: 4,
-  linear: 5,
-});
 
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';
 
@@ -40,6 +32,8 @@ export interface NativeAddon {
   readonly abiVersion: number;
   readonly maxThreads: number;
   readonly maxLength: number;
+  /** The addon's activation codes (kernel_api.h's ActKind), by name: must equal ACTIVATION_CODES. */
+  readonly activationCodes: Readonly<Record<string, number>>;
   isa(): NativeIsa;
   /** ISAs this CPU and build can run, best first. */
   supportedIsas(): NativeIsa[];

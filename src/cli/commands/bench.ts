@@ -32,6 +32,7 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
     .option('--precision <list>', 'train: GEMM precisions to time, fp32,bf16 (default fp32)')
     .option('--step <list>', 'train: fused (one native call per batch, what train() uses), composed (single kernel calls), or both')
     .option('--vs-torch', 'train: PyTorch trains the same models, recipe, data and threads in the same run (bench/torch_train.py); ratio per model and precision')
+    .option('--vs-tfjs', 'train: TF.js (wasm backend) trains the same models, recipe and data in the same run; ratio per model (needs the devDependencies of a densetrain clone)')
     .option('--verbose', 'print stack traces on errors')
     .action(async (suite: string, options: BenchCommandOptions) => {
       const { runBench, BenchUsageError } = await import('../../bench/run.js');
