@@ -132,6 +132,134 @@ function checkGemm(k: Kernels, form: GemmForm, M: number, K: number, N: number, 
   }
 }
 
+/** One backend under test: what every row it produces starts with, and where rows and progress go. */
+interface BackendRun {
+  name: BackendName;
+  k: Kernels;
+  base: Pick<BenchRow, 'backend' | 'isa' | 'threads'>;
+  options: KernelBenchOptions;
+  log: (line: string) => void;
+  rows: BenchRow[];
+}
+
+/** A row for a case the reference backend is too slow to time. */
+function referenceSkipRow(run: BackendRun, kernel: string, variant: string, shape: string): BenchRow {
+  return { ...run.base, kernel, variant, shape, medianMs: null, samples: 0, gflops: null, elementsPerSec: null, note: `skipped: reference is timed only up to ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call` };
+}
+
+/** GEMM in its three forms over every shape, each checked before it is timed. */
+async function benchGemm(run: BackendRun): Promise<void> {
+  const { name, k, base, options, log, rows } = run;
+  const peakGflops = peakFor(options.peak, name);
+  for (const [M, K, N] of options.shapes ?? GEMM_SHAPES) {
+    const flops = 2 * M * N * K;
+    const shape = `${M}x${K}x${N}`;
+    for (const form of ['NT', 'NN', 'TN'] as GemmForm[]) {
+      if (name === 'reference' && flops > REFERENCE_MAX_FLOPS) {
+        rows.push(referenceSkipRow(run, 'gemm', form, shape));
+        continue;
+      }
+      const [a, b, c] = [k.alloc(M * K), k.alloc(K * N), k.alloc(M * N)];
+      try {
+        fill(a, M * K, 1);
+        fill(b, K * N, 2);
+        checkGemm(k, form, M, K, N, a, b, c);
+        const { transA, transB } = GEMM_FORMS[form];
+        const t = timing(options.quick || name === 'reference', flops);
+        const r = await median(`${name} gemm ${form} ${shape}`, () => k.gemm(transA, transB, M, N, K, 1, a, b, 0, c), t);
+        const gflops = flops / (r.ms * 1e-3) / 1e9;
+        const fractionOfPeak = peakGflops === null ? null : gflops / peakGflops;
+        rows.push({ ...base, kernel: 'gemm', variant: form, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null, peakGflops, fractionOfPeak });
+        log(`${name} gemm ${form} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s${fractionOfPeak === null ? '' : ` (${(fractionOfPeak * 100).toFixed(0)}% of peak)`}`);
+      } finally {
+        for (const t of [a, b, c]) k.free(t);
+      }
+    }
+  }
+}
+
+/** Fused bias + activation on a hidden layer's activations (batch 256, 1024 units). */
+async function benchBiasActivation(run: BackendRun): Promise<void> {
+  const { name, k, base, options, log, rows } = run;
+  const [R, C] = [256, 1024];
+  for (const kind of ['relu', 'sigmoid', 'tanh'] as const) {
+    const [z, bias, h] = [k.alloc(R * C), k.alloc(C), k.alloc(R * C)];
+    try {
+      fill(z, R * C, 3);
+      const act: Activation = { kind };
+      // Every call adds the bias to z in place; a tiny bias keeps z in [-1, 1] over thousands of
+      // calls, so repeated calls time the same work.
+      bias.data.fill(1e-7);
+      const r = await median(`${name} biasActivation ${kind}`, () => k.biasActivation(R, C, z, bias, act, h), timing(options.quick, 0));
+      rows.push({ ...base, kernel: 'biasActivation', variant: kind, shape: `${R}x${C}`, medianMs: r.ms, samples: r.samples, gflops: null, elementsPerSec: (R * C) / (r.ms * 1e-3) });
+      log(`${name} biasActivation ${kind}: ${r.ms.toFixed(3)} ms`);
+    } finally {
+      for (const t of [z, bias, h]) k.free(t);
+    }
+  }
+}
+
+/**
+ * A dense layer's forward pass (the first hidden layer of 784-1024-..., batch 256): denseForward
+ * (GEMM with the bias + activation epilogue fused) next to gemm NT + biasActivation.
+ */
+async function benchDenseForward(run: BackendRun): Promise<void> {
+  const { name, k, base, options, log, rows } = run;
+  const [DR, DI, DO] = [256, 784, 1024];
+  const flops = 2 * DR * DI * DO;
+  const shape = `${DR}x${DI}->${DO}`;
+  if (name === 'reference' && flops > REFERENCE_MAX_FLOPS) {
+    rows.push(referenceSkipRow(run, 'denseForward', 'relu', shape));
+    return;
+  }
+  const [x, w, bias, z, h] = [k.alloc(DR * DI), k.alloc(DO * DI), k.alloc(DO), k.alloc(DR * DO), k.alloc(DR * DO)];
+  try {
+    fill(x, DR * DI, 5);
+    fill(w, DO * DI, 6);
+    fill(bias, DO, 7);
+    for (const kind of ['relu', 'tanh'] as const) {
+      const act: Activation = { kind };
+      for (const fused of [true, false]) {
+        const variant = fused ? kind : `${kind}, gemm + biasActivation`;
+        const fn = fused
+          ? () => k.denseForward(DR, DI, DO, x, w, bias, act, z, h)
+          : () => {
+              k.gemm(false, true, DR, DO, DI, 1, x, w, 0, z);
+              k.biasActivation(DR, DO, z, bias, act, h);
+            };
+        const r = await median(`${name} denseForward ${variant}`, fn, timing(options.quick, flops));
+        const gflops = flops / (r.ms * 1e-3) / 1e9;
+        rows.push({ ...base, kernel: 'denseForward', variant, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null });
+        log(`${name} denseForward ${variant} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s`);
+      }
+    }
+  } finally {
+    for (const t of [x, w, bias, z, h]) k.free(t);
+  }
+}
+
+/** Softmax cross-entropy: MNIST's 10 classes at batch 256, and a wide 1024 x 1000 case. */
+async function benchSoftmaxCrossEntropy(run: BackendRun): Promise<void> {
+  const { name, k, base, options, log, rows } = run;
+  for (const [rs, cs] of [
+    [256, 10],
+    [1024, 1000],
+  ] as const) {
+    const [logits, labels, probs, dl] = [k.alloc(rs * cs), k.alloc(rs), k.alloc(rs * cs), k.alloc(rs * cs)];
+    try {
+      fill(logits, rs * cs, 5);
+      for (let i = 0; i < rs; i++) labels.data[i] = i % cs;
+      const loss = k.softmaxCrossEntropy(rs, cs, logits, labels, probs, dl);
+      if (!Number.isFinite(loss)) throw new Error(`${name} softmaxCrossEntropy returned ${loss}`);
+      const r = await median(`${name} softmaxCrossEntropy ${rs}x${cs}`, () => k.softmaxCrossEntropy(rs, cs, logits, labels, probs, dl), timing(options.quick, 0));
+      rows.push({ ...base, kernel: 'softmaxCrossEntropy', variant: 'with dlogits', shape: `${rs}x${cs}`, medianMs: r.ms, samples: r.samples, gflops: null, elementsPerSec: (rs * cs) / (r.ms * 1e-3) });
+      log(`${name} softmaxCrossEntropy ${rs}x${cs}: ${r.ms.toFixed(3)} ms`);
+    } finally {
+      for (const t of [logits, labels, probs, dl]) k.free(t);
+    }
+  }
+}
+
 export async function runKernelBench(options: KernelBenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const log = options.log ?? (() => undefined);
@@ -140,107 +268,11 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Bench
     if (!loaded.ok) throw new Error(`the ${name} backend cannot load: ${loaded.reason}`);
     const k = loaded.kernels;
     const info = k.info();
-    const base = { backend: name, isa: info.isa, threads: info.threads };
-    const peakGflops = peakFor(options.peak, name);
-
-    for (const [M, K, N] of options.shapes ?? GEMM_SHAPES) {
-      const flops = 2 * M * N * K;
-      const shape = `${M}x${K}x${N}`;
-      for (const form of ['NT', 'NN', 'TN'] as GemmForm[]) {
-        if (name === 'reference' && flops > REFERENCE_MAX_FLOPS) {
-          rows.push({ ...base, kernel: 'gemm', variant: form, shape, medianMs: null, samples: 0, gflops: null, elementsPerSec: null, note: `skipped: reference is timed only up to ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call` });
-          continue;
-        }
-        const [a, b, c] = [k.alloc(M * K), k.alloc(K * N), k.alloc(M * N)];
-        try {
-          fill(a, M * K, 1);
-          fill(b, K * N, 2);
-          checkGemm(k, form, M, K, N, a, b, c);
-          const { transA, transB } = GEMM_FORMS[form];
-          const t = timing(options.quick || name === 'reference', flops);
-          const r = await median(`${name} gemm ${form} ${shape}`, () => k.gemm(transA, transB, M, N, K, 1, a, b, 0, c), t);
-          const gflops = flops / (r.ms * 1e-3) / 1e9;
-          const fractionOfPeak = peakGflops === null ? null : gflops / peakGflops;
-          rows.push({ ...base, kernel: 'gemm', variant: form, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null, peakGflops, fractionOfPeak });
-          log(`${name} gemm ${form} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s${fractionOfPeak === null ? '' : ` (${(fractionOfPeak * 100).toFixed(0)}% of peak)`}`);
-        } finally {
-          for (const t of [a, b, c]) k.free(t);
-        }
-      }
-    }
-
-    // Fused bias + activation on a hidden layer's activations (batch 256, 1024 units).
-    const [R, C] = [256, 1024];
-    for (const kind of ['relu', 'sigmoid', 'tanh'] as const) {
-      const [z, bias, h] = [k.alloc(R * C), k.alloc(C), k.alloc(R * C)];
-      try {
-        fill(z, R * C, 3);
-        const act: Activation = { kind };
-        // Every call adds the bias to z in place; a tiny bias keeps z in [-1, 1] over thousands of
-        // calls, so repeated calls time the same work.
-        bias.data.fill(1e-7);
-        const r = await median(`${name} biasActivation ${kind}`, () => k.biasActivation(R, C, z, bias, act, h), timing(options.quick, 0));
-        rows.push({ ...base, kernel: 'biasActivation', variant: kind, shape: `${R}x${C}`, medianMs: r.ms, samples: r.samples, gflops: null, elementsPerSec: (R * C) / (r.ms * 1e-3) });
-        log(`${name} biasActivation ${kind}: ${r.ms.toFixed(3)} ms`);
-      } finally {
-        for (const t of [z, bias, h]) k.free(t);
-      }
-    }
-
-    // A dense layer's forward pass (the first hidden layer of 784-1024-..., batch 256): denseForward
-    // (GEMM with the bias + activation epilogue fused) next to gemm NT + biasActivation.
-    {
-      const [DR, DI, DO] = [256, 784, 1024];
-      const flops = 2 * DR * DI * DO;
-      const shape = `${DR}x${DI}->${DO}`;
-      if (name === 'reference' && flops > REFERENCE_MAX_FLOPS) {
-        rows.push({ ...base, kernel: 'denseForward', variant: 'relu', shape, medianMs: null, samples: 0, gflops: null, elementsPerSec: null, note: `skipped: reference is timed only up to ${REFERENCE_MAX_FLOPS / 1e6} MFLOP per call` });
-      } else {
-        const [x, w, bias, z, h] = [k.alloc(DR * DI), k.alloc(DO * DI), k.alloc(DO), k.alloc(DR * DO), k.alloc(DR * DO)];
-        try {
-          fill(x, DR * DI, 5);
-          fill(w, DO * DI, 6);
-          fill(bias, DO, 7);
-          for (const kind of ['relu', 'tanh'] as const) {
-            const act: Activation = { kind };
-            for (const fused of [true, false]) {
-              const variant = fused ? kind : `${kind}, gemm + biasActivation`;
-              const fn = fused
-                ? () => k.denseForward(DR, DI, DO, x, w, bias, act, z, h)
-                : () => {
-                    k.gemm(false, true, DR, DO, DI, 1, x, w, 0, z);
-                    k.biasActivation(DR, DO, z, bias, act, h);
-                  };
-              const r = await median(`${name} denseForward ${variant}`, fn, timing(options.quick, flops));
-              const gflops = flops / (r.ms * 1e-3) / 1e9;
-              rows.push({ ...base, kernel: 'denseForward', variant, shape, medianMs: r.ms, samples: r.samples, gflops, elementsPerSec: null });
-              log(`${name} denseForward ${variant} ${shape}: ${r.ms.toFixed(3)} ms, ${gflops.toFixed(2)} GFLOP/s`);
-            }
-          }
-        } finally {
-          for (const t of [x, w, bias, z, h]) k.free(t);
-        }
-      }
-    }
-
-    // Softmax cross-entropy: MNIST's 10 classes at batch 256, and a wide 1024 x 1000 case.
-    for (const [rs, cs] of [
-      [256, 10],
-      [1024, 1000],
-    ] as const) {
-      const [logits, labels, probs, dl] = [k.alloc(rs * cs), k.alloc(rs), k.alloc(rs * cs), k.alloc(rs * cs)];
-      try {
-        fill(logits, rs * cs, 5);
-        for (let i = 0; i < rs; i++) labels.data[i] = i % cs;
-        const loss = k.softmaxCrossEntropy(rs, cs, logits, labels, probs, dl);
-        if (!Number.isFinite(loss)) throw new Error(`${name} softmaxCrossEntropy returned ${loss}`);
-        const r = await median(`${name} softmaxCrossEntropy ${rs}x${cs}`, () => k.softmaxCrossEntropy(rs, cs, logits, labels, probs, dl), timing(options.quick, 0));
-        rows.push({ ...base, kernel: 'softmaxCrossEntropy', variant: 'with dlogits', shape: `${rs}x${cs}`, medianMs: r.ms, samples: r.samples, gflops: null, elementsPerSec: (rs * cs) / (r.ms * 1e-3) });
-        log(`${name} softmaxCrossEntropy ${rs}x${cs}: ${r.ms.toFixed(3)} ms`);
-      } finally {
-        for (const t of [logits, labels, probs, dl]) k.free(t);
-      }
-    }
+    const run: BackendRun = { name, k, base: { backend: name, isa: info.isa, threads: info.threads }, options, log, rows };
+    await benchGemm(run);
+    await benchBiasActivation(run);
+    await benchDenseForward(run);
+    await benchSoftmaxCrossEntropy(run);
   }
   return rows;
 }

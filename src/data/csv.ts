@@ -108,122 +108,160 @@ function countCommas(bytes: Uint8Array, start: number, end: number): number {
   return n;
 }
 
+/** Length of the UTF-8 byte-order mark at the start of `bytes` (3), or 0 when there is none. */
+function bomLength(bytes: Uint8Array): number {
+  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+}
+
+/** What pass 1 learned about the file's rows. */
+interface CsvLayout {
+  /** Fields per row (label + pixels); 0 when the file is blank. */
+  fields: number;
+  /** The line whose field count set `fields` (named in the ragged-row message). */
+  refLine: number;
+  /** The header's line number, or 0 when there is no header. */
+  headerLine: number;
+  /** Data rows before `stopAt`. */
+  rows: number;
+  /** Byte offset of the first data row (-1 when there is none). */
+  dataStart: number;
+  /** Byte offset where pass 2 stops: the first ragged row, else the file's end. */
+  stopAt: number;
+  ragged: { line: number; got: number } | undefined;
+}
+
+/** True when a first row's first field is not a number, making the row a header. */
+function isHeaderRow(bytes: Uint8Array, start: number, end: number): boolean {
+  const firstComma = bytes.indexOf(COMMA, start);
+  const firstEnd = firstComma < 0 || firstComma > end ? end : firstComma;
+  let first = decode(bytes, start, firstEnd).trim();
+  if (first.length >= 2 && first.startsWith('"') && first.endsWith('"')) first = first.slice(1, -1).trim();
+  return first.length > 0 && !NUMBER_RE.test(first);
+}
+
+/**
+ * Pass 1: header, field count, number of rows; stops at the first ragged row (reported after
+ * pass 2 has checked the rows before it, so the first error in file order wins).
+ */
+function scanRows(bytes: Uint8Array, file: string): CsvLayout {
+  const n = bytes.length;
+  const layout: CsvLayout = { fields: 0, refLine: 0, headerLine: 0, rows: 0, dataStart: -1, stopAt: n, ragged: undefined };
+  let line = 0;
+  let i = bomLength(bytes);
+  while (i < n) {
+    line++;
+    const end = lineEnd(bytes, i);
+    const start = i;
+    i = end + 1;
+    if (isBlank(bytes, start, end)) continue;
+    const got = countCommas(bytes, start, end) + 1;
+    if (layout.fields === 0) {
+      layout.fields = got;
+      layout.refLine = line;
+      if (isHeaderRow(bytes, start, end)) {
+        layout.headerLine = line;
+        if (got < 2) {
+          throw new DataError(file, `header has ${got} field; expected a label column and at least one pixel column`, { line });
+        }
+        continue;
+      }
+      if (got < 2) {
+        throw new DataError(
+          file,
+          'row has 1 field; expected the label then the pixels, comma-separated',
+          { line, column: 2 },
+        );
+      }
+    } else if (got !== layout.fields) {
+      layout.ragged = { line, got };
+      layout.stopAt = start;
+      break;
+    }
+    if (layout.dataStart < 0) layout.dataStart = start;
+    layout.rows++;
+  }
+  return layout;
+}
+
+/**
+ * Pass 2: converts the rows pass 1 counted into `labels` and `images`. Fast path: optional
+ * blanks, 1-3 digits, optional blanks; anything else goes to `slowField` for its exact error.
+ */
+function convertRows(
+  bytes: Uint8Array,
+  file: string,
+  layout: CsvLayout,
+  classes: number | undefined,
+  labels: Uint8Array,
+  images: Uint8Array,
+): void {
+  const { fields, headerLine, rows, dataStart, stopAt } = layout;
+  const features = fields - 1;
+  let line = 0;
+  // Recount lines up to the first data row for exact line numbers.
+  for (let k = bomLength(bytes); k < dataStart; k++) if (bytes[k] === NL) line++;
+  let i = dataStart;
+  let r = 0;
+  while (i < stopAt && r < rows) {
+    line++;
+    const end = lineEnd(bytes, i);
+    const start = i;
+    i = end + 1;
+    if (line === headerLine || isBlank(bytes, start, end)) continue;
+    let j = start;
+    const base = r * features - 1;
+    for (let c = 0; c < fields; c++) {
+      const fieldStart = j;
+      let b = bytes[j];
+      while (j < end && (b === SP || b === TAB)) b = bytes[++j];
+      let v = 0;
+      let digits = 0;
+      while (j < end && b! >= 48 && b! <= 57) {
+        v = v * 10 + (b! - 48);
+        digits++;
+        b = bytes[++j];
+      }
+      while (j < end && (b === SP || b === TAB || b === CR)) b = bytes[++j];
+      if (digits === 0 || digits > 3 || v > 255 || (j < end && b !== COMMA) || (c === 0 && classes !== undefined && v >= classes)) {
+        let fe = bytes.indexOf(COMMA, fieldStart);
+        if (fe < 0 || fe > end) fe = end;
+        v = slowField(decode(bytes, fieldStart, fe), c === 0, file, line, c + 1, classes);
+        j = fe;
+      }
+      if (c === 0) labels[r] = v;
+      else images[base + c] = v;
+      j++; // the comma (or past the end on the last field)
+    }
+    r++;
+  }
+}
+
+/** The error for the first row whose field count differs from the first row's. */
+function raggedRowError(file: string, layout: CsvLayout, ragged: { line: number; got: number }): DataError {
+  const { fields, refLine } = layout;
+  const { line, got } = ragged;
+  const problem =
+    got < fields
+      ? `row ends after ${got} field${got === 1 ? '' : 's'}, expected ${fields} (as on line ${refLine})`
+      : `row has ${got} fields, expected ${fields} (as on line ${refLine})`;
+  return new DataError(file, problem, { line, column: Math.min(got, fields) + 1 });
+}
+
 /** Parses CSV bytes (already decompressed). `file` names the source in errors. */
 export function parseCsv(bytes: Uint8Array, file: string, options: CsvOptions = {}): ImageSet {
-  const classes = options.classes;
-  const n = bytes.length;
-  let pos = n >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-
-  // Pass 1: header, field count, number of rows; stop at the first ragged row (reported after
-  // pass 2 has checked the rows before it, so the first error in file order wins).
-  let fields = 0;
-  let refLine = 0;
-  let headerLine = 0;
-  let rows = 0;
-  let dataStart = -1;
-  let stopAt = n;
-  let ragged: { line: number; got: number } | undefined;
-  {
-    let line = 0;
-    let i = pos;
-    while (i < n) {
-      line++;
-      const end = lineEnd(bytes, i);
-      const start = i;
-      i = end + 1;
-      if (isBlank(bytes, start, end)) continue;
-      const got = countCommas(bytes, start, end) + 1;
-      if (fields === 0) {
-        fields = got;
-        refLine = line;
-        const firstComma = bytes.indexOf(COMMA, start);
-        const firstEnd = firstComma < 0 || firstComma > end ? end : firstComma;
-        let first = decode(bytes, start, firstEnd).trim();
-        if (first.length >= 2 && first.startsWith('"') && first.endsWith('"')) first = first.slice(1, -1).trim();
-        if (first.length > 0 && !NUMBER_RE.test(first)) {
-          headerLine = line;
-          if (fields < 2) {
-            throw new DataError(file, `header has ${fields} field; expected a label column and at least one pixel column`, { line });
-          }
-          continue;
-        }
-        if (fields < 2) {
-          throw new DataError(
-            file,
-            'row has 1 field; expected the label then the pixels, comma-separated',
-            { line, column: 2 },
-          );
-        }
-      } else if (got !== fields) {
-        ragged = { line, got };
-        stopAt = start;
-        break;
-      }
-      if (dataStart < 0) dataStart = start;
-      rows++;
-    }
-    pos = dataStart;
-  }
-
+  const layout = scanRows(bytes, file);
+  const { fields, rows, ragged } = layout;
   if (rows === 0 && ragged === undefined) {
     if (fields === 0) throw new DataError(file, 'no data rows (the file is blank)');
-    throw new DataError(file, `no data rows (only the header on line ${headerLine})`);
+    throw new DataError(file, `no data rows (only the header on line ${layout.headerLine})`);
   }
 
   const features = fields - 1;
   // rows * features <= file size: every counted row holds features commas.
   const images = new Uint8Array(rows * features);
   const labels = new Uint8Array(rows);
-
-  // Pass 2: convert. Fast path: optional blanks, 1-3 digits, optional blanks.
-  if (rows > 0) {
-    let line = 0;
-    // Recount lines up to the first data row for exact line numbers.
-    for (let k = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0; k < pos; k++) if (bytes[k] === NL) line++;
-    let i = pos;
-    let r = 0;
-    while (i < stopAt && r < rows) {
-      line++;
-      const end = lineEnd(bytes, i);
-      const start = i;
-      i = end + 1;
-      if (line === headerLine || isBlank(bytes, start, end)) continue;
-      let j = start;
-      const base = r * features - 1;
-      for (let c = 0; c < fields; c++) {
-        const fieldStart = j;
-        let b = bytes[j];
-        while (j < end && (b === SP || b === TAB)) b = bytes[++j];
-        let v = 0;
-        let digits = 0;
-        while (j < end && b! >= 48 && b! <= 57) {
-          v = v * 10 + (b! - 48);
-          digits++;
-          b = bytes[++j];
-        }
-        while (j < end && (b === SP || b === TAB || b === CR)) b = bytes[++j];
-        if (digits === 0 || digits > 3 || v > 255 || (j < end && b !== COMMA) || (c === 0 && classes !== undefined && v >= classes)) {
-          let fe = bytes.indexOf(COMMA, fieldStart);
-          if (fe < 0 || fe > end) fe = end;
-          v = slowField(decode(bytes, fieldStart, fe), c === 0, file, line, c + 1, classes);
-          j = fe;
-        }
-        if (c === 0) labels[r] = v;
-        else images[base + c] = v;
-        j++; // the comma (or past the end on the last field)
-      }
-      r++;
-    }
-  }
-
-  if (ragged !== undefined) {
-    const { line, got } = ragged;
-    const problem =
-      got < fields
-        ? `row ends after ${got} field${got === 1 ? '' : 's'}, expected ${fields} (as on line ${refLine})`
-        : `row has ${got} fields, expected ${fields} (as on line ${refLine})`;
-    throw new DataError(file, problem, { line, column: Math.min(got, fields) + 1 });
-  }
+  if (rows > 0) convertRows(bytes, file, layout, options.classes, labels, images);
+  if (ragged !== undefined) throw raggedRowError(file, layout, ragged);
 
   const side = Math.round(Math.sqrt(features));
   const square = side * side === features;

@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError, describeFsError } from './errors.js';
 import { IDX_FILE_NAMES, defaultDownloadDir, type LoadOptions } from './registry.js';
@@ -174,6 +174,107 @@ function describeNetworkError(e: unknown): string {
 
 class Attempt extends Error {}
 
+type ReportProgress = (p: Omit<DownloadProgress, 'file' | 'index' | 'files'>) => void;
+
+/** Aborts a transfer when no data arrives for `idleTimeoutMs` (re-armed by every chunk) or when `outer` aborts. */
+function idleWatchdog(idleTimeoutMs: number, outer: AbortSignal | undefined) {
+  const controller = new AbortController();
+  let idleReason = '';
+  let timer: NodeJS.Timeout | undefined;
+  const onOuterAbort = (): void => controller.abort();
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  return {
+    signal: controller.signal,
+    arm(): void {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        idleReason = `no data for ${idleTimeoutMs / 1000} s`;
+        controller.abort();
+      }, idleTimeoutMs);
+    },
+    /** Why the transfer failed: the idle timeout or a cancel when either fired, else `otherwise`. */
+    reason(otherwise: string): string {
+      return idleReason || (outer?.aborted ? 'cancelled' : otherwise);
+    },
+    dispose(): void {
+      if (timer) clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    },
+  };
+}
+type IdleWatchdog = ReturnType<typeof idleWatchdog>;
+
+/** Sends the request; throws Attempt on a network error, an HTTP error or a size the server announces wrongly. */
+async function openResponse(url: string, expected: FileChecksum, watchdog: IdleWatchdog): Promise<{ body: ReadableStream<Uint8Array>; total: number | undefined }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: watchdog.signal, redirect: 'follow' });
+  } catch (e) {
+    throw new Attempt(watchdog.reason(`network error: ${describeNetworkError(e)}`));
+  }
+  if (!res.ok || res.body === null) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new Attempt(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+  }
+  const lengthHeader = res.headers.get('content-length');
+  const contentLength = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  if (expected.size !== undefined && contentLength !== undefined && contentLength !== expected.size) {
+    await res.body.cancel().catch(() => undefined);
+    throw new Attempt(`server announces ${contentLength} bytes, expected ${expected.size}`);
+  }
+  return { body: res.body, total: expected.size ?? contentLength };
+}
+
+/** Streams the body into `handle`, hashing as it goes; stops with Attempt past `limit` bytes or on a broken transfer. */
+async function writeBody(
+  body: ReadableStream<Uint8Array>,
+  handle: FileHandle,
+  final: string,
+  limit: number,
+  watchdog: IdleWatchdog,
+  progress: (received: number) => void,
+): Promise<{ received: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let received = 0;
+  try {
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+      watchdog.arm();
+      received += chunk.length;
+      if (received > limit) throw new Attempt(`server sent more than the expected ${limit} bytes`);
+      hash.update(chunk);
+      try {
+        await handle.write(chunk);
+      } catch (e) {
+        throw new DataError(final, `cannot write the download: ${describeFsError(e)}`);
+      }
+      progress(received);
+    }
+  } catch (e) {
+    if (e instanceof Attempt || e instanceof DataError) throw e;
+    throw new Attempt(watchdog.reason(`download interrupted after ${received} bytes: ${describeNetworkError(e)}`));
+  }
+  return { received, sha256: hash.digest('hex') };
+}
+
+/** Checks the size and SHA-256 of the finished temp file, then renames it to `final` durably. */
+async function verifyAndRename(temp: string, final: string, expected: FileChecksum, received: number, sha256: string): Promise<void> {
+  if (expected.size !== undefined && received !== expected.size) {
+    throw new Attempt(`incomplete: received ${received} bytes, expected ${expected.size}`);
+  }
+  if (sha256 !== expected.sha256.toLowerCase()) {
+    throw new Attempt(`checksum mismatch: expected sha256 ${expected.sha256}, got ${sha256}`);
+  }
+  await rename(temp, final);
+  // Make the rename itself durable (best effort: not every platform can fsync a directory).
+  try {
+    const d = await open(join(final, '..'), 'r');
+    await d.sync().catch(() => undefined);
+    await d.close();
+  } catch {
+    /* ignore */
+  }
+}
+
 /**
  * Fetches one URL into `final` via a temp file; verifies size and SHA-256 before the rename.
  * Throws Attempt (a reason for this mirror) on any failure, having removed the temp file.
@@ -183,97 +284,32 @@ async function fetchOne(
   file: string,
   final: string,
   expected: FileChecksum,
-  report: (p: Omit<DownloadProgress, 'file' | 'index' | 'files'>) => void,
+  report: ReportProgress,
   idleTimeoutMs: number,
   outer: AbortSignal | undefined,
 ): Promise<{ bytes: number; sha256: string }> {
-  const controller = new AbortController();
-  let idleReason = '';
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
-      idleReason = `no data for ${idleTimeoutMs / 1000} s`;
-      controller.abort();
-    }, idleTimeoutMs);
-  };
-  const onOuterAbort = (): void => controller.abort();
-  outer?.addEventListener('abort', onOuterAbort, { once: true });
-  const dir = join(final, '..');
-  const temp = join(dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  const watchdog = idleWatchdog(idleTimeoutMs, outer);
+  const temp = join(final, '..', `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
+  let handle: FileHandle | undefined;
   try {
-    arm();
-    let res: Response;
-    try {
-      res = await fetch(url, { signal: controller.signal, redirect: 'follow' });
-    } catch (e) {
-      throw new Attempt(idleReason || (outer?.aborted ? 'cancelled' : `network error: ${describeNetworkError(e)}`));
-    }
-    if (!res.ok || res.body === null) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new Attempt(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
-    }
-    const lengthHeader = res.headers.get('content-length');
-    const contentLength = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    if (expected.size !== undefined && contentLength !== undefined && contentLength !== expected.size) {
-      await res.body.cancel().catch(() => undefined);
-      throw new Attempt(`server announces ${contentLength} bytes, expected ${expected.size}`);
-    }
-    const total = expected.size ?? contentLength;
-    const limit = expected.size ?? Number.POSITIVE_INFINITY;
+    watchdog.arm();
+    const { body, total } = await openResponse(url, expected, watchdog);
     try {
       handle = await open(temp, 'wx', 0o644);
     } catch (e) {
-      await res.body.cancel().catch(() => undefined);
+      await body.cancel().catch(() => undefined);
       throw new DataError(temp, `cannot create the download file: ${describeFsError(e)}`);
     }
-    const hash = createHash('sha256');
-    let received = 0;
     report({ state: 'start', received: 0, total, url });
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        arm();
-        received += chunk.length;
-        if (received > limit) throw new Attempt(`server sent more than the expected ${limit} bytes`);
-        hash.update(chunk);
-        try {
-          await handle.write(chunk);
-        } catch (e) {
-          throw new DataError(final, `cannot write the download: ${describeFsError(e)}`);
-        }
-        report({ state: 'progress', received, total, url });
-      }
-    } catch (e) {
-      if (e instanceof Attempt || e instanceof DataError) throw e;
-      throw new Attempt(
-        idleReason ||
-          (outer?.aborted ? 'cancelled' : `download interrupted after ${received} bytes: ${describeNetworkError(e)}`),
-      );
-    }
+    const limit = expected.size ?? Number.POSITIVE_INFINITY;
+    const { received, sha256 } = await writeBody(body, handle, final, limit, watchdog, (n) => report({ state: 'progress', received: n, total, url }));
     await handle.sync();
     await handle.close();
     handle = undefined;
-    const sha256 = hash.digest('hex');
-    if (expected.size !== undefined && received !== expected.size) {
-      throw new Attempt(`incomplete: received ${received} bytes, expected ${expected.size}`);
-    }
-    if (sha256 !== expected.sha256.toLowerCase()) {
-      throw new Attempt(`checksum mismatch: expected sha256 ${expected.sha256}, got ${sha256}`);
-    }
-    await rename(temp, final);
-    // Make the rename itself durable (best effort: not every platform can fsync a directory).
-    try {
-      const d = await open(dir, 'r');
-      await d.sync().catch(() => undefined);
-      await d.close();
-    } catch {
-      /* ignore */
-    }
+    await verifyAndRename(temp, final, expected, received, sha256);
     return { bytes: received, sha256 };
   } finally {
-    if (timer) clearTimeout(timer);
-    outer?.removeEventListener('abort', onOuterAbort);
+    watchdog.dispose();
     if (handle !== undefined) await handle.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined); // gone already after a successful rename
   }

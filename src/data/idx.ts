@@ -21,6 +21,7 @@ import {
   openDataFile,
   readExactly,
   readWholeFile,
+  type OpenedFile,
 } from './files.js';
 
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -127,6 +128,90 @@ function parseHeader(head: Uint8Array, kind: IdxKind, file: string, gz: boolean,
   return { kind, headerBytes: need, count, height, width, dataBytes, what };
 }
 
+/** Reads an uncompressed IDX file whose first bytes are `head`: the size must match the header exactly. */
+async function readRawIdx(opened: OpenedFile, file: string, head: Uint8Array, kind: IdxKind, maxBytes: number): Promise<{ header: IdxHeader; data: Uint8Array }> {
+  const header = parseHeader(head, kind, file, false, maxBytes);
+  const declared = header.headerBytes + header.dataBytes;
+  if (opened.size < declared) {
+    throw new DataError(
+      file,
+      `truncated: header declares ${header.what} (${declared} bytes) but the file holds ${opened.size}`,
+    );
+  }
+  if (opened.size > declared) {
+    throw new DataError(
+      file,
+      `header declares ${header.what} (${declared} bytes) but the file holds ${opened.size}: ${opened.size - declared} unexpected trailing bytes`,
+    );
+  }
+  const data = new Uint8Array(header.dataBytes);
+  await readExactly(opened, file, data, 0, header.dataBytes, header.headerBytes);
+  return { header, data };
+}
+
+/**
+ * Reads a gzip IDX file. The compressed file is small enough to hold; the output is what needs
+ * bounding: the header is checked as soon as it decompresses, and the data may not outgrow it.
+ */
+async function readGzipIdx(opened: OpenedFile, file: string, kind: IdxKind, maxBytes: number): Promise<{ header: IdxHeader; data: Uint8Array }> {
+  const compressed = await readWholeFile(opened, file, maxBytes);
+  const need = headerBytesFor(kind);
+  const headBuf = new Uint8Array(need);
+  let headFill = 0;
+  let header: IdxHeader | undefined;
+  let data: Uint8Array | undefined;
+  let dataFill = 0;
+  const total = await gunzipStream(compressed, file, (chunk) => {
+    let at = 0;
+    if (header === undefined) {
+      const take = Math.min(need - headFill, chunk.length);
+      headBuf.set(chunk.subarray(0, take), headFill);
+      headFill += take;
+      at = take;
+      if (headFill < need && headFill >= 4) {
+        // Validate the magic as soon as we have it, before waiting for more output.
+        const magicOnly = headBuf.subarray(0, headFill);
+        if (magicOnly[0] !== 0 || magicOnly[1] !== 0 || magicOnly[2] !== 0x08) {
+          parseHeader(magicOnly, kind, file, true, maxBytes);
+        }
+      }
+      if (headFill < need) return;
+      header = parseHeader(headBuf, kind, file, true, maxBytes);
+      const declared = header.headerBytes + header.dataBytes;
+      if (declared > maxGunzipSize(compressed.length)) {
+        throw new DataError(
+          file,
+          `truncated or corrupt: header declares ${header.what} (${declared} bytes) but ${compressed.length} compressed bytes cannot hold that much`,
+        );
+      }
+      data = new Uint8Array(header.dataBytes);
+    }
+    const rest = chunk.length - at;
+    if (rest <= 0) return;
+    const room = header.dataBytes - dataFill;
+    if (rest > room) {
+      throw new DataError(
+        file,
+        `header declares ${header.what} (${header.headerBytes + header.dataBytes} bytes) but the data decompresses to more than that; stopped (corrupt file or gzip bomb?)`,
+      );
+    }
+    data!.set(at === 0 ? chunk : chunk.subarray(at), dataFill);
+    dataFill += rest;
+  });
+  if (header === undefined) {
+    parseHeader(headBuf.subarray(0, headFill), kind, file, true, maxBytes);
+    // parseHeader throws for any short header; this line is never reached.
+    throw new DataError(file, `truncated header after gunzip (${total} bytes)`);
+  }
+  if (dataFill < header.dataBytes) {
+    throw new DataError(
+      file,
+      `truncated: header declares ${header.what} (${header.headerBytes + header.dataBytes} bytes) but the file decompresses to ${total}`,
+    );
+  }
+  return { header, data: data! };
+}
+
 /** Reads an IDX file (raw or gzip) of the given kind; returns its header and data bytes. */
 async function readIdx(file: string, kind: IdxKind, options: IdxReadOptions = {}): Promise<{ header: IdxHeader; data: Uint8Array }> {
   const maxBytes = options.maxBytes ?? MAX_DATA_BYTES;
@@ -135,84 +220,7 @@ async function readIdx(file: string, kind: IdxKind, options: IdxReadOptions = {}
     if (opened.size === 0) throw new DataError(file, 'empty file (0 bytes)');
     const head = new Uint8Array(Math.min(opened.size, 16));
     await readExactly(opened, file, head, 0, head.length, 0);
-
-    if (!isGzip(head)) {
-      const header = parseHeader(head, kind, file, false, maxBytes);
-      const declared = header.headerBytes + header.dataBytes;
-      if (opened.size < declared) {
-        throw new DataError(
-          file,
-          `truncated: header declares ${header.what} (${declared} bytes) but the file holds ${opened.size}`,
-        );
-      }
-      if (opened.size > declared) {
-        throw new DataError(
-          file,
-          `header declares ${header.what} (${declared} bytes) but the file holds ${opened.size}: ${opened.size - declared} unexpected trailing bytes`,
-        );
-      }
-      const data = new Uint8Array(header.dataBytes);
-      await readExactly(opened, file, data, 0, header.dataBytes, header.headerBytes);
-      return { header, data };
-    }
-
-    // gzip: the compressed file is small enough to hold; the output is what needs bounding.
-    const compressed = await readWholeFile(opened, file, maxBytes);
-    const need = headerBytesFor(kind);
-    const headBuf = new Uint8Array(need);
-    let headFill = 0;
-    let header: IdxHeader | undefined;
-    let data: Uint8Array | undefined;
-    let dataFill = 0;
-    const total = await gunzipStream(compressed, file, (chunk) => {
-      let at = 0;
-      if (header === undefined) {
-        const take = Math.min(need - headFill, chunk.length);
-        headBuf.set(chunk.subarray(0, take), headFill);
-        headFill += take;
-        at = take;
-        if (headFill < need && headFill >= 4) {
-          // Validate the magic as soon as we have it, before waiting for more output.
-          const magicOnly = headBuf.subarray(0, headFill);
-          if (magicOnly[0] !== 0 || magicOnly[1] !== 0 || magicOnly[2] !== 0x08) {
-            parseHeader(magicOnly, kind, file, true, maxBytes);
-          }
-        }
-        if (headFill < need) return;
-        header = parseHeader(headBuf, kind, file, true, maxBytes);
-        const declared = header.headerBytes + header.dataBytes;
-        if (declared > maxGunzipSize(compressed.length)) {
-          throw new DataError(
-            file,
-            `truncated or corrupt: header declares ${header.what} (${declared} bytes) but ${compressed.length} compressed bytes cannot hold that much`,
-          );
-        }
-        data = new Uint8Array(header.dataBytes);
-      }
-      const rest = chunk.length - at;
-      if (rest <= 0) return;
-      const room = header.dataBytes - dataFill;
-      if (rest > room) {
-        throw new DataError(
-          file,
-          `header declares ${header.what} (${header.headerBytes + header.dataBytes} bytes) but the data decompresses to more than that; stopped (corrupt file or gzip bomb?)`,
-        );
-      }
-      data!.set(at === 0 ? chunk : chunk.subarray(at), dataFill);
-      dataFill += rest;
-    });
-    if (header === undefined) {
-      parseHeader(headBuf.subarray(0, headFill), kind, file, true, maxBytes);
-      // parseHeader throws for any short header; this line is never reached.
-      throw new DataError(file, `truncated header after gunzip (${total} bytes)`);
-    }
-    if (dataFill < header.dataBytes) {
-      throw new DataError(
-        file,
-        `truncated: header declares ${header.what} (${header.headerBytes + header.dataBytes} bytes) but the file decompresses to ${total}`,
-      );
-    }
-    return { header, data: data! };
+    return isGzip(head) ? await readGzipIdx(opened, file, kind, maxBytes) : await readRawIdx(opened, file, head, kind, maxBytes);
   } finally {
     await opened.handle.close().catch(() => undefined);
   }

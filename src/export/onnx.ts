@@ -105,6 +105,71 @@ function exportProblem(model: Model, parameters: Record<string, Float32Array>): 
   return null;
 }
 
+/** Initializers and nodes that turn raw 0-255 `pixels` into `pixels_scaled`, the model's input scaling. */
+function scalingGraph(scaling: NonNullable<Model['scaling']>): { initializers: TensorMessage[]; nodes: NodeMessage[] } {
+  const initializers = [scalar('pixel_max', 255)];
+  const nodes: NodeMessage[] = [node('Div', ['pixels', 'pixel_max'], scaling.kind === 'unit' ? 'pixels_scaled' : 'pixels_unit')];
+  if (scaling.kind === 'standardize') {
+    initializers.push(scalar('pixel_mean', scaling.mean), scalar('pixel_std', scaling.std));
+    nodes.push(node('Sub', ['pixels_unit', 'pixel_mean'], 'pixels_centred'), node('Div', ['pixels_centred', 'pixel_std'], 'pixels_scaled'));
+  }
+  return { initializers, nodes };
+}
+
+/**
+ * The hidden activation of layer `i` applied to `x`, written to `out` (pushing its node and any
+ * learned slope); false for 'linear', which needs no node (the next Gemm reads `x`).
+ */
+function pushActivation(
+  arch: Model['architecture'],
+  i: number,
+  x: string,
+  out: string,
+  parameters: Record<string, Float32Array>,
+  graph: { initializers: TensorMessage[]; nodes: NodeMessage[] },
+): boolean {
+  const { nodes, initializers } = graph;
+  switch (arch.activation) {
+    case 'relu':
+      nodes.push(node('Relu', [x], out));
+      return true;
+    case 'leaky_relu':
+      nodes.push(node('LeakyRelu', [x], out, [floatAttribute('alpha', arch.alpha)]));
+      return true;
+    case 'prelu': {
+      const slope = `layers.${i}.prelu_slope`;
+      initializers.push(floatTensor(slope, [1], parameters[slope]!));
+      nodes.push(node('PRelu', [x, slope], out));
+      return true;
+    }
+    case 'sigmoid':
+      nodes.push(node('Sigmoid', [x], out));
+      return true;
+    case 'tanh':
+      nodes.push(node('Tanh', [x], out));
+      return true;
+    case 'linear':
+      return false;
+    default:
+      throw new OnnxExportError(`cannot export this model to ONNX: activation ${JSON.stringify(arch.activation)} has no ONNX operator here`);
+  }
+}
+
+/** The model's metadata_props: what a reader needs to feed the graph and name its outputs. */
+function modelMetadata(model: Model, scaling: NonNullable<Model['scaling']>, options: OnnxExportOptions): Record<string, string> {
+  const arch = model.architecture;
+  const sizes = arch.layers;
+  const classes = sizes[sizes.length - 1]!;
+  const classNames = model.classNames ?? Array.from({ length: classes }, (_, i) => String(i));
+  return {
+    densetrain_version: options.producerVersion,
+    class_names: JSON.stringify(classNames),
+    pixel_scaling: JSON.stringify(scaling),
+    architecture: JSON.stringify({ layers: sizes, activation: arch.activation, alpha: arch.alpha }),
+    input: `pixels: float32 [N, ${sizes[0]}], raw pixel values 0-255, row-major images; the scaling is in the graph`,
+  };
+}
+
 /** The ONNX model as protobuf bytes. Throws OnnxExportError for a model ONNX cannot express here. */
 export function exportOnnx(model: Model, options: OnnxExportOptions): Uint8Array {
   const parameters = model.getParameters();
@@ -115,12 +180,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions): Uint8Array
   const sizes = arch.layers;
   const hidden = sizes.length - 2;
 
-  const initializers = [scalar('pixel_max', 255)];
-  const nodes: NodeMessage[] = [node('Div', ['pixels', 'pixel_max'], scaling.kind === 'unit' ? 'pixels_scaled' : 'pixels_unit')];
-  if (scaling.kind === 'standardize') {
-    initializers.push(scalar('pixel_mean', scaling.mean), scalar('pixel_std', scaling.std));
-    nodes.push(node('Sub', ['pixels_unit', 'pixel_mean'], 'pixels_centred'), node('Div', ['pixels_centred', 'pixel_std'], 'pixels_scaled'));
-  }
+  const { initializers, nodes } = scalingGraph(scaling);
   let x = 'pixels_scaled';
   for (let i = 0; i < sizes.length - 1; i++) {
     const w = `layers.${i}.weight`;
@@ -132,43 +192,11 @@ export function exportOnnx(model: Model, options: OnnxExportOptions): Uint8Array
     x = linear;
     if (isOutput) break;
     const out = `layers.${i}.output`;
-    switch (arch.activation) {
-      case 'relu':
-        nodes.push(node('Relu', [x], out));
-        break;
-      case 'leaky_relu':
-        nodes.push(node('LeakyRelu', [x], out, [floatAttribute('alpha', arch.alpha)]));
-        break;
-      case 'prelu': {
-        const slope = `layers.${i}.prelu_slope`;
-        initializers.push(floatTensor(slope, [1], parameters[slope]!));
-        nodes.push(node('PRelu', [x, slope], out));
-        break;
-      }
-      case 'sigmoid':
-        nodes.push(node('Sigmoid', [x], out));
-        break;
-      case 'tanh':
-        nodes.push(node('Tanh', [x], out));
-        break;
-      case 'linear':
-        continue; // no node: the next Gemm reads the linear output
-      default:
-        throw new OnnxExportError(`cannot export this model to ONNX: activation ${JSON.stringify(arch.activation)} has no ONNX operator here`);
-    }
-    x = out;
+    if (pushActivation(arch, i, x, out, parameters, { initializers, nodes })) x = out;
   }
   nodes.push(node('Softmax', ['logits'], 'probabilities', [intAttribute('axis', 1)]));
 
   const classes = sizes[sizes.length - 1]!;
-  const classNames = model.classNames ?? Array.from({ length: classes }, (_, i) => String(i));
-  const metadata: Record<string, string> = {
-    densetrain_version: options.producerVersion,
-    class_names: JSON.stringify(classNames),
-    pixel_scaling: JSON.stringify(scaling),
-    architecture: JSON.stringify({ layers: sizes, activation: arch.activation, alpha: arch.alpha }),
-    input: `pixels: float32 [N, ${sizes[0]}], raw pixel values 0-255, row-major images; the scaling is in the graph`,
-  };
   const graph = {
     name: 'densetrain_mlp',
     node: nodes,
@@ -183,7 +211,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions): Uint8Array
     producerName: 'densetrain',
     producerVersion: options.producerVersion,
     graph,
-    metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+    metadataProps: Object.entries(modelMetadata(model, scaling, options)).map(([key, value]) => ({ key, value })),
   };
   const invalid = ModelProto.verify(plain);
   if (invalid) throw new Error(`internal error: the ONNX message does not verify: ${invalid}`);

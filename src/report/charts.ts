@@ -257,6 +257,20 @@ export function uniqueNames(classNames: string[], classes: number): string[] {
   });
 }
 
+/** One data row per heat-map cell: its value, the text printed in it, and whether the fill is dark (white text). */
+function confusionCells(matrix: number[][], names: string[], mode: ConfusionMode) {
+  const max = Math.max(1e-12, ...matrix.flat());
+  return matrix.flatMap((row, t) =>
+    row.map((v, p) => ({
+      truth: names[t],
+      predicted: names[p],
+      value: v,
+      label: mode === 'counts' ? String(v) : v === 0 ? '' : v >= 0.995 ? '1' : v.toFixed(2).replace(/^0/, ''),
+      dark: v / (mode === 'counts' ? max : 1) > 0.55,
+    })),
+  );
+}
+
 /** A confusion heat map (rows: true label, columns: predicted label) with the value in each cell. */
 export function confusionChartSpec(
   matrix: number[][],
@@ -267,16 +281,7 @@ export function confusionChartSpec(
 ): TopLevelSpec {
   const n = matrix.length;
   const names = uniqueNames(classNames, n);
-  const max = Math.max(1e-12, ...matrix.flat());
-  const rows = matrix.flatMap((row, t) =>
-    row.map((v, p) => ({
-      truth: names[t],
-      predicted: names[p],
-      value: v,
-      label: mode === 'counts' ? String(v) : v === 0 ? '' : v >= 0.995 ? '1' : v.toFixed(2).replace(/^0/, ''),
-      dark: v / (mode === 'counts' ? max : 1) > 0.55,
-    })),
-  );
+  const rows = confusionCells(matrix, names, mode);
   const dark = mode === 'counts' ? '#0b3d7a' : mode === 'row' ? '#0f5e3a' : '#4a2a85';
   const legendTitle = mode === 'counts' ? 'count' : 'fraction';
   const fontSize = n <= 10 ? 10 : n <= 20 ? 8 : 6;

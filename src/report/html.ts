@@ -286,30 +286,32 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 32px}
 @media print{body{background:#fff}section{break-inside:avoid;border:none}}
 `;
 
-/** The whole report page. */
-export function renderPage(m: PageModel): string {
+/** Mean seconds per epoch and mean training samples per second (null when no epoch ran). */
+function epochRates(r: RunRecord): { secPerEpoch: number | null; samplesPerSec: number | null } {
+  return { secPerEpoch: mean(r.epochs.map((e) => e.seconds)), samplesPerSec: mean(r.epochs.map((e) => e.samplesPerSecond)) };
+}
+
+/** The headline cards at the top of the page. */
+function summaryCards(m: PageModel): string {
   const r = m.record;
-  const epochsRun = r.epochs.length;
-  const secPerEpoch = mean(r.epochs.map((e) => e.seconds));
-  const samplesPerSec = mean(r.epochs.map((e) => e.samplesPerSecond));
+  const { secPerEpoch, samplesPerSec } = epochRates(r);
   const bestEpoch = r.epochs.find((e) => e.epoch === r.bestEpoch);
   const lastEpoch = r.epochs[r.epochs.length - 1];
-
-  const cards = [
+  return [
     card('test accuracy', formatPercent(m.testAccuracy), m.testCount !== null ? `${formatCount(m.testCount)} images, loss ${formatLoss(m.testLoss)}` : 'no test evaluation', 'hero'),
-    card(
-      'best validation loss',
-      formatLoss(bestEpoch?.valLoss),
-      bestEpoch ? `epoch ${bestEpoch.epoch}, val acc ${formatPercent(bestEpoch.valAccuracy)}` : '',
-    ),
+    card('best validation loss', formatLoss(bestEpoch?.valLoss), bestEpoch ? `epoch ${bestEpoch.epoch}, val acc ${formatPercent(bestEpoch.valAccuracy)}` : ''),
     card('final train loss', formatLoss(lastEpoch?.trainLoss), lastEpoch ? `train acc ${formatPercent(lastEpoch.trainAccuracy)}` : ''),
-    card('epochs', `${epochsRun} / ${r.config.epochs}`, `total ${formatSeconds(r.seconds)}`),
+    card('epochs', `${r.epochs.length} / ${r.config.epochs}`, `total ${formatSeconds(r.seconds)}`),
     card('time per epoch', formatSeconds(secPerEpoch), samplesPerSec === null ? '' : `${formatCount(samplesPerSec)} samples/s`),
     // Records written before --precision existed have no precision (they ran fp32).
     card('backend', r.backend.backend, `${r.backend.isa}, ${plural(r.backend.threads, 'thread')}, ${r.precision?.used ?? 'fp32'} GEMMs`),
   ].join('');
+}
 
+/** The "Run" section: configuration, dataset, backend and timing tables. */
+function runSection(r: RunRecord): string {
   const ds = r.dataset;
+  const { secPerEpoch, samplesPerSec } = epochRates(r);
   const datasetRows: [string, string][] = [
     ['name', ds.name],
     ['source', ds.source],
@@ -330,19 +332,15 @@ export function renderPage(m: PageModel): string {
     ['stop reason', r.stopReason],
     ['best epoch', String(r.bestEpoch)],
   ];
-
-  const sections: string[] = [];
-  sections.push(`<section id="run"><h2>Run</h2><div class="cols">
+  return `<section id="run"><h2>Run</h2><div class="cols">
 <div><h3>Configuration</h3>${kvTable(configRows(r.config), 'config')}</div>
 <div><h3>Dataset</h3>${kvTable(datasetRows, 'dataset')}<h3>Backend and timing</h3>${kvTable(runRows, 'timing')}</div>
-</div></section>`);
+</div></section>`;
+}
 
-  sections.push(`<section id="curves"><h2>Training curves</h2>${chart(m.charts.loss)}${chart(m.charts.accuracy)}${epochTable(r)}</section>`);
-
-  if (m.charts.prelu) {
-    sections.push(`<section id="prelu"><h2>Learned PReLU slopes</h2>${chart(m.charts.prelu)}</section>`);
-  }
-
+/** The test-set sections the model has data for: confusion maps, per-class metrics, top images, wrong images. */
+function testSections(m: PageModel): string[] {
+  const sections: string[] = [];
   if (m.charts.confusion.length > 0) {
     sections.push(`<section id="confusion"><h2>Test set: confusion matrices</h2>
 <p class="note">Rows are true labels, columns are predicted labels. “By true label” divides each row by its sum (the diagonal is per-class recall); “by predicted label” divides each column by its sum (the diagonal is per-class precision).</p>
@@ -372,22 +370,28 @@ export function renderPage(m: PageModel): string {
     sections.push(`<section id="wrong"><h2>Test set: most confidently wrong</h2>
 <p class="note">Misclassified test images, ordered by the probability given to the wrong prediction.</p>${body}</section>`);
   }
+  return sections;
+}
 
+/** The whole report page. */
+export function renderPage(m: PageModel): string {
+  const r = m.record;
+  const sections: string[] = [runSection(r)];
+  sections.push(`<section id="curves"><h2>Training curves</h2>${chart(m.charts.loss)}${chart(m.charts.accuracy)}${epochTable(r)}</section>`);
+  if (m.charts.prelu) {
+    sections.push(`<section id="prelu"><h2>Learned PReLU slopes</h2>${chart(m.charts.prelu)}</section>`);
+  }
+  sections.push(...testSections(m));
   if (m.notes.length) {
     sections.push(`<section id="notes"><h2>Notes</h2><ul class="notes">${m.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul></section>`);
   }
 
-  const subtitle = [
-    ds.name,
-    r.config.layers.join('-'),
-    `${r.config.activation}, ${r.config.optimizer}`,
-    `finished ${r.finishedAt}`,
-  ].join(' · ');
+  const subtitle = [r.dataset.name, r.config.layers.join('-'), `${r.config.activation}, ${r.config.optimizer}`, `finished ${r.finishedAt}`].join(' · ');
 
   return pageShell({
     title: m.title,
     subtitle,
     generatedAt: m.generatedAt,
-    body: `${statusBanner(r)}\n<div class="cards">${cards}</div>\n${sections.join('\n')}`,
+    body: `${statusBanner(r)}\n<div class="cards">${summaryCards(m)}</div>\n${sections.join('\n')}`,
   });
 }

@@ -67,32 +67,33 @@ function classNamesOf(record: RunRecord, classes: number): string[] {
   return Array.from({ length: classes }, (_, i) => record.dataset.classNames[i] ?? String(i));
 }
 
-/** Builds the report page and chart SVGs in memory (writeReport writes them). */
-export async function buildReport(input: ReportInput, options: ReportOptions = {}): Promise<BuiltReport> {
-  const { record } = input;
-  const classes = classCount(record);
-  const classNames = classNamesOf(record, classes);
-  const notes: string[] = [];
-  const test = input.test;
-  if (test) {
-    if (test.probs.length !== test.images.count * classes) {
-      throw new RangeError(
-        `report: test probabilities hold ${test.probs.length} values, expected ${test.images.count} images x ${classes} classes`,
-      );
-    }
-    if (test.images.labels.length !== test.images.count) throw new RangeError('report: test labels and image count differ');
-  }
+type TestInput = NonNullable<ReportInput['test']>;
 
-  // The test metrics are the record's: train() evaluated the test set once, and the probabilities
-  // given here come from that same evaluation. Without a record of them, the probabilities give them.
+/** Throws when the test probabilities or labels do not match the image count and classes. */
+function checkTestInput(test: TestInput, classes: number): void {
+  if (test.probs.length !== test.images.count * classes) {
+    throw new RangeError(
+      `report: test probabilities hold ${test.probs.length} values, expected ${test.images.count} images x ${classes} classes`,
+    );
+  }
+  if (test.images.labels.length !== test.images.count) throw new RangeError('report: test labels and image count differ');
+}
+
+/**
+ * The test confusion matrix and accuracy. They are the record's: train() evaluated the test set
+ * once, and the probabilities given here come from that same evaluation. Without a record of
+ * them, the probabilities give them.
+ */
+function testMetrics(record: RunRecord, test: TestInput | undefined, classes: number): { confusion: number[][] | null; testAccuracy: number | null } {
   const predictions = test ? argmaxRows(test.probs, test.images.count, classes) : null;
   const confusion = record.test?.confusion ?? (test && predictions ? confusionMatrix(test.images.labels, predictions, classes) : null);
   const testAccuracy =
     record.test?.accuracy ?? (test && predictions ? accuracy(test.images.labels, predictions) : confusion ? accuracy(confusion) : null);
-  if (!record.test && !test) notes.push('This run has no test-set evaluation.');
-  if (record.test && !test) notes.push('Test images and probabilities were not given to the report: the image sections are omitted.');
+  return { confusion, testAccuracy };
+}
 
-  const blocks: ChartBlock[] = [];
+/** The loss, accuracy and (when the run learned slopes) PReLU charts. */
+async function trainingCharts(record: RunRecord, testAccuracy: number | null): Promise<{ loss: ChartBlock; acc: ChartBlock; prelu: ChartBlock | null }> {
   const loss = await chartBlock(
     'loss',
     'Loss',
@@ -105,12 +106,85 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     accuracyChartSpec(record, testAccuracy),
     'Training accuracy (measured during the epoch) and validation accuracy per epoch; the diamond is the final model on the test set.',
   );
-  blocks.push(loss, acc);
   const preluSpec = preluChartSpec(record);
   const prelu = preluSpec ? await chartBlock('prelu', 'Learned PReLU slopes', preluSpec, 'The learned negative-side slope of each hidden layer at the end of every epoch (epoch 0: the initial value).') : null;
+  return { loss, acc, prelu };
+}
+
+/** The three confusion heatmaps: counts, normalised by true label, normalised by predicted label. */
+async function confusionCharts(confusion: number[][], classNames: string[]): Promise<ChartBlock[]> {
+  const classes = classNames.length;
+  // Long class names take room beside the grid: smaller cells keep three maps in a row.
+  const longNames = Math.max(...classNames.map((n) => n.length)) > 4;
+  const cell = classes <= 10 ? (longNames ? 24 : 30) : classes <= 20 ? 20 : 12;
+  return [
+    await chartBlock('confusion-counts', 'Confusion (counts)', confusionChartSpec(confusion, classNames, 'counts', 'Counts', cell)),
+    await chartBlock(
+      'confusion-by-true',
+      'Confusion (by true label)',
+      confusionChartSpec(normalizeConfusion(confusion, 'row'), classNames, 'row', 'Normalised by true label', cell),
+    ),
+    await chartBlock(
+      'confusion-by-predicted',
+      'Confusion (by predicted label)',
+      confusionChartSpec(normalizeConfusion(confusion, 'col'), classNames, 'col', 'Normalised by predicted label', cell),
+    ),
+  ];
+}
+
+/** The most confident images of each class (first MAX_CLASS_SECTIONS classes). */
+function topPerClassCards(test: TestInput, classNames: string[], options: ReportOptions): NonNullable<PageModel['topPerClass']> {
+  const scale = options.imageScale ?? 3;
+  const top = topKPerClass(test.probs, test.images.labels, test.images.count, classNames.length, options.topK ?? 3).slice(0, MAX_CLASS_SECTIONS);
+  return top.map((samples, c) => ({
+    className: classNames[c]!,
+    cards: samples.map((s) =>
+      s.index < 0
+        ? { src: null, index: -1, lines: [{ label: '', value: 'no image' }] }
+        : {
+            src: imageDataUri(test.images, s.index, scale),
+            index: s.index,
+            // The probability on a line of its own: "1 − 2.1e-10" does not fit beside the index.
+            lines: [
+              { label: '', value: formatProbability(s.prob, s.rest) },
+              { label: `#${s.index}`, value: '' },
+            ],
+          },
+    ),
+  }));
+}
+
+/** The most confidently wrong test images. */
+function wrongCards(test: TestInput, classNames: string[], options: ReportOptions): ImageCard[] {
+  const scale = options.imageScale ?? 3;
+  return mostConfidentWrong(test.probs, test.images.labels, test.images.count, classNames.length, options.wrongCount ?? 16).map((w) => ({
+    src: imageDataUri(test.images, w.index, scale),
+    index: w.index,
+    lines: [
+      { label: 'true', value: classNames[w.trueLabel]!, tone: 'good' as const },
+      { label: 'predicted', value: classNames[w.predicted]!, tone: 'bad' as const },
+      { label: `#${w.index}  p =`, value: formatProbability(w.prob, w.rest), tone: 'bad' as const },
+      { label: 'p(true) =', value: formatProbability(w.trueProb) },
+    ],
+  }));
+}
+
+/** Builds the report page and chart SVGs in memory (writeReport writes them). */
+export async function buildReport(input: ReportInput, options: ReportOptions = {}): Promise<BuiltReport> {
+  const { record, test } = input;
+  const classes = classCount(record);
+  const classNames = classNamesOf(record, classes);
+  const notes: string[] = [];
+  if (test) checkTestInput(test, classes);
+
+  const { confusion, testAccuracy } = testMetrics(record, test, classes);
+  if (!record.test && !test) notes.push('This run has no test-set evaluation.');
+  if (record.test && !test) notes.push('Test images and probabilities were not given to the report: the image sections are omitted.');
+
+  const { loss, acc, prelu } = await trainingCharts(record, testAccuracy);
+  const blocks: ChartBlock[] = [loss, acc];
   if (prelu) blocks.push(prelu);
 
-  const confusionBlocks: ChartBlock[] = [];
   const manyClasses = classes > MAX_CLASS_SECTIONS;
   if (confusion && manyClasses) {
     notes.push(
@@ -118,60 +192,8 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
         `and the top-${options.topK ?? 3} images are shown for the first ${MAX_CLASS_SECTIONS} classes only; metrics.json holds the whole confusion matrix.`,
     );
   }
-  if (confusion && !manyClasses) {
-    // Long class names take room beside the grid: smaller cells keep three maps in a row.
-    const longNames = Math.max(...classNames.map((n) => n.length)) > 4;
-    const cell = classes <= 10 ? (longNames ? 24 : 30) : classes <= 20 ? 20 : 12;
-    confusionBlocks.push(
-      await chartBlock('confusion-counts', 'Confusion (counts)', confusionChartSpec(confusion, classNames, 'counts', 'Counts', cell)),
-      await chartBlock(
-        'confusion-by-true',
-        'Confusion (by true label)',
-        confusionChartSpec(normalizeConfusion(confusion, 'row'), classNames, 'row', 'Normalised by true label', cell),
-      ),
-      await chartBlock(
-        'confusion-by-predicted',
-        'Confusion (by predicted label)',
-        confusionChartSpec(normalizeConfusion(confusion, 'col'), classNames, 'col', 'Normalised by predicted label', cell),
-      ),
-    );
-    blocks.push(...confusionBlocks);
-  }
-
-  let topPerClass: PageModel['topPerClass'] = null;
-  let wrong: ImageCard[] | null = null;
-  if (test) {
-    const scale = options.imageScale ?? 3;
-    const { count } = test.images;
-    const labels = test.images.labels;
-    const top = topKPerClass(test.probs, labels, count, classes, options.topK ?? 3).slice(0, MAX_CLASS_SECTIONS);
-    topPerClass = top.map((samples, c) => ({
-      className: classNames[c]!,
-      cards: samples.map((s) =>
-        s.index < 0
-          ? { src: null, index: -1, lines: [{ label: '', value: 'no image' }] }
-          : {
-              src: imageDataUri(test.images, s.index, scale),
-              index: s.index,
-              // The probability on a line of its own: "1 − 2.1e-10" does not fit beside the index.
-              lines: [
-                { label: '', value: formatProbability(s.prob, s.rest) },
-                { label: `#${s.index}`, value: '' },
-              ],
-            },
-      ),
-    }));
-    wrong = mostConfidentWrong(test.probs, labels, count, classes, options.wrongCount ?? 16).map((w) => ({
-      src: imageDataUri(test.images, w.index, scale),
-      index: w.index,
-      lines: [
-        { label: 'true', value: classNames[w.trueLabel]!, tone: 'good' as const },
-        { label: 'predicted', value: classNames[w.predicted]!, tone: 'bad' as const },
-        { label: `#${w.index}  p =`, value: formatProbability(w.prob, w.rest), tone: 'bad' as const },
-        { label: 'p(true) =', value: formatProbability(w.trueProb) },
-      ],
-    }));
-  }
+  const confusionBlocks = confusion && !manyClasses ? await confusionCharts(confusion, classNames) : [];
+  blocks.push(...confusionBlocks);
 
   const model: PageModel = {
     title: input.title ?? `densetrain report: ${record.dataset.name}`,
@@ -187,8 +209,8 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     },
     classNames,
     perClass: confusion ? perClassStats(confusion) : null,
-    topPerClass,
-    wrong,
+    topPerClass: test ? topPerClassCards(test, classNames, options) : null,
+    wrong: test ? wrongCards(test, classNames, options) : null,
     notes,
     generatedAt: new Date().toISOString(),
   };

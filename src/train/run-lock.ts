@@ -164,33 +164,20 @@ export interface RunLock {
   release(): Promise<void>;
 }
 
-/**
- * Locks `folder` (which must exist) for this process, taking over a stale lock; throws
- * RunLockedError naming the holder if it is held.
- */
-export async function acquireRunLock(folder: string, options: LockOptions = {}): Promise<RunLock> {
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const renewMs = options.renewMs ?? DEFAULT_RENEW_MS;
-  const now = options.now ?? Date.now;
-  const path = join(folder, LOCK_FILE);
-  const started = new Date(now()).toISOString();
-  const token = randomBytes(16).toString('hex');
-  const fresh = (): LockRecord => ({
-    host: options.host ?? hostname(),
-    pid: options.pid ?? process.pid,
-    startedAt: started,
-    renewedAt: new Date(now()).toISOString(),
-    leaseUntil: new Date(now() + leaseMs).toISOString(),
-    token,
-    purpose: options.purpose ?? 'train',
-  });
-  const record = fresh();
+/** A fresh temp file name beside the lock (written, then linked or renamed into place). */
+function tempLockPath(folder: string): string {
+  return join(folder, `.${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
 
-  const temp = join(folder, `.${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+/**
+ * Puts `record` at `path` by hard-linking a temp file there (atomic: fails if a lock exists).
+ * Rounds: each takes the lock, finds a live holder (RunLockedError), or clears a stale lock
+ * (waiting a little while another process is clearing it). Does not check who won: the caller reads the lock back.
+ */
+async function placeLockFile(folder: string, path: string, record: LockRecord, options: LockOptions, now: () => number): Promise<void> {
+  const temp = tempLockPath(folder);
   await writeFile(temp, `${JSON.stringify(record)}\n`);
   try {
-    // Rounds: each takes the lock, finds a live holder, or clears a stale lock (waiting a
-    // little while another process is clearing it).
     for (let attempt = 0; attempt < 40; attempt++) {
       try {
         await link(temp, path);
@@ -209,9 +196,11 @@ export async function acquireRunLock(folder: string, options: LockOptions = {}):
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  const held = await readRecordAt(path);
-  if (held === null || held === 'unreadable' || held.token !== token) throw new RunLockedError(folder, held === 'unreadable' ? null : held);
+}
 
+/** The RunLock of a lock this process holds: renews the lease every `renewMs` until released or lost. */
+function heldRunLock(folder: string, path: string, record: LockRecord, fresh: () => LockRecord, renewMs: number): RunLock {
+  const token = record.token;
   let lost = false;
   let current = record;
   let renewing: Promise<void> = Promise.resolve();
@@ -223,7 +212,7 @@ export async function acquireRunLock(folder: string, options: LockOptions = {}):
       return;
     }
     current = fresh();
-    const next = join(folder, `.${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const next = tempLockPath(folder);
     try {
       await writeFile(next, `${JSON.stringify(current)}\n`);
       await rename(next, path);
@@ -251,6 +240,32 @@ export async function acquireRunLock(folder: string, options: LockOptions = {}):
       if (onDisk !== null && onDisk !== 'unreadable' && onDisk.token === token) await unlink(path).catch(() => undefined);
     },
   };
+}
+
+/**
+ * Locks `folder` (which must exist) for this process, taking over a stale lock; throws
+ * RunLockedError naming the holder if it is held.
+ */
+export async function acquireRunLock(folder: string, options: LockOptions = {}): Promise<RunLock> {
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const now = options.now ?? Date.now;
+  const path = join(folder, LOCK_FILE);
+  const started = new Date(now()).toISOString();
+  const token = randomBytes(16).toString('hex');
+  const fresh = (): LockRecord => ({
+    host: options.host ?? hostname(),
+    pid: options.pid ?? process.pid,
+    startedAt: started,
+    renewedAt: new Date(now()).toISOString(),
+    leaseUntil: new Date(now() + leaseMs).toISOString(),
+    token,
+    purpose: options.purpose ?? 'train',
+  });
+  const record = fresh();
+  await placeLockFile(folder, path, record, options, now);
+  const held = await readRecordAt(path);
+  if (held === null || held === 'unreadable' || held.token !== token) throw new RunLockedError(folder, held === 'unreadable' ? null : held);
+  return heldRunLock(folder, path, record, fresh, options.renewMs ?? DEFAULT_RENEW_MS);
 }
 
 /** A takeover in progress for longer than this was abandoned (its process died in those milliseconds). */

@@ -22,8 +22,8 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAdaptorServer } from '@hono/node-server';
-import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { Hono, type Context } from 'hono';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { DASHBOARD_CSS, dashboardPage, PAGE_CSP } from './page.js';
 import { resolveFileInside, resolveInside } from './paths.js';
 import { RunScanner, type RunRow } from './scan.js';
@@ -122,6 +122,57 @@ export interface ViewAppOptions {
   allowedHosts: Set<string> | null;
 }
 
+/**
+ * Sends the run list now and again after every change until the client goes away; updates that
+ * arrive while one is being written are merged (latest rows, union of the changed ids).
+ */
+async function streamRunUpdates(watcher: RunsWatcher, stream: SSEStreamingApi): Promise<void> {
+  let pending: RunsUpdate | null = null;
+  let wake: (() => void) | null = null;
+  let closed = false;
+  const unsubscribe = watcher.subscribe((update) => {
+    pending = { rows: update.rows, changed: [...new Set([...(pending?.changed ?? []), ...update.changed])] };
+    wake?.();
+  });
+  stream.onAbort(() => {
+    closed = true;
+    unsubscribe();
+    wake?.();
+  });
+  try {
+    const first = await watcher.refresh();
+    await stream.writeSSE({ event: 'runs', data: JSON.stringify({ rows: first.rows, changed: [] }), retry: 1000 });
+    while (!closed) {
+      if (pending === null) await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+      const update: RunsUpdate | null = pending;
+      pending = null;
+      if (update !== null && !closed) await stream.writeSSE({ event: 'runs', data: JSON.stringify(update) });
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** Serves a file under `root` named by the path after /files/ (only the types FILE_TYPES lists; 404 otherwise). */
+async function serveFolderFile(root: string, c: Context): Promise<Response> {
+  const raw = new URL(c.req.url).pathname.slice('/files/'.length);
+  let relativePath: string;
+  try {
+    relativePath = decodeURIComponent(raw);
+  } catch {
+    return c.text('not found\n', 404);
+  }
+  const type = FILE_TYPES[extname(relativePath).toLowerCase()];
+  const file = type === undefined ? null : await resolveFileInside(root, relativePath);
+  if (file === null) return c.text('not found\n', 404);
+  try {
+    return new Response(await readFile(file), { headers: { 'Content-Type': type! } });
+  } catch {
+    return c.text('not found\n', 404); // deleted since it was resolved
+  }
+}
+
 export function createViewApp(options: ViewAppOptions): { app: Hono; watcher: RunsWatcher } {
   const { root } = options;
   const watcher = new RunsWatcher(root, options.pollMs);
@@ -158,53 +209,8 @@ export function createViewApp(options: ViewAppOptions): { app: Hono; watcher: Ru
     return curves === null ? c.json({ error: `no run ${JSON.stringify(id ?? '')}` }, 404) : c.json(curves);
   });
 
-  app.get('/api/events', (c) =>
-    streamSSE(c, async (stream) => {
-      let pending: RunsUpdate | null = null;
-      let wake: (() => void) | null = null;
-      let closed = false;
-      const unsubscribe = watcher.subscribe((update) => {
-        pending = { rows: update.rows, changed: [...new Set([...(pending?.changed ?? []), ...update.changed])] };
-        wake?.();
-      });
-      stream.onAbort(() => {
-        closed = true;
-        unsubscribe();
-        wake?.();
-      });
-      try {
-        const first = await watcher.refresh();
-        await stream.writeSSE({ event: 'runs', data: JSON.stringify({ rows: first.rows, changed: [] }), retry: 1000 });
-        while (!closed) {
-          if (pending === null) await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
-          const update: RunsUpdate | null = pending;
-          pending = null;
-          if (update !== null && !closed) await stream.writeSSE({ event: 'runs', data: JSON.stringify(update) });
-        }
-      } finally {
-        unsubscribe();
-      }
-    }),
-  );
-
-  app.get('/files/*', async (c) => {
-    const raw = new URL(c.req.url).pathname.slice('/files/'.length);
-    let relativePath: string;
-    try {
-      relativePath = decodeURIComponent(raw);
-    } catch {
-      return c.text('not found\n', 404);
-    }
-    const type = FILE_TYPES[extname(relativePath).toLowerCase()];
-    const file = type === undefined ? null : await resolveFileInside(root, relativePath);
-    if (file === null) return c.text('not found\n', 404);
-    try {
-      return new Response(await readFile(file), { headers: { 'Content-Type': type! } });
-    } catch {
-      return c.text('not found\n', 404); // deleted since it was resolved
-    }
-  });
+  app.get('/api/events', (c) => streamSSE(c, (stream) => streamRunUpdates(watcher, stream)));
+  app.get('/files/*', (c) => serveFolderFile(root, c));
 
   app.notFound((c) => c.text('not found\n', 404));
   app.onError((error, c) => c.text(`error: ${firstLine(error)}\n`, 500));

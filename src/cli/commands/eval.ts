@@ -14,6 +14,9 @@ import { formatCount, formatLoss, formatPercent } from '../../format.js';
 import type { RegisterCommand } from '../context.js';
 import { numberOrText } from '../options.js';
 import { evaluateProbabilities, predictImageSet } from '../../train/predict.js';
+import type { Dataset } from '../../data/types.js';
+import type { Model } from '../../model/mlp.js';
+import type { Io } from '../io.js';
 
 interface EvalOptions {
   model: string;
@@ -33,6 +36,95 @@ function listNames(names: readonly string[]): string {
   return names.length <= 8 ? names.join(', ') : `${names.slice(0, 6).join(', ')}, ... (${names.length} in all)`;
 }
 
+/** Checks the options (the same checks and messages as train's) and where the predictions go, before any work. */
+async function checkEvalOptions(options: EvalOptions): Promise<ReturnType<typeof parseConfigPart>> {
+  const checked = parseConfigPart(
+    {
+      ...(options.activation !== undefined ? { activation: options.activation } : {}),
+      ...(options.alpha !== undefined ? { alpha: numberOrText(options.alpha) } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      ...(options.threads !== undefined ? { threads: numberOrText(options.threads) } : {}),
+    },
+    { kind: 'cli' },
+  );
+  // Where the predictions go is checked before any work: writable, and not one of the inputs.
+  if (options.predictions !== undefined) {
+    await checkOutputFile(options.predictions, '--predictions', [
+      { path: options.model, option: '--model' },
+      { path: options.data, option: '--data' },
+    ]);
+  }
+  return checked;
+}
+
+/** Throws a UsageError when the model cannot be evaluated on the data: other input size, class count or class names. */
+function checkModelFitsData(model: Model, dataset: Dataset, dataSpec: string): void {
+  const test = dataset.test;
+  if (model.inputSize !== test.features) {
+    throw new UsageError(
+      `--model takes ${model.inputSize} inputs but --data ${dataSpec} has ${test.features} pixels per image (${test.height}x${test.width})`,
+    );
+  }
+  if (model.classes !== dataset.classes) {
+    throw new UsageError(`--model has ${model.classes} classes but --data ${dataSpec} has ${dataset.classes}`);
+  }
+  // Same count, other labels (a Fashion-MNIST model on MNIST digits): its accuracy would mean nothing.
+  if (model.classNames && differ(model.classNames, dataset.classNames)) {
+    throw new UsageError(
+      `--model was trained on the classes ${listNames(model.classNames)} but --data ${dataSpec} has ${listNames(dataset.classNames)}; evaluate it on data with its classes`,
+    );
+  }
+}
+
+/** Writes [{index, label, predicted, probs}] for every test image, one per line. */
+async function writePredictions(file: string, probs: Float32Array, labels: Uint8Array, predictions: Int32Array, classes: number): Promise<void> {
+  const lines: string[] = [];
+  for (let i = 0; i < labels.length; i++) {
+    const p = Array.from(probs.subarray(i * classes, (i + 1) * classes));
+    lines.push(JSON.stringify({ index: i, label: labels[i], predicted: predictions[i], probs: p }));
+  }
+  await writingFile(file, () => writeFile(file, `[\n${lines.join(',\n')}\n]\n`));
+}
+
+async function runEval(options: EvalOptions, io: Io): Promise<void> {
+  const checked = await checkEvalOptions(options);
+  const { kernels, info } = selectKernels({ backend: checked.backend, threads: checked.threads });
+  io.out(`backend: ${formatBackendInfo(info)}`);
+
+  const model = await loadModel(options.model, {
+    kernels,
+    ...(checked.activation !== undefined ? { activation: checked.activation as ActivationName } : {}),
+    ...(checked.alpha !== undefined ? { alpha: checked.alpha } : {}),
+  });
+  try {
+    const dataset = await (await loadData()).loadDataset(options.data);
+    const test = dataset.test;
+    checkModelFitsData(model, dataset, options.data);
+    const probs = predictImageSet(model, test, model.scaling);
+    const result = evaluateProbabilities(probs, test.labels, model.classes);
+
+    const table = new Table({ style: { head: [], border: [] } });
+    table.push(
+      { model: options.model },
+      { data: `${dataset.name} (test set, ${formatCount(result.count)} images)` },
+      { 'test loss': formatLoss(result.loss) },
+      { 'test accuracy': formatPercent(result.accuracy) },
+    );
+    io.out(withoutRowRules(table.toString(), { header: false }));
+    const classNames = model.classNames ?? dataset.classNames;
+    io.out('confusion matrix (rows: true class, columns: predicted)');
+    io.out(confusionTable(result.confusion, classNames));
+    io.out(perClassTable(result.confusion, classNames));
+
+    if (options.predictions !== undefined) {
+      await writePredictions(options.predictions, probs, test.labels, result.predictions, model.classes);
+      io.out(`predictions: ${options.predictions}`);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
 export const registerEvalCommand: RegisterCommand = (program, { io }) => {
   program
     .command('eval')
@@ -45,77 +137,5 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
     .option('--backend <name>', 'kernels: auto, native, wasm, reference')
     .option('--threads <n>', 'native and wasm backend threads')
     .option('--verbose', 'print stack traces on errors')
-    .action(async (options: EvalOptions) => {
-      // The same checks (and messages) as train's options.
-      const checked = parseConfigPart(
-        {
-          ...(options.activation !== undefined ? { activation: options.activation } : {}),
-          ...(options.alpha !== undefined ? { alpha: numberOrText(options.alpha) } : {}),
-          ...(options.backend !== undefined ? { backend: options.backend } : {}),
-          ...(options.threads !== undefined ? { threads: numberOrText(options.threads) } : {}),
-        },
-        { kind: 'cli' },
-      );
-      // Where the predictions go is checked before any work: writable, and not one of the inputs.
-      if (options.predictions !== undefined) {
-        await checkOutputFile(options.predictions, '--predictions', [
-          { path: options.model, option: '--model' },
-          { path: options.data, option: '--data' },
-        ]);
-      }
-      const { kernels, info } = selectKernels({ backend: checked.backend, threads: checked.threads });
-      io.out(`backend: ${formatBackendInfo(info)}`);
-
-      const model = await loadModel(options.model, {
-        kernels,
-        ...(checked.activation !== undefined ? { activation: checked.activation as ActivationName } : {}),
-        ...(checked.alpha !== undefined ? { alpha: checked.alpha } : {}),
-      });
-      try {
-        const dataset = await (await loadData()).loadDataset(options.data);
-        const test = dataset.test;
-        if (model.inputSize !== test.features) {
-          throw new UsageError(
-            `--model takes ${model.inputSize} inputs but --data ${options.data} has ${test.features} pixels per image (${test.height}x${test.width})`,
-          );
-        }
-        if (model.classes !== dataset.classes) {
-          throw new UsageError(`--model has ${model.classes} classes but --data ${options.data} has ${dataset.classes}`);
-        }
-        // Same count, other labels (a Fashion-MNIST model on MNIST digits): its accuracy would mean nothing.
-        if (model.classNames && differ(model.classNames, dataset.classNames)) {
-          throw new UsageError(
-            `--model was trained on the classes ${listNames(model.classNames)} but --data ${options.data} has ${listNames(dataset.classNames)}; evaluate it on data with its classes`,
-          );
-        }
-        const probs = predictImageSet(model, test, model.scaling);
-        const result = evaluateProbabilities(probs, test.labels, model.classes);
-
-        const table = new Table({ style: { head: [], border: [] } });
-        table.push(
-          { model: options.model },
-          { data: `${dataset.name} (test set, ${formatCount(result.count)} images)` },
-          { 'test loss': formatLoss(result.loss) },
-          { 'test accuracy': formatPercent(result.accuracy) },
-        );
-        io.out(withoutRowRules(table.toString(), { header: false }));
-        const classNames = model.classNames ?? dataset.classNames;
-        io.out('confusion matrix (rows: true class, columns: predicted)');
-        io.out(confusionTable(result.confusion, classNames));
-        io.out(perClassTable(result.confusion, classNames));
-
-        if (options.predictions !== undefined) {
-          const lines: string[] = [];
-          for (let i = 0; i < result.count; i++) {
-            const p = Array.from(probs.subarray(i * model.classes, (i + 1) * model.classes));
-            lines.push(JSON.stringify({ index: i, label: test.labels[i], predicted: result.predictions[i], probs: p }));
-          }
-          const file = options.predictions;
-          await writingFile(file, () => writeFile(file, `[\n${lines.join(',\n')}\n]\n`));
-          io.out(`predictions: ${options.predictions}`);
-        }
-      } finally {
-        model.dispose();
-      }
-    });
+    .action((options: EvalOptions) => runEval(options, io));
 };
