@@ -302,6 +302,8 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
     model.scaling = scaling;
     model.classNames = [...dataset.classNames];
     optimizer = createOptimizer(kernels, model.parameters, cfg);
+    // SGD runs inside the backend's fused step where it can (native): one call per batch.
+    const fusedSgd = model.fuseSgd(optimizer.fusedSgd());
 
     const datasetInfo: RunRecord['dataset'] = {
       name: dataset.name,
@@ -383,7 +385,8 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
         const start = b * cfg.batchSize;
         const rows = Math.min(cfg.batchSize, n - start);
         loadBatch(model, trainSet, order, start, rows, scaling);
-        const loss = model.computeGradients(rows, 0);
+        // With fusedSgd the step also updates the parameters, unless the loss is not finite.
+        const loss = fusedSgd ? model.trainStep(rows, lr) : model.computeGradients(rows, 0);
         if (!Number.isFinite(loss)) {
           stopReason = 'diverged';
           stopMessage =
@@ -392,7 +395,8 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
               : `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); ${advice(cfg)}`;
           break epochs;
         }
-        optimizer.step(lr);
+        if (fusedSgd) optimizer.countFusedStep();
+        else optimizer.step(lr);
         state.optimizerSteps = optimizer.stepCount;
         // The label buffer holds this batch's labels (loadBatch wrote them): no per-batch arrays.
         const correct = countCorrect(model.probsTensor.data, model.labelTensor.data, rows, classes);
@@ -519,6 +523,7 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
     model.dispose();
     throw error;
   } finally {
+    model.fuseSgd(null); // the step must not keep the optimizer's velocities, freed next
     optimizer?.dispose();
     await ownLock?.release();
   }
