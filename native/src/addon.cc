@@ -489,7 +489,7 @@ class Addon : public Napi::Addon<Addon> {
       return info.Env().Undefined();
     }
     if (size == 0) return info.Env().Undefined();
-    GatherRowsInto(count, features, bytes, indices + start, table, out);
+    GatherRowsInto(count, features, bytes, indices + start, table, out, MakeExec(false));
     // Batches are usually read in order over one index list (an epoch's shuffled order), so the
     // next `count` indices are the next batch: start fetching its rows now, and they arrive
     // while this batch is computed instead of stalling the next call.
