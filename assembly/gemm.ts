@@ -5,7 +5,8 @@
 // one A micro-panel by one B micro-panel into an MR x NR register tile. Transposes are absorbed
 // by packing (they only change the strides the packers read with).
 //
-// The micro-kernel is 4 x 8 with plain SIMD128 (f32x4.mul + f32x4.add; no FMA in SIMD128):
+// The micro-kernel is 4 x 8 with plain SIMD128 (f32x4.mul + f32x4.add; no FMA in SIMD128; the
+// relaxed-SIMD build fuses them, see madd):
 // eight v128 accumulators. V8 schedules a basic block's loads ahead of its arithmetic, so the
 // loads of a block must fit in registers next to the accumulators: 4 x 8 needs 8 accumulators +
 // 2 B vectors + 4 broadcast A values + 1 temporary = 15, exactly the xmm registers V8 allocates
@@ -191,6 +192,18 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
   v128.store(dst + stride * 3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
+/**
+ * acc + a * b. The relaxed-SIMD build (dist/wasm/densetrain-relaxed.wasm, picked at load when the
+ * runtime validates it) uses f32x4.relaxed_madd, one fused multiply-add where the CPU has FMA;
+ * the plain SIMD128 build multiplies, then adds. ASC_FEATURE_RELAXED_SIMD is a compile-time
+ * constant, so each build has one of the two and no branch.
+ */
+// @ts-ignore: decorator
+@inline function madd(acc: v128, a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
 /** tile = alpha * acc + beta * tile (beta = 0: the tile is not read). */
 // @ts-ignore: decorator
 @inline function storeTile(
@@ -254,17 +267,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -273,17 +286,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -292,17 +305,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -311,17 +324,17 @@ function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32
       const b0 = v128.load(b, 0);
       const b1 = v128.load(b, 16);
       const a0 = v128.load32_splat(a, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      c00 = madd(c00, a0, b0);
+      c01 = madd(c01, a0, b1);
       const a1 = v128.load32_splat(a, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      c10 = madd(c10, a1, b0);
+      c11 = madd(c11, a1, b1);
       const a2 = v128.load32_splat(a, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      c20 = madd(c20, a2, b0);
+      c21 = madd(c21, a2, b1);
       const a3 = v128.load32_splat(a, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      c30 = madd(c30, a3, b0);
+      c31 = madd(c31, a3, b1);
     }
     a += SA;
     b += SB;
@@ -392,6 +405,17 @@ function roundBf16InPlace(p: usize, count: usize): void {
 }
 
 /**
+ * Points this instance's packing scratch at memory the main thread allocated: a worker's
+ * instance (src/kernels/wasm-worker.ts) shares the memory but never calls the allocator, whose
+ * free lists only the main thread's instance may touch. a: MC*KC floats, b: KC*NC, t: MR*NR.
+ */
+export function gemmSetScratch(a: usize, b: usize, t: usize): void {
+  packA = a;
+  packB = b;
+  tile = t;
+}
+
+/**
  * C (m x n) = alpha * op(A) * op(B) + beta * C. transA: A is stored k x m; transB: B is stored
  * n x k. Pointers are byte offsets. Returns false if the packing scratch cannot be allocated.
  * bf16: bf16 mixed precision, the packed operands rounded to bfloat16 (the products of two
@@ -410,8 +434,34 @@ export function gemm(
   c: usize,
   bf16: bool,
 ): bool {
+  return gemmStrided(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n, bf16);
+}
+
+/**
+ * gemm on sub-matrices: lda, ldb, ldc are the row lengths (in floats) of the stored A, B and C,
+ * so a thread can compute a block of rows or columns of C in place. An element of C gets
+ * exactly the same operations whatever block it is computed in (the k blocking depends on k
+ * alone, and a partial tile rounds like a full one), so a split GEMM is bit-identical to a
+ * whole one.
+ */
+export function gemmStrided(
+  transA: bool,
+  transB: bool,
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f32,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  beta: f32,
+  c: usize,
+  ldcFloats: i32,
+  bf16: bool,
+): bool {
   if (m <= 0 || n <= 0) return true;
-  const ldc = <usize>n << 2;
+  const ldc = <usize>ldcFloats << 2;
   if (k <= 0) {
     // op(A) * op(B) is a zero matrix.
     const zero = alpha * 0;
@@ -426,10 +476,10 @@ export function gemm(
   }
   if (!gemmInit()) return false;
   // Strides in bytes of op(A) (i, p) and op(B) (p, j).
-  const ars: usize = transA ? 4 : <usize>k << 2;
-  const acs: usize = transA ? <usize>m << 2 : 4;
-  const brs: usize = transB ? 4 : <usize>n << 2;
-  const bcs: usize = transB ? <usize>k << 2 : 4;
+  const ars: usize = transA ? 4 : <usize>lda << 2;
+  const acs: usize = transA ? <usize>lda << 2 : 4;
+  const brs: usize = transB ? 4 : <usize>ldb << 2;
+  const bcs: usize = transB ? <usize>ldb << 2 : 4;
   // Blocks of nearly equal size (k = 784 is 4 x 196, not 3 x 256 + 16): no thin last block.
   const ncStep = balancedStep(n, NC, NR);
   const kcStep = balancedStep(k, KC, 4);

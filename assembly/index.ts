@@ -2,7 +2,7 @@
 // (src/kernels/wasm.ts) checks every argument before it calls in; these functions trust theirs.
 // Pointers are byte offsets into the exported memory.
 export { alloc, free, heapUsed, heapBlocks, heapExtent, heapCheck } from './heap';
-export { gemm, gemmInit } from './gemm';
+export { gemm, gemmInit, gemmStrided, gemmSetScratch } from './gemm';
 export {
   biasActivation,
   activationBackward,
@@ -13,3 +13,6 @@ export {
   adamStep,
   sumSquares,
 } from './elementwise';
+
+/** 1 in the relaxed-SIMD build (the GEMM micro-kernel fuses multiply and add), 0 in the plain SIMD128 one. */
+export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;

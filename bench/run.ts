@@ -23,6 +23,7 @@ import type { BackendName } from '../src/kernels/types.js';
 import { type BenchRow, GEMM_FORMS, GEMM_SHAPES, type GemmForm, REFERENCE_MAX_FLOPS, runKernelBench } from './kernels.js';
 import { attachOpenBlas, runOpenBlasBench } from './openblas.js';
 import { parsePeakGflops, resolvePeak } from './peak.js';
+import { attachTfjs, runTfjsBench } from './tfjs.js';
 import { attachTorch, runTorchBench } from './torch.js';
 import { loadDataset } from '../src/data/registry.js';
 import { runTrainBench, TRAIN_MODELS, TRAIN_STEP_MODES, WARMUP_EPOCHS, type TrainBenchResult, type TrainStepMode } from './train.js';
@@ -31,7 +32,7 @@ import { PRECISIONS, type Precision } from '../src/kernels/types.js';
 
 const OPTIONS_USAGE =
   '[kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] [--shapes MxKxN,...] [--peak GFLOPS] [--no-openblas] [--models ' +
-  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR] [--precision fp32,bf16] [--step fused,composed] [--vs-torch]`;
+  `${TRAIN_MODELS.map((m) => m.name).join(',')}] [--epochs N] [--data NAME|DIR] [--precision fp32,bf16] [--step fused,composed] [--vs-torch] [--vs-tfjs]`;
 const USAGE = `usage: node dist/bench/run.js ${OPTIONS_USAGE}`;
 
 /** Where the benchmark prints: results to out, progress to err. */
@@ -134,8 +135,8 @@ const fmtPct = (x: number | null): string => (x === null ? '-' : `${(x * 100).to
 
 function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
   const table = new Table({
-    head: ['backend', 'isa', 'thr', 'model', 'prec', 'step', 'batch', 's/epoch', 'torch s', 'ratio', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
-    colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    head: ['backend', 'isa', 'thr', 'model', 'prec', 'step', 'batch', 's/epoch', 'torch s', 'ratio', 'tfjs s', 'tfjs ratio', 'best s', 'cpu s', 'ckpt s', 'samples/s', 'GFLOP', 'GEMM-bound s', 'GEMM share', 'calls/batch', 'peak RSS'],
+    colAligns: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'left', 'right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
@@ -151,6 +152,8 @@ function printTrainTable(result: TrainBenchResult, io: BenchIo): void {
       r.note ? 'skipped' : fmt(r.secondsPerEpoch, 3),
       fmt(r.torchSecondsPerEpoch ?? null, 3),
       fmt(r.torchRatio ?? null, 2),
+      fmt(r.tfjsSecondsPerEpoch ?? null, 3),
+      fmt(r.tfjsRatio ?? null, 2),
       fmt(r.bestEpochSeconds, 3),
       fmt(r.cpuSecondsPerEpoch, 3),
       fmt(r.epochEndSeconds, 3),
@@ -224,6 +227,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       precision: { type: 'string' },
       step: { type: 'string' },
       'vs-torch': { type: 'boolean', default: false },
+      'vs-tfjs': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -269,6 +273,7 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
     if (steps.some((p) => !TRAIN_STEP_MODES.includes(p))) throw new UsageError(`--step: ${JSON.stringify(values.step)} is not a list of ${TRAIN_STEP_MODES.join(', ')}`);
   }
   if (values['vs-torch'] && !runTrain) throw new UsageError('--vs-torch applies to the train suite');
+  if (values['vs-tfjs'] && !runTrain) throw new UsageError('--vs-tfjs applies to the train suite');
 
   const { names, notes } = backendsFor(values.backend);
   for (const n of notes) io.out(n);
@@ -342,6 +347,20 @@ async function runSuites(argv: string[], io: BenchIo, usage: string, defaultJson
       attachTorch(train.rows, torch);
       for (const l of torch.lines) io.out(l);
       record['torch'] = torch;
+    }
+    if (values['vs-tfjs']) {
+      // TF.js wasm in this process, after the densetrain timings (and PyTorch's, when asked for).
+      const tfjs = await runTfjsBench({
+        models: TRAIN_MODELS.filter((m) => train.rows.some((r) => r.model === m.name)),
+        epochs: train.timedEpochs,
+        warmup: WARMUP_EPOCHS,
+        trainSet: (await loadDataset(values.data ?? train.data.name, { seed: 1 })).train,
+        recipe: { lr: DEFAULT_CONFIG.lr, momentum: DEFAULT_CONFIG.momentum, nesterov: DEFAULT_CONFIG.nesterov, l2: DEFAULT_CONFIG.l2 },
+        log: progress,
+      });
+      attachTfjs(train.rows, tfjs);
+      for (const l of tfjs.lines) io.out(l);
+      record['tfjs'] = tfjs;
     }
     for (const r of train.rows) if (r.note) io.out(`${r.backend} ${r.model}: ${r.note}`);
     printTrainTable(train, io);

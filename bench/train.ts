@@ -120,6 +120,9 @@ export interface TrainBenchRow {
   torchSecondsPerEpoch?: number;
   torchThreads?: number;
   torchRatio?: number | null;
+  /** --vs-tfjs (fp32 rows): TF.js wasm's median seconds per epoch for the same model, and densetrain / TF.js. */
+  tfjsSecondsPerEpoch?: number;
+  tfjsRatio?: number | null;
   note?: string;
 }
 

@@ -96,7 +96,7 @@ describe('densetrain bench', () => {
   });
 
   it('usage errors exit 2 with the usage line', async () => {
-    const cases = [['bench', 'bogus'], ['bench', 'kernels', '--shapes', '12x12'], ['bench', 'kernels', '--models', '784-128-64-10'], ['bench', 'train', '--models', 'nope'], ['bench', 'train', '--precision', 'fp16'], ['bench', 'kernels', '--vs-torch'], ['bench', 'train', '--step', 'bogus']];
+    const cases = [['bench', 'bogus'], ['bench', 'kernels', '--shapes', '12x12'], ['bench', 'kernels', '--models', '784-128-64-10'], ['bench', 'train', '--models', 'nope'], ['bench', 'train', '--precision', 'fp16'], ['bench', 'kernels', '--vs-torch'], ['bench', 'kernels', '--vs-tfjs'], ['bench', 'train', '--step', 'bogus']];
     const results = await Promise.all(cases.map((args) => runCli(args)));
     results.forEach((r, i) => {
       expect(r.code, `${cases[i]!.join(' ')}: ${r.stderr}`).toBe(2);

@@ -19,7 +19,7 @@ describe('build-wasm script', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('compiles assembly/ offline into a module with the expected exports and no imports', () => {
+  it('compiles assembly/ offline into a module with the expected exports, importing only its shared memory', () => {
     const out = join(dir, 'densetrain.wasm');
     const log = execFileSync(process.execPath, [join(root, 'scripts', 'build-wasm.mjs'), '--out', out, '--wat'], {
       cwd: root,
@@ -28,10 +28,11 @@ describe('build-wasm script', () => {
     });
     expect(log).toMatch(/wrote .*densetrain\.wasm/);
     expect(existsSync(join(dir, 'densetrain.wat'))).toBe(true);
+    expect(existsSync(join(dir, 'densetrain-relaxed.wasm'))).toBe(true); // the relaxed-SIMD build beside it
     const module = new WA.Module(readFileSync(out));
-    expect(WA.Module.imports(module)).toEqual([]);
+    expect(WA.Module.imports(module)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
     const exports = WA.Module.exports(module).map((e) => e.name);
-    for (const name of ['memory', 'alloc', 'free', 'heapUsed', 'gemm', 'biasActivation', 'activationBackward', 'biasGrad', 'softmaxCrossEntropy', 'softmax', 'sgdStep', 'adamStep', 'sumSquares']) {
+    for (const name of ['memory', 'alloc', 'free', 'heapUsed', 'gemm', 'gemmStrided', 'gemmSetScratch', 'biasActivation', 'activationBackward', 'biasGrad', 'softmaxCrossEntropy', 'softmax', 'sgdStep', 'adamStep', 'sumSquares']) {
       expect(exports).toContain(name);
     }
     // The module built here works like the shipped one.
@@ -75,9 +76,18 @@ describe('wasm loader', () => {
     expect(existsSync(wasmModulePath())).toBe(true);
     const kernels = loadWasmKernels();
     expect(kernels.name).toBe('wasm');
-    expect(kernels.info()).toMatchObject({ backend: 'wasm', isa: 'simd128', threads: 1, bf16: { available: true } });
-    kernels.setThreads(1);
-    expect(() => kernels.setThreads(2)).toThrow(RangeError);
+    expect(kernels.info()).toMatchObject({ backend: 'wasm', isa: 'simd128', bf16: { available: true } });
+    const threads = kernels.info().threads;
+    try {
+      kernels.setThreads(3);
+      expect(kernels.info().threads).toBe(3);
+      kernels.setThreads(1);
+      expect(kernels.info().threads).toBe(1);
+      expect(() => kernels.setThreads(0)).toThrow(RangeError);
+      expect(() => kernels.setThreads(257)).toThrow(/between 1 and 256 on the wasm backend/);
+    } finally {
+      kernels.setThreads(threads);
+    }
   });
 });
 

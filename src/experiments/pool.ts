@@ -9,18 +9,13 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { packageRoot } from '../kernels/paths.js';
+import { compiledEntry } from '../kernels/paths.js';
 import type { Executor, TrialHandle, TrialHooks, TrialOutcome, TrialSpec } from './executor.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 /** The compiled worker entry (beside this module in dist/, or dist/ when this runs from src/ under a test runner). */
 export function workerEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  const sibling = join(dirname(here), 'trial-worker.js');
-  if (here.endsWith('.js') && existsSync(sibling)) return sibling;
-  return join(packageRoot(), 'dist', 'src', 'experiments', 'trial-worker.js');
+  return compiledEntry(import.meta.url, 'src/experiments/trial-worker.js');
 }
 
 interface Worker {

@@ -6,6 +6,7 @@
 import { loadNativeKernels } from './native.js';
 import { createReferenceKernels } from './reference.js';
 import type { BackendChoice, BackendName, Kernels, KernelsInfo } from './types.js';
+import { threadsFromEnvironment } from './threads.js';
 import { loadWasmKernels } from './wasm.js';
 
 export type { Activation, ActivationName, BackendChoice, BackendName, Kernels, KernelsInfo, Tensor } from './types.js';
@@ -50,7 +51,7 @@ export interface BackendInfo extends KernelsInfo {
 export interface KernelsOptions {
   /** 'auto' (default), or a backend to force. The environment variable DENSETRAIN_BACKEND sets the default. */
   backend?: BackendChoice | undefined;
-  /** Threads for the native backend; DENSETRAIN_THREADS sets the default. */
+  /** Threads for the native and wasm backends; DENSETRAIN_THREADS sets the default. */
   threads?: number | undefined;
 }
 
@@ -76,21 +77,12 @@ export const ISA_CHOICES = ['auto', 'avx512', 'avx2', 'generic'] as const;
  */
 // env is a plain record, not NodeJS.ProcessEnv: the public types must not need @types/node.
 export function checkKernelEnvironment(env: Record<string, string | undefined> = process.env): void {
-  const threads = env['DENSETRAIN_THREADS'];
-  if (threads !== undefined && threads !== '') {
-    const n = /^\s*\d+\s*$/.test(threads) ? Number(threads) : Number.NaN;
-    if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_THREADS)) {
-      throw new RangeError(`DENSETRAIN_THREADS must be an integer from 1 to ${MAX_THREADS}, got ${JSON.stringify(threads)}`);
-    }
-  }
+  threadsFromEnvironment(env);
   const isa = env['DENSETRAIN_ISA'];
   if (isa !== undefined && isa !== '' && !(ISA_CHOICES as readonly string[]).includes(isa)) {
     throw new RangeError(`DENSETRAIN_ISA must be one of ${ISA_CHOICES.join(', ')}, got ${JSON.stringify(isa)}`);
   }
 }
-
-/** The native addon's thread limit (kMaxThreads in native/src/addon.cc). */
-const MAX_THREADS = 256;
 
 /**
  * A native load failure caused by the environment (an ISA this CPU cannot run, say): the user

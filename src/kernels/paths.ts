@@ -39,3 +39,15 @@ export function packageRoot(): string {
     dir = parent;
   }
 }
+
+/**
+ * A compiled entry script (a worker's) that lives beside the module at `moduleUrl` in dist/:
+ * that sibling when the module runs from dist/, else dist/<distPath> (the module runs from src/
+ * under a test runner, which cannot start a worker from TypeScript).
+ */
+export function compiledEntry(moduleUrl: string, distPath: string): string {
+  const here = fileURLToPath(moduleUrl);
+  const sibling = join(dirname(here), distPath.split('/').pop()!);
+  if (here.endsWith('.js') && existsSync(sibling)) return sibling;
+  return join(packageRoot(), 'dist', ...distPath.split('/'));
+}

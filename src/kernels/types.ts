@@ -25,7 +25,7 @@ export interface Tensor {
   readonly length: number;
   /**
    * A view of the tensor's memory, valid at the moment it is read. WebAssembly memory can
-   * grow when another tensor is allocated, which detaches old views: read `data` again
+   * grow when another tensor is allocated, which replaces its buffer: read `data` again
    * after any alloc() instead of keeping the view.
    */
   readonly data: Float32Array;
@@ -161,7 +161,7 @@ export interface TrainStep {
 /** What ran, reported in one line by `densetrain info`, every `train` and backendInfo(). */
 export interface KernelsInfo {
   backend: BackendName;
-  /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' (wasm), 'js' (reference). */
+  /** e.g. 'avx512', 'avx2-fma', 'generic' (native), 'simd128' or 'simd128-relaxed' (wasm), 'js' (reference). */
   isa: string;
   threads: number;
   /** bf16 mixed-precision GEMMs (absent: not available). */

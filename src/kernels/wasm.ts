@@ -1,9 +1,11 @@
 /**
  * The WebAssembly backend: AssemblyScript kernels (assembly/, SIMD128) compiled to
  * dist/wasm/densetrain.wasm, loaded synchronously. Tensors live in the module's linear memory,
- * handed out by its allocator (assembly/heap.ts); kernels get byte offsets, so nothing is copied
- * per call. Memory growth detaches old views, so a tensor's `data` re-derives its view whenever
- * the memory's buffer has changed.
+ * a shared WebAssembly.Memory created here, handed out by its allocator (assembly/heap.ts);
+ * kernels get byte offsets, so nothing is copied per call. Memory growth gives the memory a new,
+ * longer buffer, so a tensor's `data` re-derives its view whenever the buffer has changed.
+ * Large kernels are split over worker threads running the same module over the same memory
+ * (wasm-pool.ts, wasm-split.ts); the allocator runs on this thread only.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +14,11 @@ import { withChecks, type RawKernels } from './checks.js';
 import { gatherBytesJs } from './gather.js';
 import { packageRoot } from './paths.js';
 import type { Activation, Bf16Support, Kernels, Tensor } from './types.js';
+import { defaultThreads, MAX_THREADS } from './threads.js';
+import { WA, type WasmMemory, type WasmModule } from './wasm-api.js';
+import { WasmThreadPool } from './wasm-pool.js';
+import type { WorkerOp } from './wasm-protocol.js';
+import { elementParts, flatRanges, gemmParts, GEMM_SPLIT_FLOPS, rowRanges } from './wasm-split.js';
 
 /** The module's exports (see assembly/index.ts). Pointers are byte offsets (u32, read back signed). */
 export interface WasmExports {
@@ -66,30 +73,37 @@ export interface WasmExports {
     sqrtBias2: number,
   ): void;
   sumSquares(n: number, x: number): number;
+  /** 1 in the relaxed-SIMD build (a WebAssembly.Global). */
+  readonly RELAXED_SIMD: { readonly value: number };
+  gemmSetScratch(a: number, b: number, t: number): void;
+  gemmStrided(...args: number[]): number;
 }
 
-// The WebAssembly global, typed locally: the project's libs (ES2023 + @types/node 20) do not
-// declare it, and adding the DOM lib for it would be wrong for a Node library.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-type WasmModule = object;
-interface WasmApi {
-  Module: (new (bytes: Uint8Array) => WasmModule) & {
-    exports(module: WasmModule): { name: string; kind: string }[];
-    imports(module: WasmModule): { module: string; name: string; kind: string }[];
-  };
-  Instance: new (module: WasmModule, imports: object) => { readonly exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number; maximum?: number }) => WasmMemory;
-}
+export { WA } from './wasm-api.js';
 
-/** The runtime's WebAssembly API. */
-export const WA: WasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-/** Where the built module is expected. */
+/** Where the built module is expected (plain SIMD128). */
 export function wasmModulePath(): string {
   return join(packageRoot(), 'dist', 'wasm', 'densetrain.wasm');
+}
+
+/** The same kernels built with relaxed SIMD (f32x4.relaxed_madd in the GEMM micro-kernel). */
+export function wasmRelaxedModulePath(): string {
+  return join(packageRoot(), 'dist', 'wasm', 'densetrain-relaxed.wasm');
+}
+
+/**
+ * The build to load: the relaxed-SIMD one where this runtime validates it (V8 with relaxed SIMD
+ * on: Node 22 and later, or Node 20 started with --experimental-wasm-relaxed-simd), else plain
+ * SIMD128. Results differ between the two in the last bits (a fused multiply-add rounds once).
+ */
+export function preferredWasmModulePath(): string {
+  const relaxed = wasmRelaxedModulePath();
+  try {
+    if (existsSync(relaxed) && WA.validate(readFileSync(relaxed))) return relaxed;
+  } catch {
+    // An unreadable relaxed build: the plain one is the fallback.
+  }
+  return wasmModulePath();
 }
 
 /** What to do about a missing or broken module: it ships built in the npm package. */
@@ -119,9 +133,19 @@ function compileModule(path: string): WasmModule {
   return module;
 }
 
-/** A fresh instance of the module at `path` (own memory and heap). Exposed for tests. */
+/** The module's memory limits (asconfig.json: initialMemory, maximumMemory = 4 GiB). */
+const INITIAL_PAGES = 2;
+const MAX_PAGES = 65536;
+
+/** A fresh instance of the module at `path` (own shared memory and heap). Exposed for tests. */
 export function instantiateWasm(path: string = wasmModulePath()): WasmExports {
-  const instance = new WA.Instance(compileModule(path), {});
+  let memory: WasmMemory;
+  try {
+    memory = new WA.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+  } catch (error) {
+    throw new Error(`wasm backend: cannot create a shared WebAssembly.Memory (needs Node >= 16.4 with SharedArrayBuffer): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const instance = new WA.Instance(compileModule(path), { env: { memory } });
   const exports = instance.exports as unknown as WasmExports;
   if (!(exports.memory instanceof WA.Memory) || typeof exports.gemm !== 'function') {
     throw new Error(`wasm module ${path} does not export densetrain's kernels; ${WASM_REMEDY}`);
@@ -157,7 +181,7 @@ export class WasmTensor implements Tensor {
   get data(): Float32Array {
     if (this.#ptr === 0) throw new RangeError('tensor has been freed');
     const buffer = this.#memory.buffer;
-    // Growth replaces the buffer and detaches every view of the old one.
+    // Growth gives the shared memory a new, longer buffer; views of the old one stop short of it.
     if (this.#view.buffer !== buffer) this.#view = new Float32Array(buffer, this.#ptr, this.length);
     return this.#view;
   }
@@ -177,6 +201,10 @@ const MAX_LENGTH = 2 ** 28;
 export interface WasmBackend {
   kernels: Kernels;
   exports: WasmExports;
+  /** The worker threads (tests observe them; dispose() ends them). */
+  pool: WasmThreadPool;
+  /** Terminates the worker threads: the backend then runs on the calling thread alone. */
+  dispose(): void;
 }
 
 /**
@@ -185,14 +213,66 @@ export interface WasmBackend {
  */
 const WASM_BF16: Bf16Support = Object.freeze({ available: true, detail: 'simd128: operands rounded to bfloat16 while packing, f32 multiply-add (no speed-up)' });
 
-/** A wasm backend with its own module instance (tests use this to observe memory). */
-export function createWasmBackend(path: string = wasmModulePath()): WasmBackend {
+/** The gemm packing scratch of one thread, in floats (assembly/gemm.ts: MC*KC, KC*NC, MR*NR). */
+const SCRATCH_FLOATS = [64 * 512, 512 * 512, 4 * 8] as const;
+
+/**
+ * A wasm backend with its own module instance (tests use this to observe memory). threads:
+ * DENSETRAIN_THREADS, else every CPU this process may use (setThreads changes it).
+ */
+export function createWasmBackend(path: string = preferredWasmModulePath(), threads: number = defaultThreads()): WasmBackend {
   const wasm = instantiateWasm(path);
   const memory = wasm.memory;
   const all = new WeakSet<WasmTensor>();
   let bytes = 0;
 
   if (!wasm.gemmInit()) throw new Error('wasm backend: cannot allocate GEMM scratch memory');
+  const isa = wasm.RELAXED_SIMD?.value === 1 ? 'simd128-relaxed' : 'simd128';
+  const pool = new WasmThreadPool(
+    compileModule(path),
+    memory,
+    {
+      alloc() {
+        const ptrs = SCRATCH_FLOATS.map((floats) => u32(wasm.alloc(floats * 4)));
+        if (ptrs.includes(0)) throw new RangeError('wasm backend out of memory for a worker thread\'s GEMM scratch');
+        return ptrs as [number, number, number];
+      },
+      free: (scratch) => scratch.forEach((p) => wasm.free(p)),
+    },
+    threads,
+  );
+
+  /**
+   * Calls the export `op` with `whole`, or, when `parts` > 1, with the argument lists cut(parts)
+   * gives: the first on this thread, the others on the workers. Returns this thread's result.
+   */
+  const dispatch = (op: WorkerOp, parts: number, whole: readonly number[], cut: (parts: number) => number[][]): number => {
+    const fn = wasm[op] as unknown as (...args: readonly number[]) => number;
+    if (parts <= 1) return fn(...whole);
+    let result = 0;
+    pool.run(op, cut(parts), (args) => {
+      result = fn(...args);
+    });
+    return result;
+  };
+  /** Parts for an element-wise kernel over `elements` elements (1 below the size where threads pay). */
+  const elementSplit = (elements: number): number => (elementParts(elements, pool.threads) > 1 ? elementParts(elements, pool.parts()) : 1);
+
+  /** gemmStrided over the whole of C, split over the threads when it is big enough. */
+  const gemm = (transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, a: number, b: number, beta: number, c: number, bf16: boolean): void => {
+    const parts = 2 * m * n * k >= GEMM_SPLIT_FLOPS ? pool.parts() : 1;
+    const [whole] = gemmParts(1, transA, transB, m, n, k, alpha, a, b, beta, c, bf16);
+    const ok = dispatch('gemmStrided', parts, whole!, (p) => gemmParts(p, transA, transB, m, n, k, alpha, a, b, beta, c, bf16));
+    if (!ok) throw new RangeError('wasm backend out of memory for GEMM scratch');
+  };
+
+  /** biasActivation split by rows. */
+  const biasActivation = (rows: number, cols: number, z: number, bias: number, act: Activation, h: number): void => {
+    const [kind, alpha, slope] = actArgs(act);
+    dispatch('biasActivation', elementSplit(rows * cols), [rows, cols, z, bias, kind, alpha, slope, h], (p) =>
+      rowRanges(rows, p).map(([lo, hi]) => [hi - lo, cols, z + lo * cols * 4, bias, kind, alpha, slope, h + lo * cols * 4]),
+    );
+  };
 
   const ptr = (t: Tensor): number => (t as WasmTensor).ptr;
   const optPtr = (t: Tensor | null): number => (t === null ? 0 : (t as WasmTensor).ptr);
@@ -209,10 +289,10 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
 
   const raw: RawKernels = {
     name: 'wasm',
-    maxThreads: 1,
+    maxThreads: MAX_THREADS,
     maxLength: MAX_LENGTH,
-    info: () => ({ backend: 'wasm', isa: 'simd128', threads: 1, bf16: WASM_BF16 }),
-    setThreads: () => undefined,
+    info: () => ({ backend: 'wasm', isa, threads: pool.threads, bf16: WASM_BF16 }),
+    setThreads: (n) => pool.setThreads(n),
     owns: (t: unknown): t is Tensor => t instanceof WasmTensor && all.has(t),
 
     alloc(length) {
@@ -235,29 +315,31 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
     allocatedBytes: () => bytes,
 
     gemm(transA, transB, m, n, k, alpha, a, b, beta, c, precision) {
-      if (!wasm.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ptr(a), ptr(b), beta, ptr(c), precision === 'bf16' ? 1 : 0)) {
-        throw new RangeError('wasm backend out of memory for GEMM scratch');
-      }
+      gemm(transA, transB, m, n, k, alpha, ptr(a), ptr(b), beta, ptr(c), precision === 'bf16');
     },
 
     biasActivation(rows, cols, z, bias, act, h) {
-      const [kind, alpha, slope] = actArgs(act);
-      wasm.biasActivation(rows, cols, ptr(z), optPtr(bias), kind, alpha, slope, ptr(h));
+      biasActivation(rows, cols, ptr(z), optPtr(bias), act, ptr(h));
     },
 
     // Composed from the module's gemm and biasActivation (two passes over z, no wasm export of
     // its own): at these sizes the GEMM dominates and a fused SIMD128 epilogue is not yet written.
     denseForward(rows, inF, outF, x, w, bias, act, z, h, precision) {
-      if (!wasm.gemm(0, 1, rows, outF, inF, 1, ptr(x), ptr(w), 0, ptr(z), precision === 'bf16' ? 1 : 0)) {
-        throw new RangeError('wasm backend out of memory for GEMM scratch');
-      }
-      const [kind, alpha, slope] = actArgs(act);
-      wasm.biasActivation(rows, outF, ptr(z), optPtr(bias), kind, alpha, slope, ptr(h));
+      gemm(false, true, rows, outF, inF, 1, ptr(x), ptr(w), 0, ptr(z), precision === 'bf16');
+      biasActivation(rows, outF, ptr(z), optPtr(bias), act, ptr(h));
     },
 
     activationBackward(rows, cols, act, z, h, dh, dz, dSlope) {
       const [kind, alpha, slope] = actArgs(act);
-      const slopeGrad = wasm.activationBackward(rows, cols, kind, alpha, slope, ptr(z), ptr(h), ptr(dh), ptr(dz));
+      // prelu also sums its slope gradient over every element: one thread, one summation order.
+      const parts = act.kind === 'prelu' ? 1 : elementSplit(rows * cols);
+      const [zp, hp, dhp, dzp] = [ptr(z), ptr(h), ptr(dh), ptr(dz)];
+      const slopeGrad = dispatch('activationBackward', parts, [rows, cols, kind, alpha, slope, zp, hp, dhp, dzp], (p) =>
+        rowRanges(rows, p).map(([lo, hi]) => {
+          const at = lo * cols * 4;
+          return [hi - lo, cols, kind, alpha, slope, zp + at, hp + at, dhp + at, dzp + at];
+        }),
+      );
       if (act.kind === 'prelu' && dSlope) dSlope.data[0] = slopeGrad;
     },
 
@@ -274,14 +356,20 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
     },
 
     sgdStep(n, param, grad, velocity, lr, momentum, nesterov, l2) {
-      wasm.sgdStep(n, ptr(param), ptr(grad), optPtr(velocity), lr, momentum, nesterov ? 1 : 0, l2);
+      const [pp, gp, vp] = [ptr(param), ptr(grad), optPtr(velocity)];
+      dispatch('sgdStep', elementSplit(n), [n, pp, gp, vp, lr, momentum, nesterov ? 1 : 0, l2], (parts) =>
+        flatRanges(n, parts).map(([lo, hi]) => [hi - lo, pp + lo * 4, gp + lo * 4, vp === 0 ? 0 : vp + lo * 4, lr, momentum, nesterov ? 1 : 0, l2]),
+      );
     },
 
     adamStep(n, param, grad, m, v, lr, beta1, beta2, eps, l2, step) {
       // The bias corrections exactly as the reference computes them (float64).
       const stepSize = lr / (1 - beta1 ** step);
       const sqrtBias2 = Math.sqrt(1 - beta2 ** step);
-      wasm.adamStep(n, ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, beta1, beta2, eps, l2, sqrtBias2);
+      const [pp, gp, mp, vp] = [ptr(param), ptr(grad), ptr(m), ptr(v)];
+      dispatch('adamStep', elementSplit(n), [n, pp, gp, mp, vp, stepSize, beta1, beta2, eps, l2, sqrtBias2], (parts) =>
+        flatRanges(n, parts).map(([lo, hi]) => [hi - lo, pp + lo * 4, gp + lo * 4, mp + lo * 4, vp + lo * 4, stepSize, beta1, beta2, eps, l2, sqrtBias2]),
+      );
     },
 
     sumSquares(n, x) {
@@ -295,7 +383,7 @@ export function createWasmBackend(path: string = wasmModulePath()): WasmBackend 
       gatherBytesJs(count, features, bytes, indices, start, table, out.data);
     },
   };
-  return { kernels: withChecks(raw), exports: wasm };
+  return { kernels: withChecks(raw), exports: wasm, pool, dispose: () => pool.dispose() };
 }
 
 /** The wasm backend (index.ts loads it once per process). Throws, first line saying why, if it cannot load. */

@@ -20,6 +20,7 @@ interface BenchCommandOptions {
   precision?: string;
   step?: string;
   vsTorch?: boolean;
+  vsTfjs?: boolean;
 }
 
 export const BENCH_USAGE =
@@ -43,6 +44,7 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
     .option('--precision <list>', 'train: GEMM precisions to time, fp32,bf16 (default fp32)')
     .option('--step <list>', 'train: fused (one native call per batch, what train() uses), composed (single kernel calls), or both')
     .option('--vs-torch', 'train: PyTorch trains the same models, recipe, data and threads in the same run (bench/torch_train.py); ratio per model and precision')
+    .option('--vs-tfjs', 'train: TF.js (wasm backend) trains the same models, recipe and data in the same run; ratio per model (needs the devDependencies of a densetrain clone)')
     .option('--verbose', 'print stack traces on errors')
     .action(async (suite: string, options: BenchCommandOptions) => {
       const argv = [suite, '--backend', options.backend];
@@ -57,6 +59,7 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
       if (options.precision !== undefined) argv.push('--precision', options.precision);
       if (options.step !== undefined) argv.push('--step', options.step);
       if (options.vsTorch) argv.push('--vs-torch');
+      if (options.vsTfjs) argv.push('--vs-tfjs');
       // bench/ compiles next to src/ (dist/bench/run.js): the same relative path from src/ and dist/src/.
       const { runBench } = await import('../../../bench/run.js');
       const code = await runBench(argv, io, { usage: BENCH_USAGE, defaultJsonFile: false, throwUsageErrors: true });
