@@ -71,6 +71,9 @@ const X64 = arch() === 'x64';
 export function flopsPerCycle(backend: BackendName, isa: string, cpuArch: string = arch()): { flops: number | null; basis: string } {
   if (backend === 'reference') return { flops: null, basis: 'scalar JavaScript, no peak' };
   if (backend === 'wasm') {
+    if (cpuArch === 'x64' && isa === 'simd128-relaxed') {
+      return { flops: 16, basis: 'relaxed-SIMD ceiling: f32x4.relaxed_madd is one 4-lane FMA, two per cycle (the same 16 flops/cycle as mul + add on two multiply and two add pipes, in half the instructions)' };
+    }
     if (cpuArch === 'x64') {
       return { flops: 16, basis: 'SIMD128 ceiling: plain SIMD128 has no FMA, so 4-lane f32x4.mul + f32x4.add, two of each per cycle = half the AVX2 FMA peak; an upper bound, reached only with two multiply and two add pipes as on Zen 3' };
     }

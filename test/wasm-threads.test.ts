@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/kernels/paths.js';
 import type { Activation, Kernels, Precision, Tensor } from '../src/kernels/types.js';
 import { WA } from '../src/kernels/wasm-api.js';
-import { WasmThreadPool } from '../src/kernels/wasm-pool.js';
+import { CHUNKS_PER_THREAD, WasmThreadPool } from '../src/kernels/wasm-pool.js';
 import { createWasmBackend, wasmModulePath, type WasmBackend, type WasmTensor } from '../src/kernels/wasm.js';
 import { Mlp } from '../src/model/mlp.js';
 import { Rng } from '../src/rng.js';
@@ -100,7 +100,8 @@ describe('wasm worker threads: same bits at any thread count', () => {
     for (const t of THREADS) {
       const backend = backends.get(t)!;
       expect(backend.kernels.info().threads).toBe(t);
-      expect(backend.pool.parts()).toBe(t);
+      expect(backend.pool.parts()).toBe(t === 1 ? 1 : t * CHUNKS_PER_THREAD);
+      expect(backend.pool.running).toBe(t - 1);
     }
   });
 
@@ -200,7 +201,13 @@ describe('wasm worker threads: failures are errors, never hangs', () => {
     const whole = [0, 0, 64, 64, 64, 1, a.ptr, 64, b.ptr, 64, 0, c.ptr, 64, 0];
     const outOfBounds = [...whole];
     outOfBounds[11] = 0xfff00000; // C far beyond the memory's current end: the store traps
-    expect(() => backend.pool.run('gemmStrided', [whole, outOfBounds], () => undefined)).toThrow(/wasm worker thread 0: gemmStrided failed: RuntimeError/);
+    // Every chunk traps in a worker; the calling thread sleeps 50 ms on each chunk it claims
+    // (running none), so the worker claims some of the eight.
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const chunks = Array.from({ length: 2 * CHUNKS_PER_THREAD }, () => outOfBounds);
+    expect(() => backend.pool.run('gemmStrided', chunks, () => void Atomics.wait(nap, 0, 0, 50))).toThrow(/wasm worker thread 0: gemmStrided failed: RuntimeError/);
+    // The next job sees no stale failure.
+    backend.pool.run('gemmStrided', [whole, whole], (args) => expect(backend.exports.gemmStrided(...args)).toBe(1));
     const g = GEMMS[0]!;
     expect(bits(runGemm(k, g, 1).c)).toEqual(bits(runGemm(backends.get(1)!.kernels, g, 1).c));
     for (const t of [a, b, c]) k.free(t);
@@ -254,6 +261,18 @@ describe('wasm worker threads: failures are errors, never hangs', () => {
 });
 
 describe('wasm worker threads: lifetime', () => {
+  it('kernels run right after the workers are asked to start, before any can claim a chunk: same bits', () => {
+    const backend = createWasmBackend(wasmModulePath(), 3);
+    try {
+      // Synchronous from creation to result: the calling thread claims whatever the booting workers do not.
+      for (const [i, g] of GEMMS.entries()) {
+        expect(bits(runGemm(backend.kernels, g, 200 + i).c)).toEqual(bits(runGemm(backends.get(1)!.kernels, g, 200 + i).c));
+      }
+    } finally {
+      backend.dispose();
+    }
+  });
+
   it('dispose() ends the workers and the backend goes on in one thread', async () => {
     const backend = createWasmBackend(wasmModulePath(), 3);
     await started(backend);

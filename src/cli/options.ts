@@ -56,7 +56,7 @@ const TRAIN_OPTIONS: TrainOptionSpec[] = [
   { key: 'standardize', flags: '--standardize', kind: 'boolean', help: 'standardise pixels with the training mean/std', negatable: true },
   { key: 'backend', flags: '--backend <name>', kind: 'string', help: `kernels: ${BACKEND_CHOICES.join(', ')}`, defaultText: '$DENSETRAIN_BACKEND, else auto' },
   { key: 'precision', flags: '--precision <name>', kind: 'string', help: 'GEMM precision: fp32, or bf16 mixed precision (bfloat16 operands, float32 sums; fp32 with a notice where the CPU has no bf16 instructions)' },
-  { key: 'threads', flags: '--threads <n>', kind: 'number', help: 'native backend threads (>= 1)', defaultText: '$DENSETRAIN_THREADS, else the CPU count' },
+  { key: 'threads', flags: '--threads <n>', kind: 'number', help: 'native and wasm backend threads (>= 1)', defaultText: '$DENSETRAIN_THREADS, else the CPU count' },
 ];
 
 function formatDefault(value: unknown): string {

@@ -1,55 +1,44 @@
 /**
  * The wasm backend's worker threads. Each worker instantiates the same module over the shared
- * WebAssembly.Memory (wasm-worker.ts) and runs the jobs posted in its slot of a control
- * SharedArrayBuffer (wasm-protocol.ts); the calling thread runs the first part of every split
- * kernel itself and then waits with Atomics.wait (allowed on Node's main thread), so a kernel
- * call stays synchronous.
+ * WebAssembly.Memory (wasm-worker.ts). A kernel is cut into chunks (wasm-split.ts); the calling
+ * thread posts them in the control SharedArrayBuffer (wasm-protocol.ts), wakes the workers,
+ * claims and runs chunks itself alongside them, and then waits with Atomics.wait (allowed on
+ * Node's main thread) for the chunks the workers claimed, so a kernel call stays synchronous.
+ * Chunks are claimed, not assigned: a worker the OS has not scheduled yet takes nothing, and
+ * the calling thread does its share instead of waiting for it (on a busy machine a split kernel
+ * costs about what one thread costs, not the slowest thread's delay).
  *
  * Workers start lazily, the first time a kernel is big enough to split, and without blocking:
- * until a worker says it is running, kernels simply use fewer parts (a split never changes a
- * result, so nothing depends on when they come up). Workers are unref'd (they never keep the
- * process alive) and terminated by setThreads(lower) and dispose().
+ * a worker that is not running yet simply claims nothing (a split never changes a result, so
+ * nothing depends on who computes what). Workers are unref'd (they never keep the process
+ * alive) and terminated by setThreads(other count) and dispose().
  *
- * Failures are errors, never hangs: a worker catches everything a job throws (a trap, say) and
- * reports it through its slot, so the waiting thread wakes up and throws it; a worker that
- * failed to start or exited makes the next kernel call throw, naming it. (Node reports a
- * thread's exit only on the event loop, so an exit in the middle of a job would not be seen
- * while blocked; the only code that ends a worker is ours, between jobs.)
+ * Failures are errors, never hangs: a worker catches everything a chunk throws (a trap, say),
+ * counts the chunk as done and posts the message, so the waiting thread wakes up and throws it;
+ * a worker that failed to start or exited makes the next kernel call throw, naming it. (Node
+ * reports a thread's exit only on the event loop, so an exit in the middle of a chunk would not
+ * be seen while blocked; the only code that ends a worker is ours, between jobs.)
  */
 import { existsSync } from 'node:fs';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { compiledEntry } from './paths.js';
 import type { WasmMemory, WasmModule } from './wasm-api.js';
-import {
-  ARGS_BYTE,
-  DONE,
-  MAX_ARGS,
-  OP,
-  OP_STOP,
-  READY,
-  RUNNING,
-  SEQ,
-  SLOT_BYTES,
-  START_FAILED,
-  STATUS,
-  STATUS_FAILED,
-  WORKER_OPS,
-  type WasmWorkerData,
-  type WorkerOp,
-} from './wasm-protocol.js';
+import * as P from './wasm-protocol.js';
 
 /** The compiled worker entry (beside this module in dist/, or dist/ when this runs from src/ under a test runner). */
 export function wasmWorkerEntry(): string {
   return compiledEntry(import.meta.url, 'src/kernels/wasm-worker.js');
 }
 
+/** Chunks a kernel may be cut into per thread (more chunks balance better, each costs a little). */
+export const CHUNKS_PER_THREAD = 4;
+/** Arguments of the largest kernel a worker runs (gemmStrided: 14). */
+const ARGS_PER_CHUNK = 16;
+
 interface WorkerState {
   readonly index: number;
   readonly worker: Worker;
   readonly port: MessagePort;
-  readonly slot: Int32Array;
-  readonly args: Float64Array;
-  seq: number;
   /** Why the worker is gone (set by its exit event), or null while it lives. */
   exited: string | null;
   /** True once we asked it to stop (its exit is then expected). */
@@ -70,7 +59,9 @@ export class WasmThreadPool {
   #threads: number;
   /** One scratch per worker thread (threads - 1), allocated when the thread count is set. */
   #scratchSets: [number, number, number][] = [];
-  #control: SharedArrayBuffer | null = null;
+  #maxArgs = 0;
+  #views: P.ControlViews | null = null;
+  #seq = 0;
   #workers: WorkerState[] = [];
   #failure: string | null = null;
 
@@ -88,9 +79,11 @@ export class WasmThreadPool {
     return this.#threads;
   }
 
-  /** Workers that have started and can take a job now. */
+  /** Workers that have started (and not exited). */
   get running(): number {
-    return this.#workers.filter((w) => w.exited === null && Atomics.load(w.slot, READY) === RUNNING).length;
+    const views = this.#views;
+    if (!views) return 0;
+    return this.#workers.filter((w) => w.exited === null && Atomics.load(views.i32, P.readyIndex(this.#maxArgs, w.index)) === P.RUNNING).length;
   }
 
   setThreads(threads: number): void {
@@ -108,57 +101,59 @@ export class WasmThreadPool {
   }
 
   /**
-   * How many parts a kernel may be split into now: 1 + the running workers. Starts the workers
-   * on first use. Throws if a worker failed to start or exited.
+   * The most chunks a kernel may be cut into now (1 with one thread). Starts the workers on
+   * first use. Throws if a worker failed to start or exited.
    */
   parts(): number {
     if (this.#threads === 1) return 1;
     if (this.#workers.length === 0) this.#startWorkers();
     this.#checkWorkers();
-    return 1 + this.running;
+    return this.#threads * CHUNKS_PER_THREAD;
   }
 
   /**
-   * Runs `op` with argument lists parts[1..] on running workers and `local(parts[0])` on the
-   * calling thread, and returns when all are done. parts.length must be at most parts().
+   * Runs `op` on every argument list of `chunks` (at most parts() of them): the calling thread
+   * runs the chunks it claims with `local`, the workers the others. Returns when all are done;
+   * throws the first failure (the calling thread's own error as it was thrown).
    */
-  run(op: WorkerOp, parts: readonly (readonly number[])[], local: (args: readonly number[]) => void): void {
-    const code = WORKER_OPS.indexOf(op);
-    const ready = this.#workers.filter((w) => w.exited === null && Atomics.load(w.slot, READY) === RUNNING);
-    if (parts.length - 1 > ready.length) throw new Error(`wasm thread pool: ${parts.length} parts for ${ready.length + 1} threads`);
-    const posted: WorkerState[] = [];
-    for (let i = 1; i < parts.length; i++) {
-      const w = ready[i - 1]!;
-      const args = parts[i]!;
-      if (args.length > MAX_ARGS) throw new Error(`wasm thread pool: ${op} has more than ${MAX_ARGS} arguments`);
-      w.args.set(args);
-      Atomics.store(w.slot, OP, code);
-      w.seq = (w.seq + 1) | 0;
-      Atomics.store(w.slot, SEQ, w.seq);
-      Atomics.notify(w.slot, SEQ);
-      posted.push(w);
-    }
+  run(op: P.WorkerOp, chunks: readonly (readonly number[])[], local: (args: readonly number[]) => void): void {
+    const views = this.#views;
+    if (!views || chunks.length > this.#threads * CHUNKS_PER_THREAD) throw new Error(`wasm thread pool: ${chunks.length} chunks with ${this.#threads} threads (call parts() first)`);
+    const argCount = Math.max(...chunks.map((c) => c.length));
+    if (argCount > ARGS_PER_CHUNK) throw new Error(`wasm thread pool: ${op} has more than ${ARGS_PER_CHUNK} arguments`);
+    chunks.forEach((c, i) => views.args.set(c, i * argCount));
+    const seq = (this.#seq = this.#seq >= 0x7fffffff ? 1 : this.#seq + 1);
+    Atomics.store(views.i32, P.OP, P.WORKER_OPS.indexOf(op));
+    Atomics.store(views.i32, P.CHUNKS, chunks.length);
+    Atomics.store(views.i32, P.ARG_COUNT, argCount);
+    Atomics.store(views.i32, P.DONE, 0);
+    Atomics.store(views.i32, P.FAILED, 0);
+    Atomics.store(views.claim, 0, BigInt(seq) << 32n);
+    Atomics.store(views.i32, P.WAKE, seq);
+    Atomics.notify(views.i32, P.WAKE);
     let localError: unknown = null;
-    try {
-      local(parts[0]!);
-    } catch (error) {
-      localError = error;
-    }
-    const failures: string[] = [];
-    for (const w of posted) {
-      // Wait for DONE to reach this job's sequence number (it only ever moves up to it).
-      for (let done = Atomics.load(w.slot, DONE); done !== w.seq; done = Atomics.load(w.slot, DONE)) {
-        Atomics.wait(w.slot, DONE, done);
+    for (let chunk = P.claimChunk(views, seq); chunk >= 0; chunk = P.claimChunk(views, seq)) {
+      try {
+        local(chunks[chunk]!);
+      } catch (error) {
+        localError ??= error;
       }
-      if (Atomics.load(w.slot, STATUS) === STATUS_FAILED) failures.push(`wasm worker thread ${w.index}: ${this.#message(w)}`);
+      P.finishChunk(views, false);
     }
+    for (let done = Atomics.load(views.i32, P.DONE); done < chunks.length; done = Atomics.load(views.i32, P.DONE)) {
+      Atomics.wait(views.i32, P.DONE, done);
+    }
+    const failed = Atomics.load(views.i32, P.FAILED) === 1;
+    // Read every failure message now, so none is left over for a later job.
+    const messages = failed
+      ? this.#workers.flatMap((w) => {
+          const texts: string[] = [];
+          for (let m = receiveMessageOnPort(w.port); m; m = receiveMessageOnPort(w.port)) texts.push(`wasm worker thread ${w.index}: ${String(m.message)}`);
+          return texts;
+        })
+      : [];
     if (localError !== null) throw localError;
-    if (failures.length > 0) throw new Error(failures.join('; '));
-  }
-
-  #message(w: WorkerState): string {
-    const received = receiveMessageOnPort(w.port);
-    return received ? String(received.message) : 'failed without a message';
+    if (failed) throw new Error(messages.join('; ') || 'a wasm worker thread failed without a message');
   }
 
   #startWorkers(): void {
@@ -166,30 +161,25 @@ export class WasmThreadPool {
       throw new Error(`the wasm worker script ${this.#entry} is missing; reinstall densetrain (in a git clone: npm run build:ts)`);
     }
     const count = this.#threads - 1;
-    this.#control = new SharedArrayBuffer(count * SLOT_BYTES);
+    this.#maxArgs = this.#threads * CHUNKS_PER_THREAD * ARGS_PER_CHUNK;
+    const control = new SharedArrayBuffer(P.controlBytes(count, this.#maxArgs));
+    this.#views = P.controlViews(control, this.#maxArgs);
+    this.#seq = 0;
     for (let index = 0; index < count; index++) {
       const { port1, port2 } = new MessageChannel();
-      const data: WasmWorkerData = {
+      const data: P.WasmWorkerData = {
         module: this.#module,
         memory: this.#memory,
-        control: this.#control,
-        slot: index,
+        control,
+        maxArgs: this.#maxArgs,
+        index,
         scratch: this.#scratchSets[index]!,
         port: port2,
       };
       // execArgv [] : the parent's (say --input-type=module with -e) can stop a worker from
       // starting, and V8's flags (a wasm feature flag) are process-wide anyway.
       const worker = new Worker(this.#entry, { workerData: data, transferList: [port2], execArgv: [] });
-      const state: WorkerState = {
-        index,
-        worker,
-        port: port1,
-        slot: new Int32Array(this.#control, index * SLOT_BYTES, SLOT_BYTES / 4),
-        args: new Float64Array(this.#control, index * SLOT_BYTES + ARGS_BYTE, MAX_ARGS),
-        seq: 0,
-        exited: null,
-        stopping: false,
-      };
+      const state: WorkerState = { index, worker, port: port1, exited: null, stopping: false };
       worker.on('error', (error) => {
         if (state.exited === null) state.exited = `error: ${error.message}`;
       });
@@ -204,10 +194,13 @@ export class WasmThreadPool {
 
   #checkWorkers(): void {
     if (this.#failure !== null) throw new Error(this.#failure);
+    const views = this.#views!;
     for (const w of this.#workers) {
       let reason: string | null = null;
-      if (Atomics.load(w.slot, READY) === START_FAILED) reason = `could not start: ${this.#message(w)}`;
-      else if (w.exited !== null && !w.stopping) reason = `exited unexpectedly (${w.exited})`;
+      if (Atomics.load(views.i32, P.readyIndex(this.#maxArgs, w.index)) === P.START_FAILED) {
+        const m = receiveMessageOnPort(w.port);
+        reason = `could not start: ${m ? String(m.message) : 'no message'}`;
+      } else if (w.exited !== null && !w.stopping) reason = `exited unexpectedly (${w.exited})`;
       if (reason !== null) {
         this.#failure = `wasm worker thread ${w.index} ${reason}; setThreads() starts fresh workers (or use DENSETRAIN_THREADS=1)`;
         throw new Error(this.#failure);
@@ -216,16 +209,19 @@ export class WasmThreadPool {
   }
 
   #stopWorkers(): void {
+    const views = this.#views;
+    if (views) {
+      Atomics.store(views.i32, P.STOP, 1);
+      Atomics.add(views.i32, P.WAKE, 1);
+      Atomics.notify(views.i32, P.WAKE);
+    }
     for (const w of this.#workers) {
       w.stopping = true;
-      Atomics.store(w.slot, OP, OP_STOP);
-      Atomics.store(w.slot, SEQ, (w.seq + 1) | 0);
-      Atomics.notify(w.slot, SEQ);
       void w.worker.terminate();
       w.port.close();
     }
     this.#workers = [];
-    this.#control = null;
+    this.#views = null;
   }
 
   /** @internal Tests: the worker objects (to observe or end them). */

@@ -7,6 +7,15 @@
 
 /** A GEMM is split only from this many flops (2mnk): below it, waking a thread costs more than it saves. */
 export const GEMM_SPLIT_FLOPS = 4e6;
+/** A GEMM is cut into chunks of about this many flops (at least one per thread, at most what the pool allows). */
+export const GEMM_CHUNK_FLOPS = 8e6;
+
+/** Chunks for a GEMM of `flops` flops: 1 below GEMM_SPLIT_FLOPS, else one per thread and more for big ones, at most `maxChunks`. */
+export function gemmChunks(flops: number, threads: number, maxChunks: () => number): number {
+  if (threads === 1 || flops < GEMM_SPLIT_FLOPS) return 1;
+  return Math.min(maxChunks(), Math.max(threads, Math.floor(flops / GEMM_CHUNK_FLOPS)));
+}
+
 /** Element-wise kernels are split only from this many elements per part. */
 export const ELEMENTS_PER_PART = 1 << 16;
 

@@ -1,16 +1,17 @@
 /**
- * A wasm backend worker thread: instantiates the same module over the shared memory, then runs
- * the jobs the main thread posts in its slot (wasm-protocol.ts) until told to stop. Every
- * failure (an instantiation error, a trap in a kernel) is reported through the slot and the
- * port, so the main thread, which may be blocked in Atomics.wait, gets an error instead of a hang.
+ * A wasm backend worker thread: instantiates the same module over the shared memory, then, for
+ * every job the main thread posts (wasm-protocol.ts), claims and runs chunks until none is left,
+ * until told to stop. Every failure (an instantiation error, a trap in a kernel) is reported
+ * through the control buffer and the port, so the main thread, which may be blocked in
+ * Atomics.wait, gets an error instead of a hang.
  */
 import { workerData } from 'node:worker_threads';
-import * as L from './wasm-protocol.js';
+import * as P from './wasm-protocol.js';
 import { WA } from './wasm-api.js';
 
-const data = workerData as L.WasmWorkerData;
-const slot = new Int32Array(data.control, data.slot * L.SLOT_BYTES, L.SLOT_BYTES / 4);
-const args = new Float64Array(data.control, data.slot * L.SLOT_BYTES + L.ARGS_BYTE, L.MAX_ARGS);
+const data = workerData as P.WasmWorkerData;
+const views = P.controlViews(data.control, data.maxArgs);
+const ready = P.readyIndex(data.maxArgs, data.index);
 
 type Kernel = (...args: number[]) => unknown;
 
@@ -22,44 +23,43 @@ function start(): Kernel[] | null {
   try {
     const instance = new WA.Instance(data.module, { env: { memory: data.memory } });
     const exports = instance.exports as Record<string, unknown>;
-    const kernels = L.WORKER_OPS.map((name) => {
+    const kernels = P.WORKER_OPS.map((name) => {
       const fn = exports[name];
       if (typeof fn !== 'function') throw new Error(`the module does not export ${name}`);
       return fn as Kernel;
     });
     (exports['gemmSetScratch'] as Kernel)(...data.scratch);
-    Atomics.store(slot, L.READY, L.RUNNING);
+    Atomics.store(views.i32, ready, P.RUNNING);
     return kernels;
   } catch (error) {
     data.port.postMessage(`cannot instantiate the module: ${describe(error)}`);
-    Atomics.store(slot, L.READY, L.START_FAILED);
+    Atomics.store(views.i32, ready, P.START_FAILED);
     return null;
   } finally {
-    Atomics.notify(slot, L.READY);
+    Atomics.notify(views.i32, ready);
   }
 }
 
 function serve(kernels: Kernel[]): void {
-  let seen = Atomics.load(slot, L.SEQ);
+  let seen = 0;
   for (;;) {
-    Atomics.wait(slot, L.SEQ, seen);
-    const seq = Atomics.load(slot, L.SEQ);
+    Atomics.wait(views.i32, P.WAKE, seen);
+    const seq = Atomics.load(views.i32, P.WAKE);
+    if (Atomics.load(views.i32, P.STOP) === 1) break;
     if (seq === seen) continue;
     seen = seq;
-    const op = Atomics.load(slot, L.OP);
-    if (op === L.OP_STOP) break;
-    let status = L.STATUS_OK;
-    try {
-      const kernel = kernels[op];
-      if (!kernel) throw new Error(`unknown op ${op}`);
-      kernel(...args);
-    } catch (error) {
-      status = L.STATUS_FAILED;
-      data.port.postMessage(`${L.WORKER_OPS[op] ?? `op ${op}`} failed: ${describe(error)}`);
+    for (let chunk = P.claimChunk(views, seq); chunk >= 0; chunk = P.claimChunk(views, seq)) {
+      // The job cannot change before this chunk is counted: the main thread waits for it.
+      const op = Atomics.load(views.i32, P.OP);
+      let failed = false;
+      try {
+        kernels[op]!(...P.chunkArgs(views, chunk));
+      } catch (error) {
+        failed = true;
+        data.port.postMessage(`${P.WORKER_OPS[op] ?? `op ${op}`} failed: ${describe(error)}`);
+      }
+      P.finishChunk(views, failed);
     }
-    Atomics.store(slot, L.STATUS, status);
-    Atomics.store(slot, L.DONE, seq);
-    Atomics.notify(slot, L.DONE);
   }
   data.port.close();
 }

@@ -18,7 +18,7 @@ import { defaultThreads, MAX_THREADS } from './threads.js';
 import { WA, type WasmMemory, type WasmModule } from './wasm-api.js';
 import { WasmThreadPool } from './wasm-pool.js';
 import type { WorkerOp } from './wasm-protocol.js';
-import { elementParts, flatRanges, gemmParts, GEMM_SPLIT_FLOPS, rowRanges } from './wasm-split.js';
+import { elementParts, flatRanges, gemmChunks, gemmParts, rowRanges } from './wasm-split.js';
 
 /** The module's exports (see assembly/index.ts). Pointers are byte offsets (u32, read back signed). */
 export interface WasmExports {
@@ -243,15 +243,17 @@ export function createWasmBackend(path: string = preferredWasmModulePath(), thre
   );
 
   /**
-   * Calls the export `op` with `whole`, or, when `parts` > 1, with the argument lists cut(parts)
-   * gives: the first on this thread, the others on the workers. Returns this thread's result.
+   * Calls the export `op` with `whole`, or, when `parts` > 1, with each argument list cut(parts)
+   * gives, shared between this thread and the workers. Returns the one call's result, or the
+   * smallest result of the chunks this thread ran (gemmStrided: 0 = no scratch memory; the
+   * kernels that return a sum are never split).
    */
   const dispatch = (op: WorkerOp, parts: number, whole: readonly number[], cut: (parts: number) => number[][]): number => {
     const fn = wasm[op] as unknown as (...args: readonly number[]) => number;
     if (parts <= 1) return fn(...whole);
-    let result = 0;
+    let result = Number.POSITIVE_INFINITY;
     pool.run(op, cut(parts), (args) => {
-      result = fn(...args);
+      result = Math.min(result, fn(...args));
     });
     return result;
   };
@@ -260,7 +262,7 @@ export function createWasmBackend(path: string = preferredWasmModulePath(), thre
 
   /** gemmStrided over the whole of C, split over the threads when it is big enough. */
   const gemm = (transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, a: number, b: number, beta: number, c: number, bf16: boolean): void => {
-    const parts = 2 * m * n * k >= GEMM_SPLIT_FLOPS ? pool.parts() : 1;
+    const parts = gemmChunks(2 * m * n * k, pool.threads, () => pool.parts());
     const [whole] = gemmParts(1, transA, transB, m, n, k, alpha, a, b, beta, c, bf16);
     const ok = dispatch('gemmStrided', parts, whole!, (p) => gemmParts(p, transA, transB, m, n, k, alpha, a, b, beta, c, bf16));
     if (!ok) throw new RangeError('wasm backend out of memory for GEMM scratch');

@@ -36,7 +36,7 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
     .option('--activation <name>', 'hidden activation (needed for files without densetrain metadata)')
     .option('--alpha <x>', 'leaky_relu slope for files without densetrain metadata')
     .option('--backend <name>', 'kernels: auto, native, wasm, reference')
-    .option('--threads <n>', 'native backend threads')
+    .option('--threads <n>', 'native and wasm backend threads')
     .option('--verbose', 'print stack traces on errors')
     .action(async (options: EvalOptions) => {
       // The same checks (and messages) as train's options.

@@ -37,7 +37,7 @@ export const registerWorkerCommand: RegisterCommand = (program, { io }) => {
     .description('run queued trials (compare/sweep/tune --queue) on this machine until stopped; listens on no port')
     .option('--queue <url>', 'redis://[user:password@]host:port[/db] or rediss://... (default: $DENSETRAIN_QUEUE)')
     .option('--concurrency <n>', 'worker processes on this machine, one trial each at a time (default 1)')
-    .option('--threads <n>', 'native threads per trial (default: the CPUs divided by --concurrency)')
+    .option('--threads <n>', 'native or wasm threads per trial (default: the CPUs divided by --concurrency)')
     .option('--verbose', 'print stack traces on errors')
     .action(async (options: WorkerCliOptions) => {
       const url = options.queue ?? process.env['DENSETRAIN_QUEUE'];
