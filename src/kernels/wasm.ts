@@ -262,6 +262,7 @@ export function createWasmBackend(path: string = preferredWasmModulePath(), thre
 
   /** gemmStrided over the whole of C, split over the threads when it is big enough. */
   const gemm = (transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, a: number, b: number, beta: number, c: number, bf16: boolean): void => {
+    if (m === 0 || n === 0) return; // C is empty: nothing to write
     const parts = gemmChunks(2 * m * n * k, pool.threads, () => pool.parts());
     const [whole] = gemmParts(1, transA, transB, m, n, k, alpha, a, b, beta, c, bf16);
     const ok = dispatch('gemmStrided', parts, whole!, (p) => gemmParts(p, transA, transB, m, n, k, alpha, a, b, beta, c, bf16));
