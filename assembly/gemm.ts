@@ -249,6 +249,7 @@ function packPanelsB(kc: i32, nc: i32, src: usize, rs: usize, cs: usize): void {
 /**
  * The micro-kernel: the 4 x 8 tile at c (row stride ldc bytes) becomes
  * alpha * (A panel * B panel) + beta * tile; with beta = 0 the tile is not read. kc >= 1.
+ * Long because the k loop is unrolled 4x by hand (eight accumulators, no spills).
  */
 function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32, beta: f32): void {
   let c00 = f32x4.splat(0);
@@ -480,7 +481,7 @@ export function gemmStrided(
   const acs: usize = transA ? <usize>lda << 2 : 4;
   const brs: usize = transB ? 4 : <usize>ldb << 2;
   const bcs: usize = transB ? <usize>ldb << 2 : 4;
-  // Blocks of nearly equal size (k = 784 is 4 x 196, not 3 x 256 + 16): no thin last block.
+  // Blocks of nearly equal size (with KC 512, k = 784 is 2 x 392, not 512 + 272): no thin last block.
   const ncStep = balancedStep(n, NC, NR);
   const kcStep = balancedStep(k, KC, 4);
   for (let jc = 0; jc < n; jc += ncStep) {

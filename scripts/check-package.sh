@@ -181,7 +181,7 @@ if install_into ignore-scripts "${no_compiler[@]}" -- --ignore-scripts; then
 fi
 
 if install_into no-prebuild "${no_compiler[@]}" npm_config_arch=arm64 -- ; then
-  train_in no-prebuild '^backend: wasm \(simd128, 1 thread\); skipped native: no prebuilt native addon for linux-arm64, and compiling one at install failed \(no working C\+\+ compiler.*\); for native speed install a C\+\+ compiler .* and run "npm rebuild densetrain"$' \
+  train_in no-prebuild '^backend: wasm \(simd128(-relaxed)?, [0-9]+ threads?\); skipped native: no prebuilt native addon for linux-arm64, and compiling one at install failed \(no working C\+\+ compiler.*\); for native speed install a C\+\+ compiler .* and run "npm rebuild densetrain"$' \
     "${no_compiler[@]}" npm_config_arch=arm64
 fi
 

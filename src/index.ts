@@ -12,8 +12,10 @@
 export { train } from './train/train.js';
 export type { BatchEvent, StartEvent, TrainOptions, TrainResult } from './train/train.js';
 export { DEFAULT_CONFIG } from './train/defaults.js';
-export { loadModel, CheckpointError, MODEL_FILE, CHECKPOINT_FILE } from './train/checkpoint.js';
-export type { LoadModelOptions } from './train/checkpoint.js';
+export { loadModel, MODEL_FILE } from './model/load.js';
+export { CheckpointError } from './model/safetensors.js';
+export { CHECKPOINT_FILE } from './train/checkpoint.js';
+export type { LoadModelOptions } from './model/load.js';
 export { createModel, DisposedError } from './model/mlp.js';
 export type { CreateModelOptions, LossAndGradients, Model, ModelArchitecture } from './model/mlp.js';
 export { backendInfo, formatBackendInfo, getKernels, selectKernels } from './kernels/index.js';
@@ -28,8 +30,8 @@ export type { AshaOptions, RungEntry, SchedulerName } from './experiments/asha.j
 export { InProcessExecutor } from './experiments/in-process.js';
 export { ProcessPoolExecutor } from './experiments/pool.js';
 export type { EpochDecision, Executor, TrialHandle, TrialHooks, TrialOutcome, TrialProgress, TrialSpec, TrialStatus } from './experiments/executor.js';
-export { spread } from './experiments/stats.js';
-export type { Spread } from './experiments/stats.js';
+export { spread } from './train/spread.js';
+export type { Spread } from './train/spread.js';
 export { loadDataset } from './data/registry.js';
 export { fingerprintDataset, fingerprintDifference } from './data/fingerprint.js';
 export type { DataFingerprint } from './data/fingerprint.js';

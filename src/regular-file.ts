@@ -10,6 +10,7 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { firstLine } from './first-line.js';
 
 /** Why a path cannot be read; `message` is "<path>: <problem>" (callers wrap it in their own error type). */
 export class FileReadError extends Error {
@@ -58,7 +59,7 @@ export function describeErrno(error: unknown): string {
     case 'EROFS':
       return 'read-only file system';
     default:
-      return e?.message ? String(e.message).split('\n')[0]! : String(error);
+      return e?.message ? firstLine(String(e.message)) : String(error);
   }
 }
 

@@ -1,12 +1,12 @@
 /**
- * bench/peak.ts and bench/openblas.ts bookkeeping: flops per cycle per ISA, the --peak /
+ * src/bench/peak.ts and src/bench/openblas.ts bookkeeping: flops per cycle per ISA, the --peak /
  * DENSETRAIN_PEAK_GFLOPS override, and how OpenBLAS rows attach to densetrain rows. No timing
  * assertions (the JS clock estimate is not run here).
  */
 import { describe, expect, it } from 'vitest';
-import type { BenchRow } from '../bench/kernels.js';
-import { attachOpenBlas, type OpenBlasResult } from '../bench/openblas.js';
-import { flopsPerCycle, parsePeakGflops, physicalCores, resolvePeak } from '../bench/peak.js';
+import type { BenchRow } from '../src/bench/kernels.js';
+import { attachOpenBlas, type OpenBlasResult } from '../src/bench/openblas.js';
+import { flopsPerCycle, parsePeakGflops, physicalCores, resolvePeak } from '../src/bench/peak.js';
 
 describe('bench peak', () => {
   it('flops per cycle per core', () => {

@@ -1,12 +1,12 @@
 /**
- * The TF.js side of `densetrain bench train --vs-tfjs` (bench/tfjs.ts): without TF.js the
+ * The TF.js side of `densetrain bench train --vs-tfjs` (src/bench/tfjs.ts): without TF.js the
  * comparison is skipped with one line naming the remedy; with the devDependencies installed, a
  * tiny model trains on TF.js's wasm backend (its loss falls and it learns a separable set), and
  * the ratio attaches to the fp32 rows of the same model only. No timing assertions.
  */
 import { describe, expect, it } from 'vitest';
-import { attachTfjs, runTfjsBench, type TfjsOptions } from '../bench/tfjs.js';
-import type { TrainBenchRow } from '../bench/train.js';
+import { attachTfjs, runTfjsBench, type TfjsOptions } from '../src/bench/tfjs.js';
+import type { TrainBenchRow } from '../src/bench/train.js';
 import type { ImageSet } from '../src/data/types.js';
 
 /** 4 classes, each lighting its own quarter of the 16 pixels (plus a little structured noise). */

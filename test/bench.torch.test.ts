@@ -1,5 +1,5 @@
 /**
- * The PyTorch side of `densetrain bench train --vs-torch` (bench/torch.ts + bench/torch_train.py):
+ * The PyTorch side of `densetrain bench train --vs-torch` (src/bench/torch.ts + bench/torch_train.py):
  * a missing python or torch is skipped with one line saying how to enable it; with a python that
  * has torch (DENSETRAIN_TORCH_PYTHON, else /usr/bin/python3 when it has torch), a tiny model
  * trains in fp32 and bf16 autocast on a small synthetic set, and the ratios attach to the rows of
@@ -10,8 +10,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { attachTorch, runTorchBench, type TorchOptions } from '../bench/torch.js';
-import type { TrainBenchRow } from '../bench/train.js';
+import { attachTorch, runTorchBench, type TorchOptions } from '../src/bench/torch.js';
+import type { TrainBenchRow } from '../src/bench/train.js';
 import type { ImageSet } from '../src/data/types.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'densetrain-torch-test-'));

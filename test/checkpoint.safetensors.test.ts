@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReferenceKernels } from '../src/kernels/reference.js';
 import { Mlp } from '../src/model/mlp.js';
 import { Rng } from '../src/rng.js';
-import { loadModel } from '../src/train/checkpoint.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
+import { loadModel } from '../src/model/load.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.js';
 
 const kernels = createReferenceKernels();
 let dir = '';

@@ -77,7 +77,7 @@ describe('densetrain compare', () => {
         expect(lines.filter((l) => l.includes(`run: ${a};`)), `${metric} ${a}`).toHaveLength(2); // train + validation
       }
     }
-    expect(drawn(chartSvg(html, 'per-class'), 'bar')).toHaveLength(3 * data.classes);
+    expect(drawn(chartSvg(html, 'per-class'), 'point')).toHaveLength(3 * data.classes);
 
     const summary = readJson<{ varied: string; runs: { label: string; status: string; testAccuracy: number; report: string }[] }>(join(out, 'compare.json'));
     expect(summary.varied).toBe('--activation');

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeSafetensors } from '../src/train/safetensors.js';
+import { writeSafetensors } from '../src/model/safetensors.js';
 import { ensureBuilt, runCli, writeTinyDataset } from './helpers/cli.js';
 
 let dir: string;

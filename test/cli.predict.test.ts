@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { predictImageSet } from '../src/cli/predict.js';
+import { predictImageSet } from '../src/train/predict.js';
 import { encodeIdxImages } from '../src/data/idx.js';
 import { loadDataset } from '../src/data/registry.js';
 import type { Dataset } from '../src/data/types.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';
-import { loadModel } from '../src/train/checkpoint.js';
+import { loadModel } from '../src/model/load.js';
+import { formatProbability } from '../src/format.js';
 import { ensureBuilt, runCli } from './helpers/cli.js';
 
 let dir: string;
@@ -39,7 +40,7 @@ interface JsonPrediction {
   file: string;
   index?: number;
   label?: number;
-  top: { class: number; name: string; probability: number }[];
+  top: { class: number; name: string; probability: number; rest: number }[];
   looksInverted?: boolean;
 }
 
@@ -146,7 +147,14 @@ describe('densetrain predict', () => {
     const plain = await runCli(['predict', '--model', run, file]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr.trim().split('\n')).toEqual(['densetrain: hint: inverted.png looks like a dark digit on a light background; MNIST digits are light on dark: try --invert']);
-    expect(plain.stdout).toMatch(/^.*inverted\.png: \d [\d.]+%, \d [\d.]+%, \d [\d.]+%\n$/);
+    // A probability: "97.31%", or near 1 "1 − 2.1e-10", or near 0 "3.2e-7".
+    const P = '(?:[\\d.]+%|1 − [\\d.]+e-\\d+|1 − <1e-45|[\\d.]+e-\\d+)';
+    expect(plain.stdout).toMatch(new RegExp(`^.*inverted\\.png: \\d \\(${P}\\), \\d \\(${P}\\), \\d \\(${P}\\)\\n$`));
+    // The line prints what --json holds, formatted so that probabilities near 1 stay apart.
+    const same = await predictJson([file]);
+    const shown = same.predictions[0]!.top.map((t) => `${t.name} (${formatProbability(t.probability, t.rest)})`).join(', ');
+    expect(plain.stdout).toBe(`${file}: ${shown}\n`);
+    for (const t of same.predictions[0]!.top) expect(t.rest).toBeCloseTo(1 - t.probability, 6);
     const fixed = await predictJson(['--invert', file]);
     expect(fixed.code).toBe(0);
     expect(fixed.stderr).toBe('');

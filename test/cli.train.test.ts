@@ -95,6 +95,11 @@ describe.concurrent('densetrain', () => {
     expect(result.stdout).toMatch(/stop reason +│ +completed/);
     expect(result.stdout).toContain('true \\ predicted');
     expect(result.stdout).toContain(`run folder: ${out}`);
+    // The confusion table has one line per class: a rule under its header, none between rows.
+    const lines = result.stdout.split('\n');
+    const confusionTop = lines.findIndex((l) => l.includes('true \\ predicted')) - 1;
+    const confusionEnd = lines.findIndex((l, i) => i > confusionTop && l.startsWith('└'));
+    expect(confusionEnd - confusionTop + 1).toBe(data.classes + 4);
 
     const predictions = join(tmp, 'predictions.json');
     const evaluated = await runCli(['eval', '--model', join(out, 'model.safetensors'), '--data', data.dir, '--predictions', predictions]);
@@ -119,6 +124,29 @@ describe.concurrent('densetrain', () => {
     const mismatch = await runCli(['eval', '--model', out, '--data', other.dir]);
     expect(mismatch.code).toBe(2);
     expect(mismatch.stderr.trim()).toMatch(/^densetrain: --model takes 64 inputs but --data .* has 36 pixels per image \(6x6\)$/);
+
+    // The same images and class count under other class names (a folder named like Fashion-MNIST
+    // gets its class names): eval refuses in one line instead of printing a meaningless accuracy.
+    const renamed = writeTinyDataset(join(tmp, 'fashion-tiny'));
+    const otherClasses = await runCli(['eval', '--model', out, '--data', renamed.dir]);
+    expect(otherClasses.code).toBe(2);
+    expect(otherClasses.stderr.trim()).toMatch(/^densetrain: --model was trained on the classes 0, 1, 2, 3, 4, 5, \.\.\. \(10 in all\) but --data .*fashion-tiny has T-shirt\/top, Trouser, .*; evaluate it on data with its classes$/);
+    expect(otherClasses.stdout).not.toMatch(/test accuracy/);
+  });
+
+  it('train --quiet prints one line per epoch and the final summary only', async () => {
+    const out = join(tmp, 'run-quiet');
+    const result = await runCli(['train', '--data', data.dir, '--layers', '64,16,10', '--epochs', '3', '--batch-size', '16', '--quiet', '--out', out], { cwd: tmp });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr.trim().split('\n').map((l) => l.replace(/ .*/, ''))).toEqual(['epoch', 'epoch', 'epoch']);
+    const record = readRecord(out);
+    const testPct = `${((record.test?.accuracy ?? NaN) * 100).toFixed(2)}%`;
+    expect(result.stdout).toContain(testPct);
+    expect(result.stdout).toMatch(/stop reason +│ +completed/);
+    expect(result.stdout).toContain(`report: ${join(out, 'report.html')}`);
+    for (const noise of ['backend:', 'data:', 'run folder:', 'precision:', 'true \\ predicted', 'precision │ recall']) expect(result.stdout).not.toContain(noise);
+    // The scores (7 lines) and run (8 lines) tables and the report line.
+    expect(result.stdout.trim().split('\n')).toHaveLength(16);
   });
 
   it('Ctrl-C stops after the batch, keeps a checkpoint, exits 130; --resume finishes the run', async () => {

@@ -83,6 +83,18 @@ describe.concurrent('densetrain train (child process): wrong options exit 2 nami
 
 describe('densetrain train (in-process main): more wrong options', () => {
   const fails = (args: string[], ...fragments: string[]) => trainFails(runInProcess, args, ...fragments);
+  it('an unknown option names the closest known one, by spelling or by what its help calls it', async () => {
+    await fails(['--learning-rate', '0.1'], "unknown option '--learning-rate' (did you mean --lr?)");
+    await fails(['--learning_rate', '0.1'], '(did you mean --lr?)');
+    await fails(['--random-seed', '3'], '(did you mean --seed?)');
+    await fails(['--batch', '8'], '(did you mean --batch-size?)');
+    await fails(['--nestrov'], '(Did you mean --nesterov?)');
+    const far = await runInProcess(['train', '--data', data.dir, '--colour', 'red']);
+    expectUsage(far, "unknown option '--colour'");
+    expect(far.stderr).not.toMatch(/did you mean/i);
+    // Other commands too: eval's options are its own.
+    expectUsage(await runInProcess(['eval', '--model', 'm', '--data', data.dir, '--prediction-file', 'p.json']), '(did you mean --predictions?)');
+  });
   it('lr = 0, not a number', async () => {
     await fails(['--lr', '0'], '--lr must be > 0, got 0');
     await fails(['--lr', 'fast'], '--lr must be a number, got "fast"');
@@ -174,5 +186,12 @@ describe('no command, help (child process)', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--batch-size <n>');
     expect(help.stdout).toContain('--config <file>');
+    // Switches on by default say so, and show how to turn them off.
+    const flat = help.stdout.replace(/\n\s+/g, ' ');
+    expect(flat).toMatch(/--nesterov +Nesterov momentum \(SGD\) \(default: on\)/);
+    expect(flat).toMatch(/--no-nesterov +turn --nesterov off/);
+    expect(flat).toMatch(/--standardize +standardise pixels .*\(default: on\)/);
+    expect(flat).toMatch(/--no-standardize +turn --standardize off/);
+    expect(flat).toMatch(/--lr <x> +learning rate \(> 0\) \(default: 0\.05\)/);
   });
 });

@@ -11,7 +11,7 @@ import { AshaScheduler, rungEpochs } from '../src/experiments/asha.js';
 import type { TrialHooks, TrialOutcome, TrialSpec } from '../src/experiments/executor.js';
 import { InProcessExecutor } from '../src/experiments/in-process.js';
 import { parseSpace } from '../src/experiments/space.js';
-import { formatSpread, spread, spreadPerIndex } from '../src/experiments/stats.js';
+import { formatSpread, spread, spreadPerIndex } from '../src/train/spread.js';
 import { gridSize, gridTrials, randomTrials } from '../src/experiments/strategies.js';
 import { rankTrials, tune, type TuneFile } from '../src/experiments/tune.js';
 import { ConfigError } from '../src/train/schema.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { predictImageSet } from '../src/cli/predict.js';
+import { predictImageSet } from '../src/train/predict.js';
 import { packageVersion } from '../src/cli/version.js';
 import { loadDataset } from '../src/data/registry.js';
 import type { Dataset } from '../src/data/types.js';

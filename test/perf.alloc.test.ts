@@ -7,7 +7,7 @@
  *   holds one batch (its capacity), and the backend memory of a run does not grow with the
  *   number of images.
  * train.loop.test.ts checks the reference backend's allocation count batch by batch on a plain
- * run; this suite adds the other backends and the epoch-end work. Timings: bench/train.ts.
+ * run; this suite adds the other backends and the epoch-end work. Timings: src/bench/train.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -3,6 +3,7 @@
  * z = 0 derivative convention of its exported helpers, zero sizes, in-place forms and the
  * float64 results it documents. (Numerics against the fixtures are in kernels.golden.test.ts.)
  */
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { activate, activationDerivative, createReferenceKernels } from '../src/kernels/reference.js';
 import type { Tensor } from '../src/kernels/types.js';
@@ -61,6 +62,21 @@ describe('reference: tensors', () => {
     k.free(b);
     expect(k.allocatedBytes()).toBe(0);
     expect(other.allocatedBytes()).toBe(400);
+  });
+
+  it('keeps no tensor alive: one dropped without free() is garbage collected', () => {
+    // A child with --expose-gc: the backend must hold its tensors weakly (it once kept every
+    // tensor ever allocated in a Set, so an unfreed one was never collected).
+    const script = `
+      const { createReferenceKernels } = await import(${JSON.stringify(new URL('../dist/src/kernels/reference.js', import.meta.url).href)});
+      const k = createReferenceKernels();
+      let collected = false;
+      const registry = new FinalizationRegistry(() => { collected = true; });
+      (() => { registry.register(k.alloc(1 << 20), 'tensor'); })();
+      for (let i = 0; i < 20 && !collected; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+      process.stdout.write(String(collected));`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(out).toBe('true');
   });
 
   it('info and threads: js, one thread, setThreads accepts only 1', () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Kernels } from '../src/kernels/types.js';
 import { CHECKPOINT_FILE } from '../src/train/checkpoint.js';
-import { decodeSafetensors } from '../src/train/safetensors.js';
+import { decodeSafetensors } from '../src/model/safetensors.js';
 import { train, type TrainResult } from '../src/train/train.js';
 import type { TrainConfig } from '../src/train/types.js';
 import { loadedBackends, registerMissingBackends } from './helpers/backends.js';

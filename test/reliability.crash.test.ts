@@ -4,7 +4,7 @@
  *   `train --resume DIR`, finishes with final weights equal bit for bit to an uninterrupted run
  *   with the same seed on the same backend (every tensor of model.safetensors), on native and
  *   wasm. A temp file left by a write the kill cut short does not disturb the resume.
- * - Checkpoints are written through a temp file, fsync and rename (src/train/safetensors.ts
+ * - Checkpoints are written through a temp file, fsync and rename (src/model/safetensors.ts
  *   writeFileAtomic), so the kill never leaves a half-written checkpoint.safetensors.
  * - A corrupted file (one flipped byte anywhere in the header, or in the tensor data) is refused
  *   with an error naming the file, by the reader, by `eval --model` and by `train --resume`.
@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryLoadBackend } from '../src/kernels/index.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';
-import { CHECKPOINT_FILE, MODEL_FILE } from '../src/train/checkpoint.js';
-import { CheckpointError, decodeSafetensors } from '../src/train/safetensors.js';
+import { MODEL_FILE } from '../src/model/load.js';
+import { CHECKPOINT_FILE } from '../src/train/checkpoint.js';
+import { CheckpointError, decodeSafetensors } from '../src/model/safetensors.js';
 import { train } from '../src/train/train.js';
 import type { RunRecord } from '../src/train/types.js';
 import { registerMissingBackends } from './helpers/backends.js';
@@ -120,7 +121,7 @@ describe.concurrent('SIGKILL at a random moment, then --resume: bit-identical to
 describe('checkpoint writes are atomic', () => {
   it('writeFileAtomic writes a temp file, fsyncs it, then renames it over the target', () => {
     // A structural check of the code path every checkpoint and model file goes through.
-    const source = readFileSync(new URL('../src/train/safetensors.ts', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../src/model/safetensors.ts', import.meta.url), 'utf8');
     const body = source.slice(source.indexOf('export async function writeFileAtomic'));
     const order = ['.tmp`', 'writeFile(bytes)', 'handle.sync()', 'rename(temp, path)'].map((s) => body.indexOf(s));
     for (const at of order) expect(at).toBeGreaterThan(-1);

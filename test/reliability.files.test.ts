@@ -117,7 +117,8 @@ describe.concurrent('environment variables are options too', () => {
     const out = join(root, 'out-env-good');
     const result = await runCli(trainArgs(out), { cwd: root, timeoutMs: 60_000, env: { DENSETRAIN_THREADS: '1', DENSETRAIN_BACKEND: undefined } });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^backend: native \(\w+, 1 thread\)/m);
+    // --quiet: the backend is in the summary table.
+    expect(result.stdout).toMatch(/^│ backend +│ native \(\w+, 1 thread\)/m);
   });
 });
 

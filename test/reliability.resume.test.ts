@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintDataset, fingerprintDifference } from '../src/data/fingerprint.js';
 import { tryLoadBackend } from '../src/kernels/index.js';
 import { loadNativeAddon } from '../src/kernels/native.js';
-import { CHECKPOINT_FILE, loadModel, MODEL_FILE, readCheckpoint } from '../src/train/checkpoint.js';
-import { CheckpointError, decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
+import { loadModel, MODEL_FILE } from '../src/model/load.js';
+import { CHECKPOINT_FILE, readCheckpoint } from '../src/train/checkpoint.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.js';
 import { train } from '../src/train/train.js';
 import type { RunRecord } from '../src/train/types.js';
 import { collect, ensureBuilt, runCli, spawnCli, writeTinyDataset, type TinyDataset } from './helpers/cli.js';
@@ -78,7 +79,8 @@ describe('resume is faithful', () => {
 
     const resumed = await runCli(['train', '--resume', stopped, '--quiet'], { cwd: tmp, timeoutMs: 110_000, env: { DENSETRAIN_BACKEND: 'wasm' } });
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stdout).toMatch(/^backend: native/m);
+    // --quiet: the backend is in the summary table.
+    expect(resumed.stdout).toMatch(/^│ backend +│ native /m);
     expect(resumed.stderr).toMatch(/continuing on native, the backend the run was trained on \(DENSETRAIN_BACKEND=wasm ignored/);
     expect((await referenceRun).code).toBe(0);
     sameBytes(join(reference, MODEL_FILE), join(stopped, MODEL_FILE));
@@ -91,7 +93,7 @@ describe('resume is faithful', () => {
     // --backend wasm chooses another backend on purpose: allowed.
     const other = await runCli(['train', '--resume', stopped, '--epochs', '31', '--backend', 'wasm', '--quiet'], { cwd: tmp, timeoutMs: 110_000 });
     expect(other.code, other.stderr).toBe(0);
-    expect(other.stdout).toMatch(/^backend: wasm/m);
+    expect(other.stdout).toMatch(/^│ backend +│ wasm /m);
     expect((await readCheckpoint(stopped)).state.ranOn?.backend).toBe('wasm');
   });
 

@@ -7,6 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeComparisonReport, writeSweepReport, type ComparedRun, type SweptRun } from '../src/report/compare.js';
 import { writeReport } from '../src/report/index.js';
 import { chromiumStatus, launchChromium, skipBrowser } from './helpers/chromium.js';
 import { syntheticRun } from './helpers/report-fixture.js';
@@ -123,5 +124,65 @@ describe.skipIf(skipBrowser())('report in headless chromium', () => {
     }
     // Nothing sticks out sideways at a common laptop width.
     expect(facts.scrollWidth).toBeLessThanOrEqual(facts.clientWidth);
+  });
+
+  it('compare and sweep pages: legend lines drawn, settings under their headers, swatch and value on one line', async () => {
+    await mkdir(artifacts, { recursive: true });
+    const a = syntheticRun({ epochs: 4, prelu: false }).record;
+    const b = syntheticRun({ epochs: 4, prelu: false }).record;
+    b.config = { ...b.config, activation: 'tanh', lr: 0.01 };
+    const compared: ComparedRun[] = [
+      { label: 'relu', status: 'completed', record: a, reportHref: null },
+      { label: 'tanh', status: 'completed', record: b, reportHref: null },
+    ];
+    const comparePath = await writeComparisonReport(`${artifacts}compare-html`, { varied: '--activation', runs: compared });
+    const swept: SweptRun[] = [0.001, 0.01, 0.1].map((value) => ({ label: `lr=${value}`, value, status: 'completed', record: a, reportHref: 'x/report.html' }));
+    const sweepPath = await writeSweepReport(`${artifacts}sweep-html`, { param: 'lr', scale: 'log', runs: swept });
+
+    // A narrow window squeezes the tables: what must stay together does.
+    const page = await browser!.newPage({ viewport: { width: 700, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(pathToFileURL(comparePath).href, { waitUntil: 'load' });
+    const compare = await page.evaluate(() => {
+      // The split legend (train solid, validation dashed): its symbols are strokes that draw.
+      const symbols = Array.from(document.querySelectorAll('#chart-compare-loss .role-legend-symbol path[stroke-dasharray]')).map((p) => {
+        const style = getComputedStyle(p);
+        return { stroke: style.stroke, width: parseFloat(style.strokeWidth), length: (p as SVGGraphicsElement).getBBox().width };
+      });
+      // Settings that differ: each value starts where its column's header starts.
+      const table = document.querySelector('table.diff')!;
+      const heads = Array.from(table.querySelectorAll('thead th')).slice(1);
+      const cells = Array.from(table.querySelectorAll('tbody tr:first-child td'));
+      const textLeft = (el: Element) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        return range.getBoundingClientRect().left;
+      };
+      return { symbols, offsets: cells.map((td, i) => textLeft(td) - textLeft(heads[i]!)) };
+    });
+    await page.screenshot({ path: `${artifacts}compare.png`, fullPage: true });
+    await page.goto(pathToFileURL(sweepPath).href, { waitUntil: 'load' });
+    const sweepRows = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('table.runs tbody th')).map((th) => {
+        const swatch = th.querySelector('.swatch')!.getBoundingClientRect();
+        const value = th.querySelector('a')!.getBoundingClientRect();
+        return { swatchTop: swatch.top, valueTop: value.top, valueLeft: value.left, swatchRight: swatch.right };
+      }),
+    );
+    await page.screenshot({ path: `${artifacts}sweep.png`, fullPage: true });
+    await page.close();
+
+    expect(compare.symbols).toHaveLength(2);
+    for (const s of compare.symbols) {
+      expect(s.stroke).not.toMatch(/transparent|none|rgba\(0, 0, 0, 0\)/);
+      expect(s.width).toBeGreaterThan(1);
+      expect(s.length).toBeGreaterThan(10);
+    }
+    expect(compare.offsets.length).toBe(2);
+    for (const dx of compare.offsets) expect(Math.abs(dx)).toBeLessThan(2);
+    expect(sweepRows).toHaveLength(3);
+    for (const r of sweepRows) {
+      expect(r.valueLeft).toBeGreaterThan(r.swatchRight);
+      expect(Math.abs(r.valueTop - r.swatchTop)).toBeLessThan(8);
+    }
   });
 });

@@ -3,12 +3,14 @@
  * overlaid curves drawn (one train and one validation line per run), per-class bars, diverged
  * values kept and marked, labels escaped, the x scale chosen from the values.
  */
+import { optionFlag } from '../src/train/schema.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareCurvesSpec, sweepChartSpec } from '../src/report/charts.js';
+import { compareCurvesSpec, perClassCompareSpec, perClassRange, sweepChartSpec } from '../src/report/charts.js';
+import { renderSvg } from '../src/report/render.js';
 import {
   bestValAccuracy,
   buildComparisonReport,
@@ -70,7 +72,8 @@ describe('compare.html', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'densetrain-compare-report-'));
     dirs.push(dir);
-    const path = await writeComparisonReport(dir, { varied: '--activation', runs });
+    // The CLI names settings by its flags (report/ itself knows only config keys).
+    const path = await writeComparisonReport(dir, { varied: '--activation', runs, settingName: optionFlag });
     expect(path).toBe(join(dir, 'compare.html'));
     html = await readFile(path, 'utf8');
   });
@@ -109,12 +112,12 @@ describe('compare.html', () => {
     expect(drawn(charts.get('compare-loss')!, 'point')).toHaveLength(2 * (6 + 4 + 2));
   });
 
-  it('shows per-class test accuracy of each run side by side (bars and a heat table)', () => {
-    const bars = drawn(chartSvgs(html).get('per-class')!, 'bar');
-    expect(bars).toHaveLength(3 * 10);
+  it('shows per-class test accuracy of each run side by side (dots and a heat table)', () => {
+    const dots = drawn(chartSvgs(html).get('per-class')!, 'point');
+    expect(dots).toHaveLength(3 * 10);
     const reluStats = perClassStats(a.test!.confusion);
-    const bar3 = bars.find((l) => l.startsWith('class: 3;') && l.includes('run: relu'))!;
-    expect(bar3).toContain(`test accuracy (recall): ${(reluStats[3]!.accuracy * 100).toFixed(0)}%`);
+    const dot3 = dots.find((l) => l.startsWith('class: 3;') && l.includes('run: relu'))!;
+    expect(dot3).toContain(`test accuracy (recall): ${(reluStats[3]!.accuracy * 100).toFixed(0)}%`);
     const heat = /<table class="grid num heat">[\s\S]*?<\/table>/.exec(html)![0];
     expect(heat.match(/<tr><th scope="row">/g)).toHaveLength(10);
     expect(heat).toContain(`${(reluStats[3]!.accuracy * 100).toFixed(1)}%`);
@@ -215,6 +218,46 @@ describe('sweep scale and value formatting', () => {
   it('a sweep chart of only diverged values still renders a spec with the crosses', () => {
     const spec = sweepChartSpec([{ value: 1, metric: null, diverged: true }], { param: 'lr', metric: 'test loss', scale: 'linear' }) as { layer: unknown[] };
     expect(spec.layer).toHaveLength(4);
+  });
+
+  it('the train (solid) / validation (dashed) legend draws its lines', async () => {
+    const { record } = syntheticRun({ epochs: 3, prelu: false });
+    const spec = compareCurvesSpec([{ label: 'a', record }], 'loss');
+    const svg = await renderSvg(spec);
+    // The legend's two symbols: strokes with the split's dash, in a visible colour and width.
+    const symbols = [...svg.matchAll(/<g class="mark-symbol role-legend-symbol"[^>]*><path ([^>]*)\/>/g)].map((m) => m[1]!).filter((p) => p.includes('stroke-dasharray'));
+    expect(symbols).toHaveLength(2);
+    for (const attrs of symbols) {
+      expect(attrs).toMatch(/ stroke="#3c4350"/);
+      expect(attrs).toMatch(/ stroke-width="2"/);
+      expect(attrs).toMatch(/ d="M-?[\d.]+,0L[\d.]+,0"/);
+    }
+    expect(symbols.map((s) => /stroke-dasharray="([^"]+)"/.exec(s)![1])).toEqual(['1,0', '6,4']);
+  });
+
+  it('per-class accuracy: the scale fits the runs that learned; a collapsed run sits on the bottom edge as off the scale', async () => {
+    const learned = [0.99, 0.97, 0.93, 0.91, 0.95, 0.94, 0.98, 0.96, 0.9, 0.92];
+    const other = learned.map((v) => v - 0.02);
+    const collapsed = [1, 0, 0, 0, 0.3, 0, 0, 0, 0, 0];
+    expect(perClassRange([...learned, ...other, ...collapsed])).toEqual({ min: 0.87, max: 1 });
+    expect(perClassRange(learned)).toEqual({ min: 0.89, max: 1 });
+    expect(perClassRange([])).toEqual({ min: 0, max: 1 });
+    const names = learned.map((_, c) => String(c));
+    const spec = perClassCompareSpec(
+      [
+        { label: 'a', accuracies: learned },
+        { label: 'b', accuracies: other },
+        { label: 'c', accuracies: collapsed },
+      ],
+      names,
+    ) as any;
+    expect(spec.layer[0].mark.type).toBe('point');
+    expect(spec.layer[0].encoding.y.scale.domain).toEqual([0.87, 1]);
+    expect(spec.layer[0].data.values).toHaveLength(21);
+    expect(spec.layer[1].mark.shape).toBe('triangle-down');
+    expect(spec.layer[2].data.values.map((v: { label: string }) => v.label)).toEqual(['0.0%', '0.0%', '0.0%', '30.0%', '0.0%', '0.0%', '0.0%', '0.0%', '0.0%']);
+    const svg = await renderSvg(spec);
+    expect(svg).toMatch(/aria-label="Y-axis titled 'test accuracy \(recall\)' for a linear scale with values from 87% to 100%"/);
   });
 
   it('overlaid loss uses a log axis when losses span more than 30x', () => {

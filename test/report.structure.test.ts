@@ -101,6 +101,12 @@ describe('report: full run with test images', () => {
     expect(counts).toContain(`aria-label="predicted label: 3; true label: 3; count: ${diag}"`);
   });
 
+  it('the accuracy chart starts at epoch 1, where accuracy is first measured (the loss chart at 0)', () => {
+    const svgs = chartSvgs(html);
+    expect(svgs.get('accuracy')!).toMatch(/aria-label="X-axis titled 'epoch' for a linear scale with values from 1 to 8"/);
+    expect(svgs.get('loss')!).toMatch(/aria-label="X-axis titled 'epoch' for a linear scale with values from 0(\.0)? to 8/);
+  });
+
   it('embeds the 30 top-3 images as decodable PNGs of the right test images', () => {
     const section = html.slice(html.indexOf('<section id="top3">'), html.indexOf('<section id="wrong">'));
     const uris = [...section.matchAll(/<img src="(data:image\/png;base64,[^"]+)"/g)].map((m) => m[1]!);
@@ -151,6 +157,33 @@ describe('report: full run with test images', () => {
       expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
       expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     }
+  });
+});
+
+describe('report: probabilities that round to 100%', () => {
+  it('top-3 and confidently-wrong cards tell probabilities near 1 apart, ranked by what distinguishes them', async () => {
+    const run = syntheticRun();
+    const { images } = run.test;
+    const probs = Float32Array.from(run.test.probs);
+    const classes = 10;
+    // Three class-0 images the model is sure of: p(0) rounds to 1 in float32, the rest differs.
+    const zeros = [...images.labels.keys()].filter((i) => images.labels[i] === 0).slice(0, 3);
+    const rests = [4e-8, 2e-10, 3e-9];
+    zeros.forEach((i, k) => {
+      probs.fill(0, i * classes, (i + 1) * classes);
+      probs[i * classes] = 1;
+      probs[i * classes + 1] = rests[k]!;
+    });
+    expect(zeros.every((i) => probs[i * classes] === 1)).toBe(true);
+    const { html } = await buildReport({ record: run.record, test: { images, probs } });
+    const top3 = html.slice(html.indexOf('<section id="top3">'), html.indexOf('<section id="wrong">'));
+    const zeroCard = top3.slice(top3.indexOf('<h4>0</h4>'), top3.indexOf('<h4>1</h4>'));
+    const shown = [...zeroCard.matchAll(/<b>([^<]*)<\/b>/g)].map((m) => m[1]);
+    // Most confident first: the smallest rest.
+    expect(shown).toEqual(['1 − 2.0e-10', '1 − 3.0e-9', '1 − 4.0e-8']);
+    expect(top3).not.toMatch(/100\.0+%/);
+    const order = topKPerClass(probs, images.labels, images.count, classes, 3)[0]!.map((s) => s.index);
+    expect(order).toEqual([zeros[1], zeros[2], zeros[0]]);
   });
 });
 
@@ -364,6 +397,10 @@ describe('terminal tables', () => {
     expect(row.replace(/[│|]/g, ' ').trim().split(/\s+/)).toEqual(['T-shirt/top', '3', '40', '7', '50']);
     expect(text).toContain('1000');
     expect(confusionTable(confusion, names, { color: true })).toMatch(/\u001b\[/);
+    // One line per class: a rule under the header only, none between the rows.
+    expect(lines).toHaveLength(names.length + 4);
+    expect(lines.filter((l) => l.startsWith('├'))).toHaveLength(1);
+    expect(lines[2]).toMatch(/^├/);
   });
 
   it('per-class table: precision, recall, support, overall accuracy', () => {
@@ -377,6 +414,11 @@ describe('terminal tables', () => {
     expect(overall).toContain(`${((1090 / 1102) * 100).toFixed(2)}%`);
     const widths = new Set(text.split('\n').filter((l) => /^[┌│├└]/.test(l)).map((l) => [...l].length));
     expect(widths.size).toBe(1);
+    // Rules under the header and above the overall row only.
+    const tableLines = text.split('\n').filter((l) => /^[┌│├└]/.test(l));
+    expect(tableLines).toHaveLength(names.length + 6);
+    expect(tableLines.filter((l) => l.startsWith('├'))).toHaveLength(2);
+    expect(tableLines[tableLines.length - 3]).toMatch(/^├/);
   });
 
   it('long names are shortened and control characters neutralised', () => {

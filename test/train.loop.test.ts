@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { train, type BatchEvent } from '../src/train/train.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.js';
 import type { Kernels } from '../src/kernels/types.js';
 import type { TrainConfig } from '../src/train/types.js';
 import { createReferenceKernels } from '../src/kernels/reference.js';

@@ -13,7 +13,7 @@ import { loadNativeAddon } from '../src/kernels/native.js';
 import type { Kernels } from '../src/kernels/types.js';
 import { createModel, Mlp } from '../src/model/mlp.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/train/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.js';
 import { ConfigError, parseConfigPart } from '../src/train/schema.js';
 import { train } from '../src/train/train.js';
 import type { TrainConfig } from '../src/train/types.js';

@@ -14,6 +14,7 @@ import { RunScanner, type RunRow } from '../src/view/scan.js';
 import { startViewServer, type ViewServer } from '../src/view/server.js';
 import { collect, ensureBuilt, runCli, spawnCli } from './helpers/cli.js';
 import { LiveRun, makeRunsFixture, SECRET, type RunsFixture } from './helpers/runs-fixture.js';
+import { formatPercent, formatSeconds } from '../src/format.js';
 
 let fixture: RunsFixture;
 let server: ViewServer;
@@ -73,6 +74,9 @@ describe('densetrain view: the server', () => {
     expect(solo.seconds).toBeGreaterThan(0);
     expect(solo.label).toBe('64-16-10 relu');
     expect(solo.report).toBe('solo/report.html');
+    // The numbers as the pages print them: the browser script formats nothing itself.
+    expect(solo.shown).toEqual({ bestValAccuracy: formatPercent(solo.bestValAccuracy), testAccuracy: formatPercent(solo.testAccuracy), seconds: formatSeconds(solo.seconds) });
+    expect(solo.shown.testAccuracy).toMatch(/^\d+\.\d\d%$/);
     const old = list.find((r) => r.id === 'old')!;
     expect(old.epochs).toBe(2);
     expect(old.testAccuracy).toBe(solo.testAccuracy);

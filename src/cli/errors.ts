@@ -8,7 +8,7 @@
  *   143 stopped with SIGTERM (like Ctrl-C: checkpoint written, run folder INCOMPLETE)
  */
 import { CommanderError } from 'commander';
-import { ConfigError } from '../train/schema.js';
+import { InputError } from '../input-error.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -37,8 +37,9 @@ function isNamed(error: unknown, name: string): boolean {
 export function isUsageError(error: unknown): boolean {
   return (
     error instanceof UsageError ||
-    error instanceof ConfigError ||
-    error instanceof RangeError ||
+    // Options, config and space files, environment variables, queue URLs (ConfigError is one);
+    // not every RangeError: a wasm memory that cannot grow is a failure, not a usage error.
+    error instanceof InputError ||
     isNamed(error, 'DataError') ||
     // A --model / --resume file that is missing, not safetensors, or not ours.
     isNamed(error, 'CheckpointError') ||

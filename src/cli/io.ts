@@ -31,24 +31,3 @@ export function processIo(): Io {
     stderr: process.stderr,
   };
 }
-
-/** 1234567 -> "1,234,567". */
-export function formatCount(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-export function formatPercent(fraction: number | null | undefined, digits = 2): string {
-  return fraction === null || fraction === undefined || !Number.isFinite(fraction) ? '-' : `${(fraction * 100).toFixed(digits)}%`;
-}
-
-export function formatLoss(loss: number | null | undefined): string {
-  return loss === null || loss === undefined ? '-' : Number.isFinite(loss) ? loss.toFixed(4) : String(loss);
-}
-
-export function formatSeconds(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '-';
-  if (seconds < 10) return `${seconds.toFixed(2)} s`;
-  if (seconds < 120) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - m * 60)} s`;
-}

@@ -4,9 +4,7 @@
  * 0 ok, 1 runtime failure, 2 usage (bad option, config file or data), 130 interrupted.
  */
 import { Command, CommanderError } from 'commander';
-import { optionFlag, suggestKey } from '../train/schema.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
-import type { TrainConfig } from '../train/types.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerDataCommand } from './commands/data.js';
@@ -19,19 +17,11 @@ import { registerTrainCommand } from './commands/train.js';
 import { registerTuneCommand } from './commands/tune.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { registerViewCommand } from './commands/view.js';
+import type { CliContext, RegisterCommand } from './context.js';
 import { errorLine, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, isUsageError } from './errors.js';
 import { processIo, type Io } from './io.js';
+import { commandFor, suggestOption } from './suggest.js';
 import { packageVersion } from './version.js';
-
-/** What every command module gets. */
-export interface CliContext {
-  io: Io;
-  /** DEFAULT_CONFIG (shown in --help, under every config file and flag). */
-  defaults: Readonly<TrainConfig>;
-}
-
-/** A command module: adds its command (and subcommands) to the program. */
-export type RegisterCommand = (program: Command, context: CliContext) => void;
 
 const COMMANDS: RegisterCommand[] = [
   registerTrainCommand,
@@ -77,12 +67,15 @@ export async function main(argv: string[] = process.argv.slice(2), io: Io = proc
   }
 }
 
-/** For the training options (train, compare, sweep, tune), commander's suggestion misses typos like --lrate; the config keys know better. */
-function optionHint(error: CommanderError, argv: string[]): string {
-  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message) || !['train', 'compare', 'sweep', 'tune'].includes(argv[0] ?? '')) return '';
-  const flag = /'--([^'=]+)/.exec(error.message)?.[1];
-  const key = flag === undefined ? undefined : suggestKey(flag);
-  return key === undefined ? '' : ` (did you mean ${optionFlag(key)}?)`;
+/** Where commander suggests nothing (--lrate, --learning-rate), the closest option of the command that failed. */
+function optionHint(error: CommanderError, io: Io, argv: string[]): string {
+  if (error.code !== 'commander.unknownOption' || /did you mean/i.test(error.message)) return '';
+  const typed = /'(--?[^'=]+)/.exec(error.message)?.[1];
+  if (typed === undefined) return '';
+  // Only on this error path: the command tree again, to read the failed command's options.
+  const command = commandFor(buildProgram({ io, defaults: DEFAULT_CONFIG }), argv);
+  const suggestion = suggestOption(typed, command.options);
+  return suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`;
 }
 
 export function reportError(error: unknown, io: Io, verbose: boolean, argv: string[] = []): number {
@@ -90,7 +83,7 @@ export function reportError(error: unknown, io: Io, verbose: boolean, argv: stri
   if (error instanceof CommanderError) {
     if (error.exitCode === 0) return EXIT_OK; // --help, --version
     // Help shown because a command is missing: the help text was the message.
-    if (error.code !== 'commander.help') io.err(`densetrain: ${errorLine(error)}${optionHint(error, argv)}`);
+    if (error.code !== 'commander.help') io.err(`densetrain: ${errorLine(error)}${optionHint(error, io, argv)}`);
     return EXIT_USAGE;
   }
   const usage = isUsageError(error);

@@ -60,17 +60,21 @@ const TRAIN_OPTIONS: TrainOptionSpec[] = [
 ];
 
 function formatDefault(value: unknown): string {
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
   return Array.isArray(value) ? value.join(',') : String(value);
 }
 
-/** Declares every TrainConfig option, and --config, on a command. Defaults show in --help only. */
+/**
+ * Declares every TrainConfig option, and --config, on a command. Defaults show in --help only;
+ * a switch that can be turned off shows its --no- form beside it (--nesterov is on by default).
+ */
 export function addTrainConfigOptions(command: Command, defaults: Readonly<TrainConfig>): Command {
   for (const spec of TRAIN_OPTIONS) {
     const value = defaults[spec.key];
-    const shown = spec.defaultText ?? (value === undefined || spec.kind === 'boolean' ? undefined : formatDefault(value));
+    const shown = spec.defaultText ?? (value === undefined ? undefined : formatDefault(value));
     const help = shown === undefined ? spec.help : `${spec.help} (default: ${shown})`;
     command.addOption(new Option(spec.flags, help));
-    if (spec.negatable) command.addOption(new Option(`--no-${spec.flags.slice(2)}`, `turn off ${spec.flags}`).hideHelp());
+    if (spec.negatable) command.addOption(new Option(`--no-${spec.flags.slice(2)}`, `turn ${spec.flags} off`));
   }
   command.option('--config <file>', 'JSON file of training options, camelCase keys like {"lr": 0.01, "batchSize": 32}; flags override it');
   return command;

@@ -12,6 +12,7 @@ import type { Executor } from '../experiments/executor.js';
 import type { Kernels } from '../kernels/types.js';
 import type { TrainConfig } from '../train/types.js';
 import { UsageError } from './errors.js';
+import { plural } from '../format.js';
 
 /** An integer option >= min, or undefined when not given; anything else is a UsageError naming the flag. */
 export function positiveInt(raw: string | undefined, flag: string, min = 1): number | undefined {
@@ -62,7 +63,7 @@ export async function executorFor(
   const threads = config.threads ?? Math.max(1, Math.floor(availableParallelism() / parallel));
   return {
     executor: new ProcessPoolExecutor({ slots: parallel, threadsPerTrial: threads }),
-    describe: `${parallel} at once, each in its own process with ${threads} native thread${threads === 1 ? '' : 's'}`,
+    describe: `${parallel} at once, each in its own process with ${plural(threads, 'native thread')}`,
   };
 }
 

@@ -5,7 +5,8 @@
  */
 import { MultiBar, SingleBar } from 'cli-progress';
 import type { EpochRecord } from '../train/types.js';
-import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
+import { formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
+import { type Io } from './io.js';
 
 export interface TrainProgress {
   /** A batch finished: its 1-based position in the epoch, and its loss. */

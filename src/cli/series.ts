@@ -10,9 +10,9 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import type { Dataset } from '../data/types.js';
-import { CONTINUE, type TrialOutcome } from '../experiments/executor.js';
+import { CONTINUE, type Executor, type TrialOutcome } from '../experiments/executor.js';
 import { formatBackendInfo, type BackendInfo } from '../kernels/index.js';
 import type { ComparedRun } from '../report/compare.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
@@ -20,11 +20,15 @@ import { ConfigError, describeKey, parseConfigPart, resolveConfig, type ConfigKe
 import type { RunRecord, StopReason, TrainConfig } from '../train/types.js';
 import { loadData } from './deps.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
-import { checkDataFor, dataLine, interruptExitCode, interruptHandler, selectBackend } from './experiment.js';
-import { formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
+import { interruptExitCode, interruptHandler } from './interrupt.js';
+import { checkDataFor, dataLine, selectBackend } from './run-checks.js';
+import { firstLine } from '../first-line.js';
+import { formatLoss, formatPercent, formatSeconds, plural } from '../format.js';
+import { type Io } from './io.js';
 import { executorFor, parallelCount } from './parallel.js';
-import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress } from './progress.js';
-import { checkRunDir, INCOMPLETE_FILE, writeJsonAtomic } from './run-folder.js';
+import { createTrainProgress, createTrialBars, formatEpochLine, type TrainProgress, type TrialBars } from './progress.js';
+import { checkRunDir } from './run-folder.js';
+import { INCOMPLETE_FILE, writeJsonAtomic } from '../train/run-folder.js';
 
 /** One configuration to train in a series. */
 export interface RunPlan {
@@ -174,18 +178,13 @@ function checkPlans(plans: RunPlan[], outDir: string): void {
   }
 }
 
-export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
-  const { io, plans, outDir } = options;
-  const repeats = options.repeats ?? 1;
-  const first = plans[0];
-  if (!first) throw new UsageError('nothing to train');
-  checkPlans(plans, outDir);
+/** The runs of a series: each plan, and its seeds with their folders (not run yet). */
+function seriesRuns(plans: RunPlan[], outDir: string, repeats: number): SeriesRun[] {
   const runs: SeriesRun[] = plans.map((plan) => {
-    const planDir = join(outDir, plan.folder);
     const seeds = Array.from({ length: repeats }, (_, r) => plan.resolved.config.seed + r);
     return {
       plan,
-      outDir: planDir,
+      outDir: join(outDir, plan.folder),
       status: 'not run',
       record: null,
       repeats: seeds.map((seed) => {
@@ -195,25 +194,129 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     };
   });
   for (const r of runs) if (!Number.isSafeInteger(r.repeats.at(-1)!.seed)) throw new UsageError(`--repeats ${repeats} takes the seed past the safe integers`);
+  return runs;
+}
+
+/** A new series: every folder free. Resuming: finished runs keep their results (the rest resume or start). */
+async function checkSeriesFolders(runs: SeriesRun[], options: SeriesOptions): Promise<void> {
+  const { outDir } = options;
   if (!options.resume) {
     await checkRunDir(outDir, '--out', false);
     await options.checkOutDir?.(outDir);
     for (const run of runs) for (const rep of run.repeats) await checkRunDir(rep.outDir, '--out', false);
-  } else {
-    // Runs that finished keep their results; the rest resume (or start) below.
-    for (const run of runs) {
-      for (const rep of run.repeats) {
-        // Refused at once if another process trains there; with --queue a worker may (that is resuming).
-        await checkRunDir(rep.outDir, '--resume', true, options.queue !== undefined);
-        const record = await finishedRun(rep.outDir);
-        if (record) {
-          rep.record = record;
-          rep.status = record.stopReason;
-          if (existsSync(join(rep.outDir, 'report.html'))) rep.reportPath = join(rep.outDir, 'report.html');
-        }
+    return;
+  }
+  for (const run of runs) {
+    for (const rep of run.repeats) {
+      // Refused at once if another process trains there; with --queue a worker may (that is resuming).
+      await checkRunDir(rep.outDir, '--resume', true, options.queue !== undefined);
+      const record = await finishedRun(rep.outDir);
+      if (record) {
+        rep.record = record;
+        rep.status = record.stopReason;
+        if (existsSync(join(rep.outDir, 'report.html'))) rep.reportPath = join(rep.outDir, 'report.html');
       }
     }
   }
+}
+
+/** Each plan checked against the loaded data (its training-split size); with several plans, problems name the plan. */
+function trainCountsFor(plans: RunPlan[], dataset: Dataset): number[] {
+  return plans.map((plan) => {
+    try {
+      return checkDataFor(dataset, plan.resolved);
+    } catch (error) {
+      if (error instanceof ConfigError && plans.length > 1) throw new ConfigError(error.problems.map((p) => `${plan.origin}: ${p}`));
+      throw error;
+    }
+  });
+}
+
+/** series.json: what --resume continues (written once everything is checked). */
+async function writeSeriesFile(options: SeriesOptions, repeats: number): Promise<void> {
+  const { outDir, plans } = options;
+  await mkdir(outDir, { recursive: true });
+  const file: SeriesFile = {
+    version: 1,
+    command: options.command.name,
+    repeats,
+    meta: options.command.meta,
+    plans: plans.map((p) => ({ label: p.label, folder: p.folder, origin: p.origin, config: p.resolved.config })),
+  };
+  await writeJsonAtomic(join(outDir, SERIES_FILE), file);
+}
+
+/** One trial of a series: what its run needs, and where its progress goes. */
+interface TrialContext {
+  io: Io;
+  options: SeriesOptions;
+  executor: Executor;
+  trialBars: TrialBars;
+  /** Several trials at once: a line (or a bar) per trial instead of the one progress display. */
+  lines: boolean;
+  total: number;
+  repeats: number;
+  trainCounts: number[];
+  handles: Set<{ stop(): void }>;
+  /** The progress display of the one running trial (lines false), for Ctrl-C to stop. */
+  showing(progress: TrainProgress): void;
+}
+
+/** Runs one trial on the executor with its progress; false when it failed. */
+async function runSeriesTrial(ctx: TrialContext, { run, rep }: { run: SeriesRun; rep: RepeatRun }, index: number): Promise<boolean> {
+  const { io, options, trialBars, lines } = ctx;
+  const { plan } = run;
+  const name = ctx.repeats > 1 ? `${plan.label} seed ${rep.seed}` : plan.label;
+  const trainCount = ctx.trainCounts[options.plans.indexOf(plan)]!;
+  const config: TrainConfig = { ...plan.resolved.config, seed: rep.seed };
+  const head = `[${index + 1}/${ctx.total}] ${name}: ${rep.outDir}`;
+  if (trialBars.drawing) trialBars.log(head);
+  else io.out(head);
+  if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
+  const bars = createTrainProgress(io, { bars: io.tty && !options.quiet && !lines, epochNumber: (r) => r.epoch });
+  if (!lines) ctx.showing(bars);
+  else trialBars.add(name, 1, config.epochs);
+  const handle = ctx.executor.start(
+    { id: name, config, runDir: rep.outDir, resume: Boolean(options.resume) },
+    {
+      batch: (p) => {
+        if (lines) trialBars.batch(name, p.epoch, p.batch, p.batches);
+        else bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize));
+      },
+      epoch: (record) => {
+        if (!lines) bars.epoch(record, config.epochs);
+        else if (trialBars.drawing) trialBars.note(name, `val acc ${formatPercent(record.valAccuracy)}`);
+        else trialBars.log(`${name}: ${formatEpochLine(record, config.epochs, record.epoch)}`);
+        return CONTINUE;
+      },
+    },
+  );
+  ctx.handles.add(handle);
+  const outcome = await handle.done;
+  ctx.handles.delete(handle);
+  bars.stop();
+  trialBars.remove(name);
+  rep.record = outcome.record;
+  rep.reportPath = outcome.report;
+  rep.status = repeatStatus(outcome);
+  if (outcome.error !== undefined) {
+    rep.error = outcome.error;
+    io.err(`densetrain: ${name} failed: ${outcome.error}`);
+  }
+  const line = `    ${lines ? `${name}: ` : ''}${runLine(rep)}`;
+  if (trialBars.drawing) trialBars.log(line);
+  else io.out(line);
+  return outcome.error === undefined;
+}
+
+export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
+  const { io, plans, outDir } = options;
+  const repeats = options.repeats ?? 1;
+  const first = plans[0];
+  if (!first) throw new UsageError('nothing to train');
+  checkPlans(plans, outDir);
+  const runs = seriesRuns(plans, outDir, repeats);
+  await checkSeriesFolders(runs, options);
   const trials = runs.flatMap((run) => run.repeats.filter((rep) => rep.status === 'not run').map((rep) => ({ run, rep })));
   const parallel = parallelCount(options.parallel, trials.length);
 
@@ -237,27 +340,10 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
   const stopSignal = interrupt.controller.signal;
   let failed = false;
   try {
-    const trainCounts = plans.map((plan) => {
-      try {
-        return checkDataFor(dataset, plan.resolved);
-      } catch (error) {
-        if (error instanceof ConfigError && plans.length > 1) throw new ConfigError(error.problems.map((p) => `${plan.origin}: ${p}`));
-        throw error;
-      }
-    });
+    const trainCounts = trainCountsFor(plans, dataset);
     io.out(dataLine(dataset, trainCounts[0]!));
-    if (!options.resume) {
-      // Everything checked: from here on the folder is a series that --resume can continue.
-      await mkdir(outDir, { recursive: true });
-      const file: SeriesFile = {
-        version: 1,
-        command: options.command.name,
-        repeats,
-        meta: options.command.meta,
-        plans: plans.map((p) => ({ label: p.label, folder: p.folder, origin: p.origin, config: p.resolved.config })),
-      };
-      await writeJsonAtomic(join(outDir, SERIES_FILE), file);
-    }
+    // Everything checked: from here on the folder is a series that --resume can continue.
+    if (!options.resume) await writeSeriesFile(options, repeats);
     io.out(`series folder: ${outDir}`);
     if (repeats > 1 || parallel > 1 || options.queue !== undefined) io.out(`runs: ${trials.length}${repeats > 1 ? ` (${plans.length} configurations x ${repeats} seeds)` : ''}, ${describe}`);
 
@@ -265,58 +351,16 @@ export async function runSeries(options: SeriesOptions): Promise<SeriesResult> {
     const lines = parallel > 1;
     const trialBars = createTrialBars(io, lines && io.tty && !options.quiet);
     stopBars = () => trialBars.stop();
-    const total = trials.length;
-    const active = new Set<Promise<void>>();
     const handles = new Set<{ stop(): void }>();
     stopSignal.addEventListener('abort', () => handles.forEach((h) => h.stop()));
-    const runOne = async ({ run, rep }: (typeof trials)[number], index: number): Promise<void> => {
-      const { plan } = run;
-      const name = repeats > 1 ? `${plan.label} seed ${rep.seed}` : plan.label;
-      const trainCount = trainCounts[plans.indexOf(plan)]!;
-      const config: TrainConfig = { ...plan.resolved.config, seed: rep.seed };
-      const head = `[${index + 1}/${total}] ${name}: ${rep.outDir}`;
-      if (trialBars.drawing) trialBars.log(head);
-      else io.out(head);
-      if (options.verbose) io.out(`config: ${JSON.stringify(config)}`);
-      const bars = createTrainProgress(io, { bars: io.tty && !options.quiet && !lines, epochNumber: (r) => r.epoch });
-      if (!lines) progress = bars;
-      else trialBars.add(name, 1, config.epochs);
-      const handle = executor.start(
-        { id: name, config, runDir: rep.outDir, resume: Boolean(options.resume) },
-        {
-          batch: (p) => {
-            if (lines) trialBars.batch(name, p.epoch, p.batch, p.batches);
-            else bars.batch(p.epoch, p.batch, p.batches, p.loss, Math.min(config.batchSize, trainCount - (p.batch - 1) * config.batchSize));
-          },
-          epoch: (record) => {
-            if (!lines) bars.epoch(record, config.epochs);
-            else if (trialBars.drawing) trialBars.note(name, `val acc ${formatPercent(record.valAccuracy)}`);
-            else trialBars.log(`${name}: ${formatEpochLine(record, config.epochs, record.epoch)}`);
-            return CONTINUE;
-          },
-        },
-      );
-      handles.add(handle);
-      const outcome = await handle.done;
-      handles.delete(handle);
-      bars.stop();
-      trialBars.remove(name);
-      rep.record = outcome.record;
-      rep.reportPath = outcome.report;
-      rep.status = repeatStatus(outcome);
-      if (outcome.error !== undefined) {
-        rep.error = outcome.error;
-        failed = true;
-        io.err(`densetrain: ${name} failed: ${outcome.error}`);
-      }
-      const line = `    ${lines ? `${name}: ` : ''}${runLine(rep)}`;
-      if (trialBars.drawing) trialBars.log(line);
-      else io.out(line);
-    };
+    const ctx: TrialContext = { io, options, executor, trialBars, lines, total: trials.length, repeats, trainCounts, handles, showing: (p) => (progress = p) };
+    const active = new Set<Promise<void>>();
     for (const [i, trial] of trials.entries()) {
       while (active.size >= executor.slots) await Promise.race(active);
       if (stopSignal.aborted) break;
-      const p: Promise<void> = runOne(trial, i).finally(() => active.delete(p));
+      const p: Promise<void> = runSeriesTrial(ctx, trial, i)
+        .then((ok) => void (failed ||= !ok))
+        .finally(() => active.delete(p));
       active.add(p);
     }
     await Promise.all(active);
@@ -344,13 +388,40 @@ export function runLine(run: Pick<RepeatRun, 'record' | 'status' | 'error'>): st
   // The kept model's test result (none when no epoch finished).
   const test = r.test ? `test ${formatPercent(r.test.accuracy)} (loss ${formatLoss(r.test.loss)})` : 'no test evaluation';
   const status = r.stopReason === 'diverged' ? `diverged: ${r.stopMessage ?? 'the loss is not finite'}` : run.status === 'failed' ? `failed: ${run.error ?? ''}` : r.stopReason;
-  return `${test}, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}, ${formatSeconds(r.seconds)}, ${status}`;
+  return `${test}, ${plural(r.epochs.length, 'epoch')}, ${formatSeconds(r.seconds)}, ${status}`;
 }
 
 /** The exit code of a series: 130/143 interrupted, 1 a run failed (diverging is a result, not a failure), else 0. */
 export function seriesExitCode(result: Pick<SeriesResult, 'interrupted' | 'failed' | 'interruptCode'>): number {
   if (result.interrupted) return result.interruptCode;
   return result.failed ? EXIT_FAILURE : EXIT_OK;
+}
+
+/** The command-line flags compare and sweep hand to runSeries as they are. */
+export function seriesFlags(options: { quiet?: boolean; verbose?: boolean; parallel?: string; queue?: string; resume?: string }): Pick<SeriesOptions, 'quiet' | 'verbose' | 'parallel' | 'queue' | 'resume'> {
+  return { quiet: options.quiet, verbose: options.verbose, parallel: options.parallel, queue: options.queue, resume: options.resume !== undefined };
+}
+
+/**
+ * The end of compare and sweep: writes the series' page and says where, then which runs
+ * diverged and how to continue an interrupted series. Returns the exit code.
+ */
+export async function finishSeriesPage(
+  io: Io,
+  result: Pick<SeriesResult, 'interrupted' | 'failed' | 'interruptCode'>,
+  page: { command: 'compare' | 'sweep'; noun: string; outDir: string; diverged: readonly string[]; write: () => Promise<string> },
+): Promise<number> {
+  let code = seriesExitCode(result);
+  const file = `${page.command}.html`;
+  try {
+    io.out(`${page.noun}: ${resolve(await page.write())}`);
+  } catch (error) {
+    io.err(`densetrain: could not write ${file}: ${firstLine(error)}`);
+    if (code === EXIT_OK) code = EXIT_FAILURE;
+  }
+  if (page.diverged.length) io.err(`densetrain: ${page.diverged.join(', ')} diverged (kept in the ${page.noun})`);
+  if (result.interrupted) io.err(`densetrain: interrupted; the ${page.noun} shows the runs so far; continue with: densetrain ${page.command} --resume ${page.outDir}`);
+  return code;
 }
 
 /** A folder name from a label: letters, digits, '.', '_', '-' kept, the rest '-'. */

@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { FileReadError, openRegularFile } from '../regular-file.js';
 import { DataError, describeFsError } from './errors.js';
+import { firstLine } from '../first-line.js';
 
 /** Largest data file (decompressed) any reader accepts: 1 GiB. MNIST's training images are 47 MB. */
 export const MAX_DATA_BYTES = 1 << 30;
@@ -81,7 +82,7 @@ export async function readWholeFile(opened: OpenedFile, file: string, maxBytes =
 /** One line describing a zlib failure. */
 export function describeZlibError(e: unknown, producedBytes: number): string {
   const err = e as NodeJS.ErrnoException;
-  const msg = String(err?.message ?? e).split('\n')[0]!;
+  const msg = firstLine(e);
   if (err?.code === 'Z_BUF_ERROR' || /unexpected end/i.test(msg)) {
     return `gzip data cut short (unexpected end of file after ${producedBytes} decompressed bytes): the file is incomplete, download it again`;
   }

@@ -17,6 +17,7 @@ import picaModule, { type Pica, type PicaOptions } from 'pica';
 import { PNG } from 'pngjs';
 import { DataError } from './errors.js';
 import { describeLeadingBytes, openDataFile, readExactly, readWholeFile } from './files.js';
+import { firstLine } from '../first-line.js';
 
 export const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
 /** Largest image accepted, in pixels (40 megapixels: 160 MB as RGBA while it is resized). */
@@ -82,7 +83,7 @@ async function decodePngFile(file: string): Promise<{ rgba: Uint8Array; width: n
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (error) {
-    const why = ((error as Error).message ?? String(error)).split('\n')[0];
+    const why = firstLine(error);
     throw new DataError(file, `truncated or damaged PNG (${header.description} claimed; the decoder says: ${why})`);
   }
   if (png.width !== header.width || png.height !== header.height || png.data.length !== png.width * png.height * 4) {

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { writeJsonAtomic } from '../cli/run-folder.js';
+import { writeJsonAtomic } from '../train/run-folder.js';
 import type { DataFingerprint } from '../data/fingerprint.js';
 import type { RunRecord } from '../train/types.js';
 import type { EpochDecision, Executor, TrialHandle, TrialHooks, TrialOutcome, TrialSpec } from './executor.js';

@@ -3,6 +3,7 @@
  * options for BullMQ and ioredis, and a form safe to print. The password appears only in the
  * connection options: never in what is shown, logged or written to a run folder.
  */
+import { InputError } from '../input-error.js';
 
 export interface QueueConnection {
   host: string;
@@ -21,8 +22,8 @@ export interface QueueTarget {
   secrets: string[];
 }
 
-export class QueueUrlError extends RangeError {
-  override name = 'QueueUrlError';
+export class QueueUrlError extends InputError {
+  override readonly name = 'QueueUrlError';
 }
 
 const FORM = 'redis://[user:password@]host:port[/db] or rediss://... for TLS';

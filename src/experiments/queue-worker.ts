@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
-import { INCOMPLETE_FILE, writeJsonAtomic } from '../cli/run-folder.js';
+import { INCOMPLETE_FILE, writeJsonAtomic } from '../train/run-folder.js';
 import { fingerprintDataset, fingerprintDifference, type DataFingerprint } from '../data/fingerprint.js';
 import type { TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome } from './executor.js';
@@ -37,6 +37,7 @@ import {
   type TrialJobResult,
 } from './queue-protocol.js';
 import { redactSecrets, type QueueTarget } from './queue-url.js';
+import { firstLine } from '../first-line.js';
 
 /** A finished trial's outcome, kept in its run folder so a repeated delivery returns it instead of training again. */
 export const OUTCOME_FILE = 'trial-outcome.json';
@@ -124,7 +125,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
         here = await dataFingerprint(trial.config);
       } catch (error) {
         // Not final: another worker (or this one, once the data is installed) may have it.
-        const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        const why = firstLine(error);
         log(`trial ${experiment.id}/${trial.id}: the data "${trial.config.data}" cannot be loaded here: ${why}`);
         throw new Error(`the data "${trial.config.data}" cannot be loaded on worker ${me}: ${why}`);
       }

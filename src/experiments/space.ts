@@ -10,7 +10,8 @@
  *     "batchSize": { "min": 32, "max": 256, "int": true, "steps": 4 } }
  */
 import { readFile } from 'node:fs/promises';
-import { CONFIG_KEYS, ConfigError, parseConfigPart, suggestKey, showValue, type ConfigKey } from '../train/schema.js';
+import { showValue } from '../show-value.js';
+import { CONFIG_KEYS, ConfigError, parseConfigPart, suggestKey, type ConfigKey } from '../train/schema.js';
 import type { TrainConfig } from '../train/types.js';
 
 /** Keys every trial must share: the same data, validation split and seed make trials comparable. */

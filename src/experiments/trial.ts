@@ -7,8 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { predictImageSet } from '../cli/predict.js';
-import { markComplete, markIncomplete, writeJsonAtomic } from '../cli/run-folder.js';
+import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
 import type { Dataset } from '../data/types.js';
 import type { Kernels } from '../kernels/types.js';
 import type { ReportInput } from '../report/index.js';
@@ -16,17 +15,13 @@ import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import type { RunRecord, TrainConfig } from '../train/types.js';
 import type { TrialHooks, TrialOutcome, TrialSpec } from './executor.js';
+import { firstLine } from '../first-line.js';
 
 export interface TrialResources {
   /** The dataset for a config (callers cache it: every trial of an experiment shares the data). */
   dataset(config: TrainConfig): Promise<Dataset>;
   /** The kernels (callers select them once). */
   kernels(config: TrainConfig): Kernels;
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
 }
 
 /** Runs a trial to its end; failures become a 'failed' outcome. `signal` stops it after its batch. */
@@ -47,7 +42,7 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
     const { train } = await import('../train/train.js');
     const dataset = await resources.dataset(config);
     const kernels = resources.kernels(config);
-    const { record, model } = await train(config, {
+    const { record, model, testProbabilities } = await train(config, {
       outDir: runDir,
       dataset,
       kernels,
@@ -73,13 +68,9 @@ export async function runTrial(spec: TrialSpec, hooks: TrialHooks, resources: Tr
     } else if (record.stopReason === 'interrupted') status = 'interrupted';
     else if (record.stopReason === 'diverged') status = 'diverged';
     else status = 'completed';
-    // The kept model's test probabilities, for the report's per-image sections (not for an unfinished run).
-    let probs: Float32Array | undefined;
-    try {
-      if (status !== 'interrupted') probs = predictImageSet(model, dataset.test, model.scaling);
-    } finally {
-      model.dispose();
-    }
+    model.dispose();
+    // The kept model's test probabilities (train() evaluated the test set once), for the report's per-image sections (not for an unfinished run).
+    const probs = status === 'interrupted' ? null : testProbabilities;
     return await finishTrial(spec, record, status, probs ? { images: dataset.test, probs } : undefined);
   } catch (error) {
     const interrupted = controller.signal.aborted && (error as Error).name === 'AbortError';

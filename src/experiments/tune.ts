@@ -15,19 +15,20 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { writeJsonAtomic } from '../cli/run-folder.js';
+import { dirname, join, relative } from 'node:path';
+import { writeJsonAtomic } from '../train/run-folder.js';
 import { heldOutCount } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
 import { DEFAULT_CONFIG } from '../train/defaults.js';
 import { checkConfigAgainstData, ConfigError, parseConfigPart, resolveConfig, type ConfigKey, type ConfigSource } from '../train/schema.js';
 import type { EpochRecord, RunRecord, TrainConfig } from '../train/types.js';
 import { AshaScheduler, rungEpochs, type RungEntry, type SchedulerName } from './asha.js';
-import { CONTINUE, type EpochDecision, type Executor, type TrialProgress, type TrialStatus } from './executor.js';
+import { CONTINUE, type EpochDecision, type Executor, type TrialHooks, type TrialProgress, type TrialSpec, type TrialStatus } from './executor.js';
 import { InProcessExecutor } from './in-process.js';
 import { parseSpace, type Space } from './space.js';
-import { spread, spreadPerIndex, type Spread } from './stats.js';
+import { spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { gridTrials, randomTrials, type StrategyName } from './strategies.js';
+import { formatPercent } from '../format.js';
 
 export const TUNE_FILE = 'tune.json';
 export { SCHEDULER_NAMES, type SchedulerName } from './asha.js';
@@ -371,80 +372,152 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
   const maxEpochs = Math.max(...trials.map((t) => t.config.epochs));
   const asha =
     settings.scheduler === 'asha' ? new AshaScheduler({ minEpochs: settings.minEpochs, reduction: settings.reduction, maxEpochs }, history) : null;
-  const rungs = asha ? [...asha.rungs] : [];
   const executor = options.executor ?? new InProcessExecutor(options.dataset ? { dataset: options.dataset } : {});
-  const signal = hooks.signal;
-  let interrupted = false;
-
-  const snapshot = (): TuneFile => ({
-    version: 1,
-    settings,
-    rungs,
-    interrupted,
-    trials,
-    leaderboard: rankTrials(trials).map((t) => t.id),
-    asha: asha?.history() ?? [],
-  });
-  let writing: Promise<void> = Promise.resolve();
-  const persist = (): Promise<void> => (writing = writing.then(() => writeJsonAtomic(file, snapshot())));
+  const session = new TuneSession(file, settings, trials, asha, executor, hooks);
   await mkdir(outDir, { recursive: true });
-  await persist();
-
-  const running = new Set<{ stop(): void }>();
-  const onAbort = () => {
-    for (const handle of running) handle.stop();
-  };
+  await session.persist();
+  const signal = hooks.signal;
+  const onAbort = () => session.stopAll();
   signal?.addEventListener('abort', onAbort);
+  try {
+    await session.runAll();
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (!options.executor) await executor.close();
+  }
+  session.markInterrupted();
+  await session.persist();
+  return { leaderboard: rankTrials(trials), trials, interrupted: session.interrupted, file, settings, rungs: session.rungs };
+}
 
-  const runOne = async (trial: TrialSummary): Promise<void> => {
+/** A trial's first seed, or one of its other seeds. */
+type Job = { trial: TrialSummary; entry?: RepeatEntry };
+
+/** One tune while it runs: its trials on the executor, ASHA's answers, tune.json rewritten after every change. */
+class TuneSession {
+  interrupted = false;
+  readonly rungs: number[];
+  readonly #outDir: string;
+  readonly #running = new Set<{ stop(): void }>();
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly file: string,
+    readonly settings: TuneSettings,
+    readonly trials: TrialSummary[],
+    readonly asha: AshaScheduler | null,
+    readonly executor: Executor,
+    readonly hooks: TuneHooks,
+  ) {
+    this.rungs = asha ? [...asha.rungs] : [];
+    this.#outDir = dirname(file);
+  }
+
+  snapshot(): TuneFile {
+    const { settings, rungs, interrupted, trials } = this;
+    return { version: 1, settings, rungs, interrupted, trials, leaderboard: rankTrials(trials).map((t) => t.id), asha: this.asha?.history() ?? [] };
+  }
+
+  /** tune.json rewritten, one write at a time. */
+  persist(): Promise<void> {
+    return (this.#writing = this.#writing.then(() => writeJsonAtomic(this.file, this.snapshot())));
+  }
+
+  stopAll(): void {
+    for (const handle of this.#running) handle.stop();
+  }
+
+  /** Every trial not yet final (and every completed trial's other seeds), at most executor.slots at a time. */
+  async runAll(): Promise<void> {
+    const signal = this.hooks.signal;
+    const queue: Job[] = [];
+    for (const trial of this.trials) {
+      if (!FINAL.has(trial.status)) queue.push({ trial });
+      else queue.push(...this.repeatJobs(trial));
+    }
+    const active = new Set<Promise<void>>();
+    // A running first seed may add its repeats to the queue: wait for it while the queue is empty.
+    while ((queue.length > 0 || active.size > 0) && !signal?.aborted) {
+      if (active.size >= this.executor.slots || queue.length === 0) {
+        await Promise.race(active);
+        continue;
+      }
+      const job = queue.shift()!;
+      const p: Promise<void> = (job.entry ? this.runRepeat(job.trial, job.entry) : this.runOne(job.trial).then(() => void queue.unshift(...this.repeatJobs(job.trial)))).finally(() =>
+        active.delete(p),
+      );
+      active.add(p);
+    }
+    await Promise.all(active);
+  }
+
+  /** After the run: anything not final was interrupted (running ones say so). */
+  markInterrupted(): void {
+    this.interrupted = this.trials.some((t) => !FINAL.has(t.status) || (t.repeats ?? []).some((r) => !FINAL.has(r.status)));
+    if (!this.interrupted) return;
+    for (const t of this.trials) {
+      if (t.status === 'running') t.status = 'interrupted';
+      for (const r of t.repeats ?? []) if (r.status === 'running') r.status = 'interrupted';
+    }
+  }
+
+  /** Starts a trial's run on the executor and waits for its outcome. */
+  async #start(spec: TrialSpec, hooks: TrialHooks) {
+    const handle = this.executor.start(spec, hooks);
+    this.#running.add(handle);
+    if (this.hooks.signal?.aborted) handle.stop();
+    const outcome = await handle.done;
+    this.#running.delete(handle);
+    return outcome;
+  }
+
+  async runOne(trial: TrialSummary): Promise<void> {
     // Pruned before an interruption stopped it: the decision stands.
     if (trial.rungs.some((r) => r.decision === 'prune')) {
       trial.status = 'pruned';
       return;
     }
     trial.status = 'running';
-    hooks.onTrial?.({ type: 'start', trial });
-    await persist();
-    const handle = executor.start(
-      { id: trial.id, config: trial.config, runDir: join(outDir, trial.runDir), resume: true },
+    this.hooks.onTrial?.({ type: 'start', trial });
+    await this.persist();
+    const outcome = await this.#start(
+      { id: trial.id, config: trial.config, runDir: join(this.#outDir, trial.runDir), resume: true },
       {
-        batch: (progress) => hooks.onTrial?.({ type: 'batch', trial, progress }),
-        epoch: async (record): Promise<EpochDecision> => {
-          trial.epochs = record.epoch;
-          if (record.valAccuracy !== null && Number.isFinite(record.valAccuracy)) trial.bestValAccuracy = Math.max(trial.bestValAccuracy ?? -Infinity, record.valAccuracy);
-          if (record.valLoss !== null && Number.isFinite(record.valLoss) && (trial.bestValLoss === null || record.valLoss < trial.bestValLoss)) {
-            // A new lowest validation loss: the run keeps this epoch's weights (as train() does).
-            trial.bestValLoss = record.valLoss;
-            trial.keptValAccuracy = record.valAccuracy;
-          }
-          const rung = asha ? asha.report(trial.id, record.epoch, trial.bestValAccuracy ?? -Infinity) : null;
-          if (rung) trial.rungs.push(rung);
-          hooks.onTrial?.({ type: 'epoch', trial, record, rung });
-          await persist();
-          if (rung?.decision === 'prune') {
-            const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-            return {
-              stop: true,
-              reason: `pruned by ASHA after epoch ${rung.epoch}: best validation accuracy ${pct(rung.score)} ranked ${rung.rank} of ${rung.of} trials at this rung (the top ${rung.keep} continue)`,
-            };
-          }
-          return CONTINUE;
-        },
+        batch: (progress) => this.hooks.onTrial?.({ type: 'batch', trial, progress }),
+        epoch: (record) => this.#epochDecision(trial, record),
       },
     );
-    running.add(handle);
-    if (signal?.aborted) handle.stop();
-    const outcome = await handle.done;
-    running.delete(handle);
-    applyOutcome(trial, outcome.status, outcome.record, outcome.report ? outcome.report : null, outDir);
+    applyOutcome(trial, outcome.status, outcome.record, outcome.report ? outcome.report : null, this.#outDir);
     if (outcome.error !== undefined) trial.error = outcome.error;
-    hooks.onTrial?.({ type: 'end', trial });
-    await persist();
-  };
+    this.hooks.onTrial?.({ type: 'end', trial });
+    await this.persist();
+  }
+
+  /** After each epoch of a first seed: its bests so far, ASHA's decision at a rung. */
+  async #epochDecision(trial: TrialSummary, record: EpochRecord): Promise<EpochDecision> {
+    trial.epochs = record.epoch;
+    if (record.valAccuracy !== null && Number.isFinite(record.valAccuracy)) trial.bestValAccuracy = Math.max(trial.bestValAccuracy ?? -Infinity, record.valAccuracy);
+    if (record.valLoss !== null && Number.isFinite(record.valLoss) && (trial.bestValLoss === null || record.valLoss < trial.bestValLoss)) {
+      // A new lowest validation loss: the run keeps this epoch's weights (as train() does).
+      trial.bestValLoss = record.valLoss;
+      trial.keptValAccuracy = record.valAccuracy;
+    }
+    const rung = this.asha ? this.asha.report(trial.id, record.epoch, trial.bestValAccuracy ?? -Infinity) : null;
+    if (rung) trial.rungs.push(rung);
+    this.hooks.onTrial?.({ type: 'epoch', trial, record, rung });
+    await this.persist();
+    if (rung?.decision === 'prune') {
+      return {
+        stop: true,
+        reason: `pruned by ASHA after epoch ${rung.epoch}: best validation accuracy ${formatPercent(rung.score)} ranked ${rung.rank} of ${rung.of} trials at this rung (the top ${rung.keep} continue)`,
+      };
+    }
+    return CONTINUE;
+  }
 
   /** A completed trial's other seeds: run after it (decisions are made on the first seed only). */
-  const repeats = settings.repeats ?? 1;
-  const repeatJobs = (trial: TrialSummary): Job[] => {
+  repeatJobs(trial: TrialSummary): Job[] {
+    const repeats = this.settings.repeats ?? 1;
     if (repeats <= 1 || trial.status !== 'completed') return [];
     trial.repeats ??= [primaryEntry(trial)];
     for (let k = trial.repeats.length; k < repeats; k++) {
@@ -453,61 +526,22 @@ export async function tune(space: Space | unknown, options: TuneOptions, hooks: 
     }
     trial.stats = statsOf(trial.repeats);
     return trial.repeats.filter((r, k) => k > 0 && !FINAL.has(r.status)).map((entry) => ({ trial, entry }));
-  };
+  }
 
-  const runRepeat = async (trial: TrialSummary, entry: RepeatEntry): Promise<void> => {
+  async runRepeat(trial: TrialSummary, entry: RepeatEntry): Promise<void> {
     entry.status = 'running';
-    hooks.onTrial?.({ type: 'repeat', trial, entry });
-    await persist();
-    const handle = executor.start(
-      { id: `${trial.id} seed ${entry.seed}`, config: { ...trial.config, seed: entry.seed }, runDir: join(outDir, entry.runDir), resume: true },
+    this.hooks.onTrial?.({ type: 'repeat', trial, entry });
+    await this.persist();
+    const outcome = await this.#start(
+      { id: `${trial.id} seed ${entry.seed}`, config: { ...trial.config, seed: entry.seed }, runDir: join(this.#outDir, entry.runDir), resume: true },
       { epoch: (record) => ((entry.epochs = record.epoch), CONTINUE) },
     );
-    running.add(handle);
-    if (signal?.aborted) handle.stop();
-    const outcome = await handle.done;
-    running.delete(handle);
-    Object.assign(entry, resultFrom(outcome.status, outcome.record, outcome.report ?? null, outDir));
+    Object.assign(entry, resultFrom(outcome.status, outcome.record, outcome.report ?? null, this.#outDir));
     if (outcome.error !== undefined) entry.error = outcome.error;
     trial.stats = statsOf(trial.repeats!);
-    hooks.onTrial?.({ type: 'repeat', trial, entry });
-    await persist();
-  };
-
-  type Job = { trial: TrialSummary; entry?: RepeatEntry };
-  const queue: Job[] = [];
-  for (const trial of trials) {
-    if (!FINAL.has(trial.status)) queue.push({ trial });
-    else queue.push(...repeatJobs(trial));
+    this.hooks.onTrial?.({ type: 'repeat', trial, entry });
+    await this.persist();
   }
-  try {
-    const active = new Set<Promise<void>>();
-    // A running first seed may add its repeats to the queue: wait for it while the queue is empty.
-    while ((queue.length > 0 || active.size > 0) && !signal?.aborted) {
-      if (active.size >= executor.slots || queue.length === 0) {
-        await Promise.race(active);
-        continue;
-      }
-      const job = queue.shift()!;
-      const p: Promise<void> = (job.entry ? runRepeat(job.trial, job.entry) : runOne(job.trial).then(() => void queue.unshift(...repeatJobs(job.trial)))).finally(() =>
-        active.delete(p),
-      );
-      active.add(p);
-    }
-    await Promise.all(active);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    if (!options.executor) await executor.close();
-  }
-  interrupted = trials.some((t) => !FINAL.has(t.status) || (t.repeats ?? []).some((r) => !FINAL.has(r.status)));
-  if (interrupted) {
-    for (const t of trials) {
-      if (t.status === 'running') t.status = 'interrupted';
-      for (const r of t.repeats ?? []) if (r.status === 'running') r.status = 'interrupted';
-    }
-  }
-  await persist();
-  return { leaderboard: rankTrials(trials), trials, interrupted, file, settings, rungs };
 }
 
 /** A trial's (and a repeat's) results before it has run. */

@@ -64,6 +64,7 @@ function checkPrecision(raw: RawKernels, value: unknown): Precision {
   return 'bf16';
 }
 
+/** Long because it is the Kernels object: one short checking method per kernel, each calling the raw one. */
 export function withChecks(raw: RawKernels): Kernels {
   const tensor = (name: string, t: unknown, needed: number): Tensor => {
     if (!raw.owns(t)) {

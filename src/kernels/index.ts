@@ -3,11 +3,14 @@
  * backend that cannot load is an error that says why. Each backend is loaded at most once per
  * process and shared: tensors belong to the caller, so sharing is safe.
  */
+import { InputError } from '../input-error.js';
 import { loadNativeKernels } from './native.js';
 import { createReferenceKernels } from './reference.js';
 import type { BackendChoice, BackendName, Kernels, KernelsInfo } from './types.js';
 import { threadsFromEnvironment } from './threads.js';
 import { loadWasmKernels } from './wasm.js';
+import { firstLine } from '../first-line.js';
+import { formatBackend } from '../format.js';
 
 export type { Activation, ActivationName, BackendChoice, BackendName, Kernels, KernelsInfo, Tensor } from './types.js';
 export { ACTIVATION_NAMES } from './types.js';
@@ -38,11 +41,6 @@ export function tryLoadBackend(name: BackendName): LoadResult {
   return result;
 }
 
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
-}
-
 export interface BackendInfo extends KernelsInfo {
   /** Why each preferred backend was skipped, in preference order ('native: ...'). */
   skipped: string[];
@@ -57,7 +55,7 @@ export interface KernelsOptions {
 
 export function parseBackendChoice(value: string, source: string): BackendChoice {
   if (value === 'auto' || (BACKEND_NAMES as readonly string[]).includes(value)) return value as BackendChoice;
-  throw new RangeError(`${source} must be one of auto, native, wasm, reference; got ${JSON.stringify(value)}`);
+  throw new InputError(`${source} must be one of auto, native, wasm, reference; got ${JSON.stringify(value)}`);
 }
 
 function requestedBackend(options: KernelsOptions): BackendChoice {
@@ -71,7 +69,7 @@ function requestedBackend(options: KernelsOptions): BackendChoice {
 export const ISA_CHOICES = ['auto', 'avx512', 'avx2', 'generic'] as const;
 
 /**
- * DENSETRAIN_THREADS and DENSETRAIN_ISA are options too: a malformed value is a RangeError naming
+ * DENSETRAIN_THREADS and DENSETRAIN_ISA are options too: a malformed value is an InputError naming
  * the variable (exit 2 in the CLI), whatever backend is chosen. Without this check the native
  * addon refused to load and 'auto' fell back to wasm, 3-4x slower, without a word.
  */
@@ -80,7 +78,7 @@ export function checkKernelEnvironment(env: Record<string, string | undefined> =
   threadsFromEnvironment(env);
   const isa = env['DENSETRAIN_ISA'];
   if (isa !== undefined && isa !== '' && !(ISA_CHOICES as readonly string[]).includes(isa)) {
-    throw new RangeError(`DENSETRAIN_ISA must be one of ${ISA_CHOICES.join(', ')}, got ${JSON.stringify(isa)}`);
+    throw new InputError(`DENSETRAIN_ISA must be one of ${ISA_CHOICES.join(', ')}, got ${JSON.stringify(isa)}`);
   }
 }
 
@@ -107,14 +105,14 @@ export function selectKernels(options: KernelsOptions = {}): { kernels: Kernels;
         break;
       }
       const fromEnvironment = environmentFailure(result.reason);
-      if (fromEnvironment !== null) throw new RangeError(fromEnvironment);
+      if (fromEnvironment !== null) throw new InputError(fromEnvironment);
       skipped.push(`${name}: ${result.reason}`);
     }
     if (!kernels) throw new Error(`no densetrain backend could load:\n  ${skipped.join('\n  ')}`);
   } else {
     const result = tryLoadBackend(requested);
     const fromEnvironment = result.ok ? null : environmentFailure(result.reason);
-    if (fromEnvironment !== null) throw new RangeError(fromEnvironment);
+    if (fromEnvironment !== null) throw new InputError(fromEnvironment);
     if (!result.ok) throw new Error(`the ${requested} backend was requested but cannot load: ${result.reason}`);
     kernels = result.kernels;
   }
@@ -134,6 +132,6 @@ export function backendInfo(options: KernelsOptions = {}): BackendInfo {
 
 /** One line for humans: "native (avx512, 2 threads)" or "wasm (simd128, 1 thread); native skipped: ...". */
 export function formatBackendInfo(info: BackendInfo): string {
-  const head = `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+  const head = formatBackend(info);
   return info.skipped.length === 0 ? head : `${head}; skipped ${info.skipped.join('; ')}`;
 }

@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { packageRoot } from './paths.js';
+import { firstLine } from '../first-line.js';
 
 interface NodeGypBuild {
   path(dir: string): string;
@@ -35,7 +36,7 @@ function nativeBuildLogPath(): string {
 /** The first line of native-build.log, or null when the install script never ran. */
 function buildLogHead(): string | null {
   try {
-    return (readFileSync(nativeBuildLogPath(), 'utf8').split('\n', 1)[0] ?? '').trim();
+    return firstLine(readFileSync(nativeBuildLogPath(), 'utf8'));
   } catch {
     return null;
   }
@@ -75,7 +76,7 @@ export function locateNativeAddon(): AddonLocation {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (/^No native build was found/.test(message)) return { ok: false, reason: explainMissing() };
-    return { ok: false, reason: `native addon loader failed: ${message.split('\n', 1)[0]}` };
+    return { ok: false, reason: `native addon loader failed: ${firstLine(message)}` };
   }
   const prebuilt = resolve(path).startsWith(join(root, 'prebuilds'));
   return { ok: true, path, source: prebuilt ? 'prebuilt' : 'compiled' };

@@ -15,6 +15,7 @@ import { ACTIVATION_CODES } from './activation-codes.js';
 import { withChecks, type RawKernels } from './checks.js';
 import { locateNativeAddon, NATIVE_REMEDY, type AddonLocation } from './native-locate.js';
 import type { Activation, Bf16Support, Kernels, Tensor } from './types.js';
+import { firstLine } from '../first-line.js';
 
 /** The ABI this loader speaks; the addon reports its own in `abiVersion`. */
 export const NATIVE_ABI_VERSION = 3;
@@ -175,11 +176,6 @@ export function nativeAddonPath(): string {
   return location.path;
 }
 
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return (text.split('\n')[0] ?? text).trim();
-}
-
 let cachedAddon: { path: string; addon: NativeAddon } | undefined;
 let cachedKernels: { addon: NativeAddon; kernels: Kernels } | undefined;
 let loadedFrom: AddonLocation | undefined;
@@ -256,6 +252,7 @@ function bf16Support(addon: NativeAddon): Bf16Support {
   return r.available ? { available: true, detail: `${r.kernels} (vdpbf16ps)`, note } : { available: false, detail: r.reason, note };
 }
 
+/** Long because it is the RawKernels object: one short method per kernel, each a call into the addon. */
 function createRaw(addon: NativeAddon): RawKernels {
   const all = new WeakSet<NativeTensor>();
   return {

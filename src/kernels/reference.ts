@@ -78,8 +78,9 @@ function rowLogSumExp(logits: Float32Array, row: number, cols: number): number {
   return max + Math.log(sumExp);
 }
 
+/** Long because it is the RawKernels object: one plain-loop method per kernel (the oracle the others are tested against). */
 function createRaw(): RawKernels {
-  const live = new Set<JsTensor>();
+  // Weak: the backend recognises its tensors without keeping an unfreed one alive.
   const all = new WeakSet<JsTensor>();
   let bytes = 0;
 
@@ -92,7 +93,6 @@ function createRaw(): RawKernels {
     owns: (t: unknown): t is Tensor => t instanceof JsTensor && all.has(t),
     alloc(length) {
       const t = new JsTensor(length);
-      live.add(t);
       all.add(t);
       bytes += length * 4;
       return t;
@@ -100,7 +100,6 @@ function createRaw(): RawKernels {
     free(t) {
       const tensor = t as JsTensor;
       tensor.release();
-      live.delete(tensor);
       bytes -= tensor.length * 4;
     },
     allocatedBytes: () => bytes,

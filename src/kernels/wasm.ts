@@ -218,7 +218,8 @@ const SCRATCH_FLOATS = [64 * 512, 512 * 512, 4 * 8] as const;
 
 /**
  * A wasm backend with its own module instance (tests use this to observe memory). threads:
- * DENSETRAIN_THREADS, else every CPU this process may use (setThreads changes it).
+ * DENSETRAIN_THREADS, else every CPU this process may use (setThreads changes it). Long because
+ * it is the RawKernels object: one short method per kernel, each passing its tensors' pointers.
  */
 export function createWasmBackend(path: string = preferredWasmModulePath(), threads: number = defaultThreads()): WasmBackend {
   const wasm = instantiateWasm(path);

@@ -16,7 +16,10 @@
  */
 import type { ActivationName } from '../kernels/types.js';
 import type { Rng } from '../rng.js';
-import type { InitName } from '../train/types.js';
+
+/** How a model's weights start ('auto': by the activation, see resolveInit). */
+export type InitName = 'auto' | 'kaiming_uniform' | 'kaiming_normal' | 'xavier_uniform' | 'xavier_normal';
+export const INIT_NAMES: readonly InitName[] = ['auto', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal'];
 
 export type ConcreteInit = Exclude<InitName, 'auto'>;
 

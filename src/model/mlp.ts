@@ -8,40 +8,21 @@
  *   backward: dW_i = dZ_iᵀ · A_{i-1} (gemm TN), db_i = column sums, dA_{i-1} = dZ_i · W_i (gemm NN)
  *
  * Every backend buffer (parameters, gradients, activations and input/label buffers for
- * `capacity` rows) is allocated when the model is built. The training path (`trainForward`
- * ... through the optimizer) allocates nothing. Only predict / lossAndGradients called with
- * more rows than the capacity grow the activation buffers, and predict never does (it works in
- * chunks).
+ * `capacity` rows) is allocated when the model is built. The training path (inputTensor /
+ * labelTensor filled by the trainer, computeGradients, then the optimizer) allocates nothing.
+ * Only lossAndGradients called with more rows than the capacity grows the activation buffers;
+ * predict and logits work in chunks of the capacity and never do.
  */
-import type { Activation, ActivationName, FusedSgd, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
+import type { Activation, FusedSgd, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
 import { ACTIVATION_NAMES } from '../kernels/types.js';
 import type { PixelScaling } from '../data/types.js';
 import { getKernels } from '../kernels/index.js';
 import { Rng } from '../rng.js';
-import type { InitName } from '../train/types.js';
-import { activationGain, initWeights, resolveInit } from './init.js';
+import { activationGain, initWeights, resolveInit, type InitName } from './init.js';
+import { saveModelFile } from './save.js';
+import type { ModelArchitecture, Parameter, ParameterKind } from './types.js';
 
-export interface ModelArchitecture {
-  /** Layer sizes, input first, classes last: [784, 128, 64, 10]. At least [in, classes]. */
-  layers: number[];
-  /** Activation of every hidden layer. */
-  activation: ActivationName;
-  /** leaky_relu slope; for prelu, the initial slope. Ignored by the other activations. */
-  alpha: number;
-}
-
-export type ParameterKind = 'weight' | 'bias' | 'prelu_slope';
-
-/** One trainable tensor with its gradient, named as in checkpoints. */
-export interface Parameter {
-  readonly name: string;
-  readonly kind: ParameterKind;
-  readonly layer: number;
-  readonly shape: readonly number[];
-  readonly size: number;
-  readonly value: Tensor;
-  readonly grad: Tensor;
-}
+export type { ModelArchitecture, Parameter, ParameterKind } from './types.js';
 
 export interface LossAndGradients {
   /** Mean cross-entropy + 0.5 * l2 * (sum of squared weights). */
@@ -523,7 +504,6 @@ export class Mlp implements Model {
 
   async save(path: string): Promise<void> {
     this.#alive();
-    const { saveModelFile } = await import('../train/checkpoint.js');
     await saveModelFile(path, this);
   }
 

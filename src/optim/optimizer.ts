@@ -6,10 +6,13 @@
  * 'm' and 'v' for Adam).
  */
 import type { FusedSgd, Kernels, Tensor } from '../kernels/types.js';
-import type { Parameter } from '../model/mlp.js';
+import type { Parameter } from '../model/types.js';
+
+export type OptimizerName = 'sgd' | 'adam';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['sgd', 'adam'];
 
 export interface Optimizer {
-  readonly name: 'sgd' | 'adam';
+  readonly name: OptimizerName;
   /** Updates applied so far (Adam's t after the last step). */
   readonly stepCount: number;
   /** One update of every parameter with learning rate `lr`, from the gradients in `parameter.grad`. */

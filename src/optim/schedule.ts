@@ -7,8 +7,8 @@
  *             T_max = epochs and eta_min = 0: the first epoch runs at lr, the last one at a small
  *             positive rate, and the rate would reach 0 after the final epoch)
  */
-import { SCHEDULE_NAMES } from '../train/schema.js';
-import type { ScheduleName } from '../train/types.js';
+export type ScheduleName = 'constant' | 'step' | 'cosine';
+export const SCHEDULE_NAMES: readonly ScheduleName[] = ['constant', 'step', 'cosine'];
 
 export interface ScheduleConfig {
   lr: number;

@@ -3,6 +3,7 @@
  * (fractional-epoch positions of batches, loss smoothing). Pure: no rendering here.
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { formatPercent } from '../format.js';
 import type { RunRecord } from '../train/types.js';
 
 export const FONT = 'Helvetica, Arial, sans-serif';
@@ -50,27 +51,13 @@ export interface XYPoint {
 }
 
 /**
- * Epoch numbering base of a record: 1 when epochs are counted from 1 (the convention of
- * RunRecord.bestEpoch), 0 if the trainer numbered them from 0.
- */
-export function epochBase(record: RunRecord): 0 | 1 {
-  const all = [...record.epochs.map((e) => e.epoch), ...record.batches.map((b) => b.epoch)];
-  return all.some((e) => e === 0) ? 0 : 1;
-}
-
-/** x of the end of an epoch, in epochs (the end of the first epoch is 1). */
-export function epochEnd(record: RunRecord, epoch: number): number {
-  return epoch - epochBase(record) + 1;
-}
-
-/**
- * Training loss of every recorded batch at its fractional-epoch position: the end of batch b of
- * epoch e is (e - base) + (b + 1 - batchBase) / batchesPerEpoch, with batchesPerEpoch from the
+ * Training loss of every recorded batch at its fractional-epoch position (epochs are numbered
+ * from 1, so the end of epoch e is at x = e): the end of batch b of epoch e is
+ * (e - 1) + (b + 1 - batchBase) / batchesPerEpoch, with batchesPerEpoch from the
  * training-split size and batch size (or, when those are unusable, from the batches recorded
  * for that epoch). Non-finite losses are dropped.
  */
 export function batchLossPoints(record: RunRecord): XYPoint[] {
-  const base = epochBase(record);
   const batchBase = record.batches.some((b) => b.batch === 0) ? 0 : 1;
   const { trainCount } = record.dataset;
   const { batchSize } = record.config;
@@ -81,7 +68,7 @@ export function batchLossPoints(record: RunRecord): XYPoint[] {
   for (const b of record.batches) {
     if (!Number.isFinite(b.loss)) continue;
     const n = Math.max(fromConfig, perEpoch.get(b.epoch) ?? 1, 1);
-    out.push({ x: b.epoch - base + (b.batch + 1 - batchBase) / n, y: b.loss });
+    out.push({ x: b.epoch - 1 + (b.batch + 1 - batchBase) / n, y: b.loss });
   }
   out.sort((a, b) => a.x - b.x);
   return out;
@@ -152,10 +139,10 @@ export function lossChartSpec(record: RunRecord, width = 1000, height = 300): To
   const rows: Row[] = [
     ...downsample(raw).map((p) => ({ series: 'batch loss (raw)', ...p })),
     ...downsample(smooth, 1000).map((p) => ({ series: 'batch loss (smoothed)', ...p })),
-    ...record.epochs.map((e) => ({ series: 'train loss / epoch', x: epochEnd(record, e.epoch), y: e.trainLoss })),
+    ...record.epochs.map((e) => ({ series: 'train loss / epoch', x: e.epoch, y: e.trainLoss })),
     ...record.epochs
       .filter((e) => e.valLoss !== null)
-      .map((e) => ({ series: 'validation loss / epoch', x: epochEnd(record, e.epoch), y: e.valLoss as number })),
+      .map((e) => ({ series: 'validation loss / epoch', x: e.epoch, y: e.valLoss as number })),
   ].filter(finite);
   const scale = presentSeries(
     rows,
@@ -185,7 +172,7 @@ export function lossChartSpec(record: RunRecord, width = 1000, height = 300): To
   ];
   if (best && record.epochs.length > 1) {
     layers.unshift({
-      data: { values: [{ x: epochEnd(record, best.epoch), label: `best epoch ${best.epoch}` }] },
+      data: { values: [{ x: best.epoch, label: `best epoch ${best.epoch}` }] },
       layer: [
         { mark: { type: 'rule', strokeDash: [4, 4], color: '#9aa3af' }, encoding: { x: { field: 'x', type: 'quantitative' } } },
         {
@@ -214,19 +201,21 @@ export function accuracyChartSpec(
   height = 260,
 ): TopLevelSpec {
   const rows: Row[] = [
-    ...record.epochs.map((e) => ({ series: 'train', x: epochEnd(record, e.epoch), y: e.trainAccuracy })),
+    ...record.epochs.map((e) => ({ series: 'train', x: e.epoch, y: e.trainAccuracy })),
     ...record.epochs
       .filter((e) => e.valAccuracy !== null)
-      .map((e) => ({ series: 'validation', x: epochEnd(record, e.epoch), y: e.valAccuracy as number })),
+      .map((e) => ({ series: 'validation', x: e.epoch, y: e.valAccuracy as number })),
   ].filter(finite);
-  const last = record.epochs.length > 0 ? epochEnd(record, record.epochs[record.epochs.length - 1]!.epoch) : 1;
+  const last = record.epochs.length > 0 ? record.epochs[record.epochs.length - 1]!.epoch : 1;
   const testRows =
     testAccuracy !== null && Number.isFinite(testAccuracy)
-      ? [{ series: 'test (final model)', x: last, y: testAccuracy, label: `test ${(testAccuracy * 100).toFixed(2)}%` }]
+      ? [{ series: 'test (final model)', x: last, y: testAccuracy, label: `test ${formatPercent(testAccuracy)}` }]
       : [];
   const scale = presentSeries([...rows, ...testRows], ['train', 'validation', 'test (final model)'], [PALETTE.train, PALETTE.val, PALETTE.test]);
   const color = { field: 'series', type: 'nominal' as const, title: null, scale };
-  const x = { field: 'x', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0, nice: false } };
+  // Accuracy is measured at the end of an epoch, the first at epoch 1 (the loss chart starts at 0,
+  // the start of training, because its batches fill the first epoch).
+  const x = { field: 'x', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 1, nice: false }, axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: 'y', type: 'quantitative' as const, title: 'accuracy', axis: { format: '.0%' }, scale: { zero: false } };
   const layers: any[] = [
     { data: { values: rows }, mark: { type: 'line', strokeWidth: 2, point: { size: 40, filled: true } }, encoding: { x, y, color } },
@@ -363,7 +352,7 @@ export function preluChartSpec(record: RunRecord, width = 1000, height = 220): T
     if (record.config.activation === 'prelu' && Number.isFinite(record.config.alpha)) rows.push({ series, x: 0, y: record.config.alpha });
     for (const e of withSlopes) {
       const v = e.preluSlopes![l];
-      if (v !== undefined) rows.push({ series, x: epochEnd(record, e.epoch), y: v });
+      if (v !== undefined) rows.push({ series, x: e.epoch, y: v });
     }
   }
   const domain = Array.from({ length: layerCount }, (_, l) => `hidden layer ${l + 1}`);
@@ -415,7 +404,7 @@ export function compareCurvesSpec(runs: LabelledRun[], metric: 'loss' | 'accurac
   const rows: { run: string; split: string; x: number; y: number }[] = [];
   for (const { label, record } of runs) {
     for (const e of record.epochs) {
-      const x = epochEnd(record, e.epoch);
+      const x = e.epoch;
       rows.push({ run: label, split: 'train', x, y: metric === 'loss' ? e.trainLoss : e.trainAccuracy });
       const v = metric === 'loss' ? e.valLoss : e.valAccuracy;
       if (v !== null) rows.push({ run: label, split: 'validation', x, y: v });
@@ -447,14 +436,47 @@ export function compareCurvesSpec(runs: LabelledRun[], metric: 'loss' | 'accurac
         type: 'nominal',
         title: null,
         scale: { domain: ['train', 'validation'], range: [[1, 0], [6, 4]] },
-        legend: { symbolType: 'stroke', symbolStrokeColor: '#3c4350', symbolSize: 300 },
+        legend: SPLIT_LEGEND,
       },
       detail: { field: 'split' },
     },
   } as TopLevelSpec;
 }
 
-/** Per-class test accuracy (recall) of every run as grouped bars: one group per class, one bar per run. */
+/**
+ * The train (solid) / validation (dashed) legend of a chart whose lines carry filled points:
+ * vega-lite gives such a legend's symbols a transparent stroke (it styles them as the filled
+ * points), which leaves a stroke symbol with nothing to draw; the symbols' own encoding puts the
+ * line back.
+ */
+export const SPLIT_LEGEND = {
+  symbolType: 'stroke',
+  symbolSize: 300,
+  encode: { symbols: { update: { stroke: { value: '#3c4350' }, strokeWidth: { value: 2 }, fill: { value: 'transparent' } } } },
+};
+
+/**
+ * The y range of the per-class chart: from just below the lowest accuracy of the runs that
+ * learned, to 100%. An accuracy far below the rest (a run that collapsed to one class: 0% on
+ * the others) would stretch the axis until every working run looked the same; it is left out
+ * of the range (and drawn at the bottom edge as off the scale). "Far": more than four times the
+ * median error below the median.
+ */
+export function perClassRange(accuracies: readonly number[]): { min: number; max: number } {
+  const sorted = accuracies.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return { min: 0, max: 1 };
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const floor = median - 4 * Math.max(1 - median, 0.01);
+  const lowest = sorted.find((v) => v >= floor) ?? sorted[0]!;
+  return { min: Math.max(0, Math.floor((lowest - 0.01) * 100) / 100), max: 1 };
+}
+
+/**
+ * Per-class test accuracy (recall) of every run as a dot per run in each class's column, on a
+ * scale fitted to the accuracies (dots, not bars: a bar would claim a baseline the axis does not
+ * start at). Accuracies below the scale sit on its bottom edge as a downward triangle with their
+ * value.
+ */
 export function perClassCompareSpec(
   runs: { label: string; accuracies: number[]; color?: string }[],
   classNames: string[],
@@ -468,28 +490,33 @@ export function perClassCompareSpec(
   const values = runs.flatMap((r) =>
     r.accuracies.map((a, c) => ({ run: r.label, cls: names[c] ?? String(c), accuracy: a })).filter((v) => Number.isFinite(v.accuracy)),
   );
-  const lowest = values.length ? Math.min(...values.map((v) => v.accuracy)) : 0;
+  const range = perClassRange(values.map((v) => v.accuracy));
+  const inRange = values.filter((v) => v.accuracy >= range.min);
+  const below = values.filter((v) => v.accuracy < range.min).map((v) => ({ ...v, label: formatPercent(v.accuracy, 1) }));
+  const x = { field: 'cls', type: 'nominal', sort: names, title: 'class', axis: { labelAngle: names.some((n) => n.length > 3) ? -30 : 0, grid: true } };
+  const xOffset = { field: 'run', type: 'nominal', sort: labels, scale: { domain: labels } };
+  const color = { field: 'run', type: 'nominal', title: 'run', sort: labels, scale: { domain: labels, range: colors } };
+  const y = {
+    field: 'accuracy',
+    type: 'quantitative',
+    title: 'test accuracy (recall)',
+    axis: { format: percentFormat(inRange.map((v) => v.accuracy)) },
+    scale: { domain: [range.min, range.max], nice: false },
+  };
+  const layer: unknown[] = [{ data: { values: inRange }, mark: { type: 'point', filled: true, size: 70, opacity: 1 }, encoding: { x, xOffset, y, color } }];
+  if (below.length > 0) {
+    layer.push(
+      { data: { values: below }, mark: { type: 'point', shape: 'triangle-down', filled: true, size: 70, opacity: 1 }, encoding: { x, xOffset, y: { value: height - 6 }, color } },
+      { data: { values: below }, mark: { type: 'text', fontSize: 9, dy: -10, angle: 0 }, encoding: { x, xOffset, y: { value: height - 6 }, text: { field: 'label' }, color } },
+    );
+  }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Test accuracy per class',
     width: width ?? Math.min(1000, Math.max(360, names.length * Math.max(1, runs.length) * 14 + names.length * 12)),
     height,
     config: baseConfig,
-    data: { values },
-    mark: { type: 'bar', clip: true },
-    encoding: {
-      x: { field: 'cls', type: 'nominal', sort: names, title: 'class', axis: { labelAngle: names.some((n) => n.length > 3) ? -30 : 0 } },
-      xOffset: { field: 'run', type: 'nominal', sort: labels, scale: { domain: labels } },
-      y: {
-        field: 'accuracy',
-        type: 'quantitative',
-        title: 'test accuracy (recall)',
-        axis: { format: '.0%' },
-        // Near-perfect classes would all look the same from 0: start below the lowest bar.
-        scale: { domainMin: Math.max(0, Math.floor(lowest * 10) / 10 - 0.1), domainMax: 1 },
-      },
-      color: { field: 'run', type: 'nominal', title: 'run', sort: labels, scale: { domain: labels, range: colors } },
-    },
+    layer,
   } as TopLevelSpec;
 }
 

@@ -8,14 +8,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Table from 'cli-table3';
-import type { TopLevelSpec } from 'vega-lite';
-import { formatSpread, spread, spreadPerIndex, type Spread } from '../experiments/stats.js';
+import { formatLoss, formatNumber, formatPercent, formatSetting, MISSING } from '../format.js';
+import { formatSpread, spread, spreadPerIndex, type Spread } from '../train/spread.js';
 import { perClassStats } from '../train/metrics.js';
-import { CONFIG_KEYS, optionFlag } from '../train/schema.js';
+import { CONFIG_KEYS, type ConfigKey } from '../train/schema.js';
 import type { RunRecord } from '../train/types.js';
 import { compareCurvesSpec, perClassCompareSpec, runColors, sweepChartSpec, uniqueNames, type SweepScale } from './charts.js';
 import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
-import { prefixSvgIds, renderSvg } from './render.js';
+import { chartBlock } from './render.js';
+import { withoutRowRules } from './terminal.js';
 import { spreadChartSpec } from './spread-chart.js';
 
 /** One run of a comparison or sweep, as the reports see it. */
@@ -77,9 +78,11 @@ export function repeatStats(repeats: readonly RepeatedRun[]): RepeatStats {
 
 export interface ComparisonInput {
   title?: string;
-  /** What differs between the runs, for the subtitle: '--activation', '--config files'. */
+  /** What differs between the runs, for the subtitle, in the caller's words: '--activation', '--config files'. */
   varied: string;
   runs: ComparedRun[];
+  /** How a setting is named in the "settings that differ" table (the CLI passes its flags); default: the config key. */
+  settingName?: (key: ConfigKey) => string;
 }
 
 export interface SweepInput {
@@ -124,11 +127,6 @@ export function summarizeRun(run: ComparedRun): RunSummary {
   };
 }
 
-const pct = (v: number | null | undefined, digits = 2): string =>
-  v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)}%`;
-const num = (v: number | null | undefined, digits = 4): string =>
-  v === null || v === undefined ? '–' : Number.isFinite(v) ? v.toFixed(digits) : String(v);
-const secs = (v: number | null): string => (v === null || !Number.isFinite(v) ? '–' : v < 100 ? v.toFixed(1) : Math.round(v).toString());
 
 /** A swept value as typed-looking text: 0.001, 1e-6, 64. */
 export function formatValue(v: number): string {
@@ -138,8 +136,6 @@ export function formatValue(v: number): string {
 
 // ---------------------------------------------------------------------------------------------
 // Terminal
-
-const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
 
 /**
  * The results table both commands print: one row per run (a sweep adds its value as the first
@@ -152,21 +148,20 @@ export function runsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitl
     head: [valueColumn ? options.valueTitle! : 'run', 'best val acc', 'test acc', 'test loss', 'epochs', 'seconds', 'stop reason'],
     style: { head: [], border: [] },
     colAligns: [valueColumn ? 'right' : 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
-    chars: COMPACT,
   });
   for (const run of runs) {
     const s = summarizeRun(run);
     table.push([
       valueColumn ? formatValue((run as SweptRun).value) : s.label,
-      pct(s.bestValAccuracy),
-      pct(s.testAccuracy),
-      num(s.testLoss),
+      formatPercent(s.bestValAccuracy),
+      formatPercent(s.testAccuracy),
+      formatLoss(s.testLoss),
       s.epochsPlanned === null ? String(s.epochsRun) : `${s.epochsRun}/${s.epochsPlanned}`,
-      secs(s.seconds),
+      formatNumber(s.seconds, 1),
       s.status,
     ]);
   }
-  return table.toString();
+  return withoutRowRules(table.toString());
 }
 
 /** Some configuration was trained with several seeds. */
@@ -175,11 +170,11 @@ export function hasRepeats(runs: readonly ComparedRun[]): boolean {
 }
 
 const range = (s: Spread, percent: boolean): string =>
-  s.min === null || s.max === null ? '–' : percent ? `${(s.min * 100).toFixed(2)}–${(s.max * 100).toFixed(2)}%` : `${s.min.toFixed(4)}–${s.max.toFixed(4)}`;
+  s.min === null || s.max === null ? MISSING : percent ? `${(s.min * 100).toFixed(2)}–${(s.max * 100).toFixed(2)}%` : `${s.min.toFixed(4)}–${s.max.toFixed(4)}`;
 
 /** PReLU slopes per hidden layer as "layer 1: 0.213 ± 0.011; layer 2: ...", or '–'. */
 export function slopesText(slopes: Spread[] | null): string {
-  if (!slopes) return '–';
+  if (!slopes) return MISSING;
   return slopes.map((s, i) => `layer ${i + 1}: ${formatSpread(s, { digits: 3 })}`).join('; ');
 }
 
@@ -195,7 +190,6 @@ function repeatsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: 
     head: [valueColumn ? options.valueTitle! : 'run', 'seeds', 'best val acc', 'test acc', 'test acc range', 'test loss', 'diverged', ...(prelu ? ['prelu slopes'] : []), 'status'],
     style: { head: [], border: [] },
     colAligns: [valueColumn ? 'right' : 'left', 'right', 'right', 'right', 'right', 'right', 'right', ...(prelu ? (['left'] as const) : []), 'left'],
-    chars: COMPACT,
   });
   runs.forEach((run, i) => {
     const s = stats[i]!;
@@ -211,16 +205,12 @@ function repeatsTable(runs: (ComparedRun | SweptRun)[], options: { valueTitle?: 
       run.status,
     ]);
   });
-  return `${table.toString()}\n(mean ± sample standard deviation over the seeds that finished; diverged seeds are counted, not averaged)`;
+  return `${withoutRowRules(table.toString())}\n(mean ± sample standard deviation over the seeds that finished; diverged seeds are counted, not averaged)`;
 }
 
 // ---------------------------------------------------------------------------------------------
 // HTML
 
-async function block(name: string, title: string, spec: TopLevelSpec, caption?: string): Promise<ChartBlock> {
-  const svg = prefixSvgIds(await renderSvg(spec), `c-${name}`);
-  return { name, title, svg, ...(caption ? { caption } : {}) };
-}
 
 const EXTRA_STYLE = `
 tr.diverged td,tr.failed td{background:#fdecea}
@@ -229,7 +219,8 @@ tr.interrupted td.stop,tr.not-run td.stop{color:var(--warn);font-weight:650}
 table.runs td.stop{text-align:left}
 td.stop small{display:block;font-weight:400;color:var(--muted);white-space:normal;max-width:420px;}
 table.heat td{min-width:70px}
-table.diff td{text-align:left}
+table.diff th,table.diff td{text-align:left}
+table.runs tbody th{white-space:nowrap}
 table.repeats td.text{text-align:left}
 table.repeats td.bad{color:var(--bad);font-weight:650}
 a{color:var(--accent)}
@@ -281,16 +272,16 @@ function resultsTable(runs: (ComparedRun | SweptRun)[], valueTitle?: string): st
     const best = s.testAccuracy !== null && s.testAccuracy === bestTest && bestTest >= 0;
     const cls = s.status.replace(/\s+/g, '-');
     const name = valueTitle !== undefined ? formatValue((run as SweptRun).value) : s.label;
-    const link = run.reportHref ? `<a href="${escapeHtml(run.reportHref)}">report</a>` : '–';
+    const link = run.reportHref ? `<a href="${escapeHtml(run.reportHref)}">report</a>` : MISSING;
     const cells = [
       `<th scope="row"><span class="swatch" style="background:${colors[i]}"></span>${
         run.reportHref ? `<a href="${escapeHtml(run.reportHref)}">${escapeHtml(name)}</a>` : escapeHtml(name)
       }</th>`,
-      `<td>${escapeHtml(pct(s.bestValAccuracy))}</td>`,
-      `<td>${escapeHtml(pct(s.testAccuracy))}${best && runs.length > 1 ? ' <span class="tag">best</span>' : ''}</td>`,
-      `<td>${escapeHtml(num(s.testLoss))}</td>`,
+      `<td>${escapeHtml(formatPercent(s.bestValAccuracy))}</td>`,
+      `<td>${escapeHtml(formatPercent(s.testAccuracy))}${best && runs.length > 1 ? ' <span class="tag">best</span>' : ''}</td>`,
+      `<td>${escapeHtml(formatLoss(s.testLoss))}</td>`,
       `<td>${escapeHtml(s.epochsPlanned === null ? String(s.epochsRun) : `${s.epochsRun} / ${s.epochsPlanned}`)}</td>`,
-      `<td>${escapeHtml(secs(s.seconds))}</td>`,
+      `<td>${escapeHtml(formatNumber(s.seconds, 1))}</td>`,
       statusCell(s),
       `<td>${link}</td>`,
     ];
@@ -331,7 +322,7 @@ async function repeatsSection(runs: (ComparedRun | SweptRun)[], axis: { title: s
     const st = repeatStats(run.repeats ?? []);
     return { x: nominal ? run.label : (run as SweptRun).value, values: finished.map((r) => r.record!.test!.accuracy), mean: st.testAccuracy.mean, std: st.testAccuracy.std };
   });
-  const spreadChart = await block(
+  const spreadChart = await chartBlock(
     'repeats-test-accuracy',
     'Test accuracy over seeds',
     spreadChartSpec(columns, { xTitle: axis.title, metric: 'test accuracy', scale: axis.scale }),
@@ -346,14 +337,13 @@ async function repeatsSection(runs: (ComparedRun | SweptRun)[], axis: { title: s
 }
 
 /** Settings that differ between the runs (rows: options, columns: runs). */
-function differencesTable(runs: ComparedRun[]): string {
+function differencesTable(runs: ComparedRun[], settingName: (key: ConfigKey) => string): string {
   const withRecord = runs.filter((r) => r.record !== null);
   if (withRecord.length < 2) return '';
   const keys = CONFIG_KEYS.filter((k) => new Set(withRecord.map((r) => JSON.stringify(r.record!.config[k] ?? null))).size > 1);
   if (keys.length === 0) return '';
-  const show = (v: unknown): string => (Array.isArray(v) ? v.join('-') : v === undefined ? '–' : String(v));
   const head = `<tr><th>option</th>${withRecord.map((r) => `<th>${escapeHtml(r.label)}</th>`).join('')}</tr>`;
-  const rows = keys.map((k) => `<tr><th scope="row">${escapeHtml(optionFlag(k))}</th>${withRecord.map((r) => `<td>${escapeHtml(show(r.record!.config[k]))}</td>`).join('')}</tr>`);
+  const rows = keys.map((k) => `<tr><th scope="row">${escapeHtml(settingName(k))}</th>${withRecord.map((r) => `<td>${escapeHtml(formatSetting(r.record!.config[k], 6))}</td>`).join('')}</tr>`);
   return `<h3>Settings that differ</h3><table class="grid diff"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
@@ -382,7 +372,7 @@ function heatTable(data: { label: string; accuracies: number[] }[], classNames: 
       `<tr><th scope="row">${escapeHtml(name)}</th>${data
         .map((d) => {
           const v = d.accuracies[c];
-          return v === undefined || !Number.isFinite(v) ? '<td>–</td>' : `<td style="${shade(v)}">${escapeHtml(pct(v, 1))}</td>`;
+          return v === undefined || !Number.isFinite(v) ? '<td>–</td>' : `<td style="${shade(v)}">${escapeHtml(formatPercent(v, 1))}</td>`;
         })
         .join('')}</tr>`,
   );
@@ -398,13 +388,13 @@ async function sharedSections(runs: ComparedRun[]): Promise<{ sections: string[]
   const sections: string[] = [];
   const charts: ChartBlock[] = [];
   if (withEpochs.length > 0) {
-    const loss = await block(
+    const loss = await chartBlock(
       'compare-loss',
       'Loss per epoch',
       compareCurvesSpec(withEpochs, 'loss'),
       'Mean training loss of each epoch (solid) and validation loss after it (dashed), one colour per run. A diverged run ends at its last finite epoch.',
     );
-    const acc = await block(
+    const acc = await chartBlock(
       'compare-accuracy',
       'Accuracy per epoch',
       compareCurvesSpec(withEpochs, 'accuracy'),
@@ -418,11 +408,11 @@ async function sharedSections(runs: ComparedRun[]): Promise<{ sections: string[]
   if (perClass.length > 0) {
     const classes = perClass[0]!.accuracies.length;
     const names = uniqueNames(classNames, classes);
-    const bars = await block(
+    const bars = await chartBlock(
       'per-class',
       'Test accuracy per class',
       perClassCompareSpec(perClass, names),
-      'Fraction of each class\'s test images classified correctly (recall), one bar per run.',
+      'Fraction of each class\'s test images classified correctly (recall), one dot per run, on a scale fitted to the runs that learned; a triangle on the bottom edge is an accuracy below the scale (its value beside it).',
     );
     charts.push(bars);
     sections.push(`<section id="per-class"><h2>Test accuracy per class</h2>${chart(bars)}${heatTable(perClass, names)}</section>`);
@@ -446,7 +436,7 @@ export async function buildComparisonReport(input: ComparisonInput): Promise<Bui
   const repeats = await repeatsSection(runs, { title: 'run', scale: 'nominal' });
   const sections = [
     repeats.section,
-    `<section id="runs"><h2>Runs</h2>${resultsTable(runs)}${differencesTable(runs)}</section>`,
+    `<section id="runs"><h2>Runs</h2>${resultsTable(runs)}${differencesTable(runs, input.settingName ?? ((key) => key))}</section>`,
     ...shared.sections,
   ].filter((x) => x !== '');
   return { html: page(title, subtitle, banner(runs), sections), charts: [...repeats.charts, ...shared.charts] };
@@ -492,8 +482,8 @@ export async function buildSweepReport(input: SweepInput): Promise<BuiltPage> {
   const scaleNote = input.scale === 'linear' ? '' : ` The x axis is ${input.scale === 'log' ? 'logarithmic' : 'symmetric-logarithmic (0 included)'}.`;
   const repeated = hasRepeats(runs) ? ' With repeats: the mean over the seeds that finished (the spread is in the Repeats section).' : '';
   const caption = `Final model on the test set for each value.${repeated}${scaleNote}${diverged ? ' A red cross at the top marks a value whose training diverged.' : ''}`;
-  const lossChart = await block('sweep-loss', 'Test loss', sweepChartSpec(points('loss'), { param: input.param, metric: 'test loss', scale: input.scale }), caption);
-  const accChart = await block(
+  const lossChart = await chartBlock('sweep-loss', 'Test loss', sweepChartSpec(points('loss'), { param: input.param, metric: 'test loss', scale: input.scale }), caption);
+  const accChart = await chartBlock(
     'sweep-accuracy',
     'Test accuracy',
     sweepChartSpec(points('accuracy'), { param: input.param, metric: 'test accuracy', scale: input.scale }),

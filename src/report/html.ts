@@ -3,6 +3,7 @@
  * PNG data: URIs; no scripts, no network). Every piece of text from the run goes through
  * escapeHtml; the only unescaped markup is the SVG produced by vega (which escapes its own text).
  */
+import { formatBackend, formatCount, formatLoss, formatNumber, formatPercent, formatSeconds, MISSING, plural } from '../format.js';
 import type { ClassStats } from '../train/metrics.js';
 import type { EpochRecord, RunRecord, TrainConfig } from '../train/types.js';
 
@@ -46,25 +47,6 @@ export interface PageModel {
   wrong: ImageCard[] | null;
   notes: string[];
   generatedAt: string;
-}
-
-const pct = (v: number | null | undefined, digits = 2): string =>
-  v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)}%`;
-
-function num(v: number | null | undefined, digits = 4): string {
-  if (v === null || v === undefined) return '–';
-  if (!Number.isFinite(v)) return String(v);
-  if (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6)) return v.toExponential(2);
-  return Number(v.toFixed(digits)).toString();
-}
-
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '–';
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  const s = Math.round(seconds - m * 60);
-  if (m < 60) return `${m} min ${s} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 function mean(values: number[]): number | null {
@@ -114,10 +96,10 @@ export function configRows(config: TrainConfig): [string, string][] {
     if (key === 'layers' && Array.isArray(value)) text = value.join(' → ');
     else if (key === 'threads' && value === undefined) text = 'auto';
     else if (key === 'patience' && value === 0) text = 'off';
-    else if (key === 'valSplit' && typeof value === 'number') text = value === 0 ? 'none' : pct(value, 1);
+    else if (key === 'valSplit' && typeof value === 'number') text = value === 0 ? 'none' : formatPercent(value, 1);
     else if (typeof value === 'boolean') text = value ? 'yes' : 'no';
-    else if (typeof value === 'number') text = num(value, 6);
-    else if (value === undefined || value === null) text = '–';
+    else if (typeof value === 'number') text = formatNumber(value, 6);
+    else if (value === undefined || value === null) text = MISSING;
     else text = typeof value === 'string' ? value : JSON.stringify(value);
     rows.push([labels[key] ?? key, text]);
   }
@@ -166,12 +148,12 @@ function epochTable(record: RunRecord): string {
   const row = (e: EpochRecord): string => {
     const cells = [
       String(e.epoch),
-      num(e.lr, 6),
-      num(e.trainLoss),
-      pct(e.trainAccuracy),
-      ...(hasVal ? [num(e.valLoss), pct(e.valAccuracy)] : []),
-      num(e.seconds, 2),
-      Number.isFinite(e.samplesPerSecond) ? Math.round(e.samplesPerSecond).toLocaleString('en-US') : '–',
+      formatNumber(e.lr, 6),
+      formatLoss(e.trainLoss),
+      formatPercent(e.trainAccuracy),
+      ...(hasVal ? [formatLoss(e.valLoss), formatPercent(e.valAccuracy)] : []),
+      formatNumber(e.seconds, 2),
+      formatCount(e.samplesPerSecond),
     ];
     const best = e.epoch === record.bestEpoch;
     return `<tr${best ? ' class="best" title="best epoch: these weights were kept"' : ''}>${cells
@@ -186,12 +168,12 @@ function epochTable(record: RunRecord): string {
 
 function perClassTableHtml(stats: ClassStats[], classNames: string[]): string {
   const meter = (v: number, cls: string): string =>
-    `<div class="meter"><div class="bar ${cls}"><span style="width:${Math.max(0, Math.min(100, v * 100)).toFixed(1)}%"></span></div><span class="v">${escapeHtml(pct(v))}</span></div>`;
+    `<div class="meter"><div class="bar ${cls}"><span style="width:${Math.max(0, Math.min(100, v * 100)).toFixed(1)}%"></span></div><span class="v">${escapeHtml(formatPercent(v))}</span></div>`;
   const f1 = (s: ClassStats): number => (s.precision + s.recall === 0 ? 0 : (2 * s.precision * s.recall) / (s.precision + s.recall));
   const rows = stats
     .map(
       (s, c) =>
-        `<tr><th scope="row">${escapeHtml(classNames[c] ?? c)}</th><td>${escapeHtml(s.support)}</td><td>${meter(s.precision, 'p')}</td><td>${meter(s.recall, 'r')}</td><td>${escapeHtml(pct(s.accuracy))}</td><td>${escapeHtml(num(f1(s), 3))}</td></tr>`,
+        `<tr><th scope="row">${escapeHtml(classNames[c] ?? c)}</th><td>${escapeHtml(s.support)}</td><td>${meter(s.precision, 'p')}</td><td>${meter(s.recall, 'r')}</td><td>${escapeHtml(formatPercent(s.accuracy))}</td><td>${escapeHtml(formatNumber(f1(s), 3))}</td></tr>`,
     )
     .join('');
   return `<table class="grid num per-class"><thead><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>accuracy</th><th>F1</th></tr></thead><tbody>${rows}</tbody></table>
@@ -204,7 +186,10 @@ function imageCard(c: ImageCard, cls = ''): string {
       ? `<div class="empty" aria-label="no image">–</div>`
       : `<img src="${escapeHtml(c.src)}" alt="test image #${escapeHtml(c.index)}" width="84" height="84">`;
   const lines = c.lines
-    .map((l) => `<div class="line${l.tone ? ` ${l.tone}` : ''}"><span>${escapeHtml(l.label)}</span> <b>${escapeHtml(l.value)}</b></div>`)
+    .map((l) => {
+      const text = [l.label ? `<span>${escapeHtml(l.label)}</span>` : '', l.value ? `<b>${escapeHtml(l.value)}</b>` : ''].filter((t) => t !== '').join(' ');
+      return `<div class="line${l.tone ? ` ${l.tone}` : ''}">${text}</div>`;
+    })
     .join('');
   return `<figure class="digit ${cls}">${img}<figcaption>${lines}</figcaption></figure>`;
 }
@@ -292,6 +277,7 @@ figure.digit img,figure.digit .empty{display:block;width:84px;height:84px;image-
 figure.digit .empty{background:#eef0f3;color:var(--muted);line-height:84px}
 figure.digit figcaption{font-size:11.5px;line-height:1.35;margin-top:4px;color:var(--muted);word-break:break-word}
 figure.digit figcaption b{color:var(--ink);font-weight:600}
+figure.digit figcaption .line{white-space:nowrap}
 figure.digit .line.bad b{color:var(--bad)}
 figure.digit .line.good b{color:var(--ok)}
 figure.wrong{width:auto}
@@ -308,20 +294,19 @@ export function renderPage(m: PageModel): string {
   const samplesPerSec = mean(r.epochs.map((e) => e.samplesPerSecond));
   const bestEpoch = r.epochs.find((e) => e.epoch === r.bestEpoch);
   const lastEpoch = r.epochs[r.epochs.length - 1];
-  const backendText = `${r.backend.backend} · ${r.backend.isa} · ${r.backend.threads} thread${r.backend.threads === 1 ? '' : 's'}`;
 
   const cards = [
-    card('test accuracy', pct(m.testAccuracy), m.testCount !== null ? `${m.testCount.toLocaleString('en-US')} images, loss ${num(m.testLoss)}` : 'no test evaluation', 'hero'),
+    card('test accuracy', formatPercent(m.testAccuracy), m.testCount !== null ? `${formatCount(m.testCount)} images, loss ${formatLoss(m.testLoss)}` : 'no test evaluation', 'hero'),
     card(
       'best validation loss',
-      num(bestEpoch?.valLoss ?? null),
-      bestEpoch ? `epoch ${bestEpoch.epoch}, val acc ${pct(bestEpoch.valAccuracy)}` : '',
+      formatLoss(bestEpoch?.valLoss),
+      bestEpoch ? `epoch ${bestEpoch.epoch}, val acc ${formatPercent(bestEpoch.valAccuracy)}` : '',
     ),
-    card('final train loss', num(lastEpoch?.trainLoss ?? null), lastEpoch ? `train acc ${pct(lastEpoch.trainAccuracy)}` : ''),
-    card('epochs', `${epochsRun} / ${r.config.epochs}`, `total ${duration(r.seconds)}`),
-    card('time per epoch', secPerEpoch === null ? '–' : `${secPerEpoch.toFixed(2)} s`, samplesPerSec === null ? '' : `${Math.round(samplesPerSec).toLocaleString('en-US')} samples/s`),
+    card('final train loss', formatLoss(lastEpoch?.trainLoss), lastEpoch ? `train acc ${formatPercent(lastEpoch.trainAccuracy)}` : ''),
+    card('epochs', `${epochsRun} / ${r.config.epochs}`, `total ${formatSeconds(r.seconds)}`),
+    card('time per epoch', formatSeconds(secPerEpoch), samplesPerSec === null ? '' : `${formatCount(samplesPerSec)} samples/s`),
     // Records written before --precision existed have no precision (they ran fp32).
-    card('backend', r.backend.backend, `${r.backend.isa}, ${r.backend.threads} thread${r.backend.threads === 1 ? '' : 's'}, ${r.precision?.used ?? 'fp32'} GEMMs`),
+    card('backend', r.backend.backend, `${r.backend.isa}, ${plural(r.backend.threads, 'thread')}, ${r.precision?.used ?? 'fp32'} GEMMs`),
   ].join('');
 
   const ds = r.dataset;
@@ -330,16 +315,16 @@ export function renderPage(m: PageModel): string {
     ['source', ds.source],
     ['image size', `${ds.height} × ${ds.width}`],
     ['classes', `${ds.classNames.length}: ${ds.classNames.slice(0, 50).join(', ')}${ds.classNames.length > 50 ? `, ... (${ds.classNames.length - 50} more)` : ''}`],
-    ['training images', ds.trainCount.toLocaleString('en-US')],
-    ['validation images', ds.valCount.toLocaleString('en-US')],
-    ['test images', ds.testCount.toLocaleString('en-US')],
+    ['training images', formatCount(ds.trainCount)],
+    ['validation images', formatCount(ds.valCount)],
+    ['test images', formatCount(ds.testCount)],
   ];
   const runRows: [string, string][] = [
-    ['backend', backendText],
+    ['backend', formatBackend(r.backend)],
     ...(r.backend.skipped.length ? ([['skipped backends', r.backend.skipped.join('; ')]] as [string, string][]) : []),
-    ['seconds per epoch', secPerEpoch === null ? '–' : secPerEpoch.toFixed(3)],
-    ['samples per second', samplesPerSec === null ? '–' : Math.round(samplesPerSec).toLocaleString('en-US')],
-    ['total time', duration(r.seconds)],
+    ['seconds per epoch', formatNumber(secPerEpoch, 3)],
+    ['samples per second', formatCount(samplesPerSec)],
+    ['total time', formatSeconds(r.seconds)],
     ['started', r.startedAt],
     ['finished', r.finishedAt],
     ['stop reason', r.stopReason],

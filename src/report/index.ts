@@ -4,8 +4,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TopLevelSpec } from 'vega-lite';
 import type { ImageSet } from '../data/types.js';
+import { formatProbability } from '../format.js';
 import {
   accuracy,
   argmaxRows,
@@ -19,7 +19,7 @@ import type { RunRecord } from '../train/types.js';
 import { accuracyChartSpec, confusionChartSpec, lossChartSpec, preluChartSpec } from './charts.js';
 import { renderPage, type ChartBlock, type ImageCard, type PageModel } from './html.js';
 import { imageDataUri } from './images.js';
-import { prefixSvgIds, rasteriseSvg, renderSvg } from './render.js';
+import { chartBlock, rasteriseSvg } from './render.js';
 
 export { confusionTable, perClassTable, type TerminalTableOptions } from './terminal.js';
 export { escapeHtml } from './html.js';
@@ -67,13 +67,6 @@ function classNamesOf(record: RunRecord, classes: number): string[] {
   return Array.from({ length: classes }, (_, i) => record.dataset.classNames[i] ?? String(i));
 }
 
-const pct = (v: number): string => `${(v * 100).toFixed(v >= 0.9995 && v < 1 ? 2 : 1)}%`;
-
-async function block(name: string, title: string, spec: TopLevelSpec, caption?: string): Promise<ChartBlock> {
-  const svg = await renderSvg(spec);
-  return { name, title, svg, ...(caption ? { caption } : {}) };
-}
-
 /** Builds the report page and chart SVGs in memory (writeReport writes them). */
 export async function buildReport(input: ReportInput, options: ReportOptions = {}): Promise<BuiltReport> {
   const { record } = input;
@@ -90,30 +83,23 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     if (test.images.labels.length !== test.images.count) throw new RangeError('report: test labels and image count differ');
   }
 
-  // Confusion: the record's (the trainer's own evaluation) if present, else from the probabilities.
-  let confusion: number[][] | null = record.test?.confusion ?? null;
-  let predictions: Int32Array | null = null;
-  if (test) {
-    predictions = argmaxRows(test.probs, test.images.count, classes);
-    const computed = confusionMatrix(test.images.labels, predictions, classes);
-    if (!confusion) confusion = computed;
-    else if (JSON.stringify(confusion) !== JSON.stringify(computed)) {
-      notes.push('The confusion matrix in the run record differs from the one computed from the test probabilities given to the report; the record\'s is shown.');
-    }
-  }
+  // The test metrics are the record's: train() evaluated the test set once, and the probabilities
+  // given here come from that same evaluation. Without a record of them, the probabilities give them.
+  const predictions = test ? argmaxRows(test.probs, test.images.count, classes) : null;
+  const confusion = record.test?.confusion ?? (test && predictions ? confusionMatrix(test.images.labels, predictions, classes) : null);
   const testAccuracy =
     record.test?.accuracy ?? (test && predictions ? accuracy(test.images.labels, predictions) : confusion ? accuracy(confusion) : null);
   if (!record.test && !test) notes.push('This run has no test-set evaluation.');
   if (record.test && !test) notes.push('Test images and probabilities were not given to the report: the image sections are omitted.');
 
   const blocks: ChartBlock[] = [];
-  const loss = await block(
+  const loss = await chartBlock(
     'loss',
     'Loss',
     lossChartSpec(record),
     'Training loss of every batch (faint) and its exponential moving average, with the mean training loss and the validation loss of each epoch. The x axis is in epochs; a batch sits at its fractional position within its epoch.',
   );
-  const acc = await block(
+  const acc = await chartBlock(
     'accuracy',
     'Accuracy',
     accuracyChartSpec(record, testAccuracy),
@@ -121,7 +107,7 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
   );
   blocks.push(loss, acc);
   const preluSpec = preluChartSpec(record);
-  const prelu = preluSpec ? await block('prelu', 'Learned PReLU slopes', preluSpec, 'The learned negative-side slope of each hidden layer at the end of every epoch (epoch 0: the initial value).') : null;
+  const prelu = preluSpec ? await chartBlock('prelu', 'Learned PReLU slopes', preluSpec, 'The learned negative-side slope of each hidden layer at the end of every epoch (epoch 0: the initial value).') : null;
   if (prelu) blocks.push(prelu);
 
   const confusionBlocks: ChartBlock[] = [];
@@ -137,13 +123,13 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     const longNames = Math.max(...classNames.map((n) => n.length)) > 4;
     const cell = classes <= 10 ? (longNames ? 24 : 30) : classes <= 20 ? 20 : 12;
     confusionBlocks.push(
-      await block('confusion-counts', 'Confusion (counts)', confusionChartSpec(confusion, classNames, 'counts', 'Counts', cell)),
-      await block(
+      await chartBlock('confusion-counts', 'Confusion (counts)', confusionChartSpec(confusion, classNames, 'counts', 'Counts', cell)),
+      await chartBlock(
         'confusion-by-true',
         'Confusion (by true label)',
         confusionChartSpec(normalizeConfusion(confusion, 'row'), classNames, 'row', 'Normalised by true label', cell),
       ),
-      await block(
+      await chartBlock(
         'confusion-by-predicted',
         'Confusion (by predicted label)',
         confusionChartSpec(normalizeConfusion(confusion, 'col'), classNames, 'col', 'Normalised by predicted label', cell),
@@ -167,7 +153,11 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
           : {
               src: imageDataUri(test.images, s.index, scale),
               index: s.index,
-              lines: [{ label: `#${s.index}`, value: pct(s.prob) }],
+              // The probability on a line of its own: "1 − 2.1e-10" does not fit beside the index.
+              lines: [
+                { label: '', value: formatProbability(s.prob, s.rest) },
+                { label: `#${s.index}`, value: '' },
+              ],
             },
       ),
     }));
@@ -177,14 +167,12 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
       lines: [
         { label: 'true', value: classNames[w.trueLabel]!, tone: 'good' as const },
         { label: 'predicted', value: classNames[w.predicted]!, tone: 'bad' as const },
-        { label: `#${w.index}  p =`, value: pct(w.prob), tone: 'bad' as const },
-        { label: 'p(true) =', value: pct(w.trueProb) },
+        { label: `#${w.index}  p =`, value: formatProbability(w.prob, w.rest), tone: 'bad' as const },
+        { label: 'p(true) =', value: formatProbability(w.trueProb) },
       ],
     }));
   }
 
-  // Inline SVGs share one document: make their ids unique.
-  const inline = (b: ChartBlock | null): ChartBlock | null => (b ? { ...b, svg: prefixSvgIds(b.svg, `c-${b.name}`) } : null);
   const model: PageModel = {
     title: input.title ?? `densetrain report: ${record.dataset.name}`,
     record,
@@ -192,10 +180,10 @@ export async function buildReport(input: ReportInput, options: ReportOptions = {
     testLoss: record.test?.loss ?? null,
     testCount: record.test?.count ?? test?.images.count ?? null,
     charts: {
-      loss: inline(loss)!,
-      accuracy: inline(acc)!,
-      prelu: inline(prelu),
-      confusion: confusionBlocks.map((b) => inline(b)!),
+      loss,
+      accuracy: acc,
+      prelu,
+      confusion: confusionBlocks,
     },
     classNames,
     perClass: confusion ? perClassStats(confusion) : null,

@@ -5,6 +5,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import type { ChartBlock } from './html.js';
 
 /** Renders a Vega-Lite spec to a standalone SVG document string. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
@@ -75,4 +76,13 @@ export async function rasteriseSvg(svg: string): Promise<Buffer | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * A chart for a page: rendered to SVG with its ids prefixed by its name, since several inline SVGs
+ * share one document (the same SVG is written to charts/<name>.svg).
+ */
+export async function chartBlock(name: string, title: string, spec: TopLevelSpec, caption?: string): Promise<ChartBlock> {
+  const svg = prefixSvgIds(await renderSvg(spec), `c-${name}`);
+  return { name, title, svg, ...(caption ? { caption } : {}) };
 }

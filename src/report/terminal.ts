@@ -4,6 +4,7 @@
  * output is the same on a TTY, in a pipe and in a log file.
  */
 import Table from 'cli-table3';
+import { formatPercent } from '../format.js';
 import { perClassStats } from '../train/metrics.js';
 
 export interface TerminalTableOptions {
@@ -29,6 +30,19 @@ function names(classNames: string[], n: number, max: number): string[] {
 
 const plainStyle = { head: [] as string[], border: [] as string[], 'padding-left': 1, 'padding-right': 1 };
 
+/**
+ * A cli-table3 table without the rule it draws between every body row: the rule under the header
+ * stays (unless `header: false`: the table has none), and with `beforeLast` the one above a totals
+ * row. (cli-table3 draws the header's rule with the row rules' characters, so blanking those
+ * characters would lose it too.) A ten-class confusion table is 15 lines instead of 24.
+ */
+export function withoutRowRules(table: string, options: { header?: boolean; beforeLast?: boolean } = {}): string {
+  const lines = table.split('\n');
+  const rules = lines.map((l, i) => (l.startsWith('├') ? i : -1)).filter((i) => i >= 0);
+  const keep = new Set([options.header === false ? undefined : rules[0], options.beforeLast ? rules[rules.length - 1] : undefined]);
+  return lines.filter((l, i) => !l.startsWith('├') || keep.has(i)).join('\n');
+}
+
 /** confusion[true][predicted] as a table: one row per true label, one column per prediction, row totals. */
 export function confusionTable(confusion: number[][], classNames: string[], options: TerminalTableOptions = {}): string {
   const color = options.color ?? false;
@@ -38,6 +52,7 @@ export function confusionTable(confusion: number[][], classNames: string[], opti
     head: [bold('true \\ predicted', color), ...labels.map((l) => bold(l, color)), bold('total', color)],
     colAligns: ['left', ...labels.map(() => 'right' as const), 'right'],
     style: plainStyle,
+
   });
   confusion.forEach((row, t) => {
     const total = row.reduce((a, b) => a + b, 0);
@@ -47,10 +62,9 @@ export function confusionTable(confusion: number[][], classNames: string[], opti
       String(total),
     ]);
   });
-  return table.toString();
+  return withoutRowRules(table.toString());
 }
 
-const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
 
 /** Per-class precision, recall (= per-class accuracy) and support, from confusion[true][predicted]. */
 export function perClassTable(confusion: number[][], classNames: string[], options: TerminalTableOptions = {}): string {
@@ -61,13 +75,14 @@ export function perClassTable(confusion: number[][], classNames: string[], optio
     head: ['class', 'support', 'precision', 'recall', 'accuracy'].map((h) => bold(h, color)),
     colAligns: ['left', 'right', 'right', 'right', 'right'],
     style: plainStyle,
+
   });
   stats.forEach((s, c) => {
-    table.push([labels[c]!, String(s.support), pct(s.precision), pct(s.recall), pct(s.accuracy)]);
+    table.push([labels[c]!, String(s.support), formatPercent(s.precision), formatPercent(s.recall), formatPercent(s.accuracy)]);
   });
   const total = stats.reduce((a, s) => a + s.support, 0);
   const correct = confusion.reduce((a, row, c) => a + (row[c] ?? 0), 0);
   const macro = (k: 'precision' | 'recall'): number => (stats.length ? stats.reduce((a, s) => a + s[k], 0) / stats.length : 0);
-  table.push([bold('overall', color), String(total), pct(macro('precision')), pct(macro('recall')), pct(total ? correct / total : 0)]);
-  return `${table.toString()}\n(overall precision and recall are macro averages; overall accuracy is correct / total)`;
+  table.push([bold('overall', color), String(total), formatPercent(macro('precision')), formatPercent(macro('recall')), formatPercent(total ? correct / total : 0)]);
+  return `${withoutRowRules(table.toString(), { beforeLast: true })}\n(overall precision and recall are macro averages; overall accuracy is correct / total)`;
 }

@@ -6,7 +6,8 @@
  * allocates in one piece of at most 2^31 - 1 float32 values).
  */
 import { totalmem } from 'node:os';
-import { maxSafetensorsBytes } from './safetensors.js';
+import { formatCount } from '../format.js';
+import { maxSafetensorsBytes } from '../model/safetensors.js';
 import type { TrainConfig } from './types.js';
 
 /** The largest tensor any backend allocates (elements; the kernels' length limit). */
@@ -94,11 +95,11 @@ export function footprintProblems(config: FootprintConfig, name: (key: 'layers' 
   const f = trainingFootprint(config);
   const shape = `${name('layers')} ${config.layers.join(',')} with ${name('batchSize')} ${config.batchSize}`;
   if (f.largest.elements > MAX_TENSOR_ELEMENTS) {
-    return [`${name(f.largest.key)}: ${f.largest.what} would hold ${f.largest.elements.toLocaleString('en-US')} values; a tensor holds at most ${MAX_TENSOR_ELEMENTS.toLocaleString('en-US')}`];
+    return [`${name(f.largest.key)}: ${f.largest.what} would hold ${formatCount(f.largest.elements)} values; a tensor holds at most ${formatCount(MAX_TENSOR_ELEMENTS)}`];
   }
   const problems: string[] = [];
   if (f.memoryBytes > limits.memoryBytes) {
-    problems.push(`${shape} needs about ${formatBytes(f.memoryBytes)} of memory (${f.parameters.toLocaleString('en-US')} parameters, optimizer state, activations, checkpoint), but this machine has ${formatBytes(limits.memoryBytes)}`);
+    problems.push(`${shape} needs about ${formatBytes(f.memoryBytes)} of memory (${formatCount(f.parameters)} parameters, optimizer state, activations, checkpoint), but this machine has ${formatBytes(limits.memoryBytes)}`);
   }
   if (f.checkpointBytes > limits.fileBytes) {
     problems.push(`${name('layers')} ${config.layers.join(',')}: its checkpoint would be ${formatBytes(f.checkpointBytes)}, more than the ${formatBytes(limits.fileBytes)} a checkpoint can be here (Node's Buffer limit, or half the memory)`);

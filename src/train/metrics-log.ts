@@ -19,12 +19,13 @@
 import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { BatchEvent, StartEvent, TrainOptions } from './train.js';
+import type { BatchEvent, StartEvent, TrainHooks } from './events.js';
 import type { EpochRecord, RunRecord, StopReason, TrainConfig } from './types.js';
+import { firstLine } from '../first-line.js';
 
 export const METRICS_LOG_FILE = 'metrics.jsonl';
 export const METRICS_LOG_VERSION = 1;
-/** Batch lines: one per this many batches unless TrainOptions.metricsLog says otherwise. */
+/** Batch lines: one per this many batches unless train()'s metricsLog option says otherwise. */
 export const DEFAULT_BATCH_EVERY = 20;
 
 export interface StartLine {
@@ -178,7 +179,7 @@ export class MetricsLogWriter {
   /** An end line for a run that threw; nothing for one that failed before it started (bad config, missing data). */
   fail(error: unknown): void {
     if (!this.#started) return;
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    const message = firstLine(error);
     this.#write({ type: 'end', time: new Date().toISOString(), stopReason: 'failed', stopMessage: message }, true);
   }
 
@@ -188,7 +189,7 @@ export class MetricsLogWriter {
   }
 
   /** train() options whose callbacks also feed this log (the caller's callbacks still run, after it). */
-  listen(options: TrainOptions): TrainOptions {
+  listen<Options extends TrainHooks>(options: Options): Options {
     return {
       ...options,
       onStart: (event) => {
@@ -209,7 +210,7 @@ export class MetricsLogWriter {
 }
 
 /** The writer a train() call gets: one per run folder, unless options.metricsLog is false. */
-export function metricsLogFor(options: TrainOptions): MetricsLogWriter | null {
+export function metricsLogFor(options: { outDir?: string; metricsLog?: boolean | MetricsLogOptions }): MetricsLogWriter | null {
   if (options.outDir === undefined || options.metricsLog === false) return null;
   return new MetricsLogWriter(options.outDir, typeof options.metricsLog === 'object' ? options.metricsLog : {});
 }

@@ -26,6 +26,11 @@ export interface ScoredSample {
   index: number;
   /** probs[index, class]; NaN for padding. */
   prob: number;
+  /**
+   * The sum of the sample's other probabilities: 1 - prob, but exact where prob has rounded to
+   * 1 in float32 (it tells apart images that all score "100%"). NaN for padding.
+   */
+  rest: number;
 }
 
 export interface WrongSample {
@@ -34,6 +39,8 @@ export interface WrongSample {
   predicted: number;
   /** Probability given to the (wrong) predicted class. */
   prob: number;
+  /** The sum of the other classes' probabilities (see ScoredSample.rest). */
+  rest: number;
   /** Probability given to the true class. */
   trueProb: number;
 }
@@ -56,12 +63,26 @@ function checkLabels(labels: ArrayLike<number>, count: number, classes: number, 
   }
 }
 
-/** Descending by score (NaN last), ties toward the lower index. */
-function byScoreDesc(a: { index: number; score: number }, b: { index: number; score: number }): number {
+interface Scored {
+  index: number;
+  score: number;
+  rest: number;
+}
+
+/** Descending by score (NaN last), then by a smaller rest (scores that rounded to 1 differ there), then toward the lower index. */
+function byScoreDesc(a: Scored, b: Scored): number {
   const sa = Number.isNaN(a.score) ? -Infinity : a.score;
   const sb = Number.isNaN(b.score) ? -Infinity : b.score;
   if (sa !== sb) return sb - sa > 0 ? 1 : -1;
+  if (a.rest !== b.rest && !Number.isNaN(a.rest) && !Number.isNaN(b.rest)) return a.rest - b.rest;
   return a.index - b.index;
+}
+
+/** Row i's probabilities other than column c, summed (in float64). */
+function restOf(probs: ArrayLike<number>, i: number, classes: number, c: number): number {
+  let sum = 0;
+  for (let j = 0; j < classes; j++) if (j !== c) sum += probs[i * classes + j]!;
+  return sum;
 }
 
 /** Column of the largest value in one row; ties give the lower index; NaN is never chosen over a number. */
@@ -183,8 +204,8 @@ export function accuracy(a: ArrayLike<number> | number[][], b?: ArrayLike<number
 }
 
 /**
- * For each class c: the k samples with label c and the highest probs[i, c], descending, ties
- * toward the lower index; padded with { index: -1, prob: NaN } when the class has fewer than k.
+ * For each class c: the k samples with label c and the highest probs[i, c], descending (equal
+ * probabilities: the smaller sum of the others first), then toward the lower index; padded with { index: -1, prob: NaN } when the class has fewer than k.
  */
 export function topKPerClass(
   probs: Probabilities,
@@ -196,15 +217,15 @@ export function topKPerClass(
   checkShape(probs, count, classes);
   checkLabels(labels, count, classes);
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a non-negative integer, got ${k}`);
-  const members: { index: number; score: number }[][] = Array.from({ length: classes }, () => []);
+  const members: Scored[][] = Array.from({ length: classes }, () => []);
   for (let i = 0; i < count; i++) {
     const y = labels[i]!;
-    members[y]!.push({ index: i, score: probs[i * classes + y]! });
+    members[y]!.push({ index: i, score: probs[i * classes + y]!, rest: restOf(probs, i, classes, y) });
   }
   return members.map((list) => {
     list.sort(byScoreDesc);
-    const top: ScoredSample[] = list.slice(0, k).map((s) => ({ index: s.index, prob: s.score }));
-    while (top.length < k) top.push({ index: -1, prob: Number.NaN });
+    const top: ScoredSample[] = list.slice(0, k).map((s) => ({ index: s.index, prob: s.score, rest: s.rest }));
+    while (top.length < k) top.push({ index: -1, prob: Number.NaN, rest: Number.NaN });
     return top;
   });
 }
@@ -224,16 +245,18 @@ export function mostConfidentWrong(
   checkLabels(labels, count, classes);
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
   const predictions = argmaxRows(probs, count, classes);
-  const wrong: { index: number; score: number }[] = [];
+  const wrong: Scored[] = [];
   for (let i = 0; i < count; i++) {
-    if (predictions[i] !== labels[i]) wrong.push({ index: i, score: probs[i * classes + predictions[i]!]! });
+    const p = predictions[i]!;
+    if (p !== labels[i]) wrong.push({ index: i, score: probs[i * classes + p]!, rest: restOf(probs, i, classes, p) });
   }
   wrong.sort(byScoreDesc);
-  return wrong.slice(0, n).map(({ index, score }) => ({
+  return wrong.slice(0, n).map(({ index, score, rest }) => ({
     index,
     trueLabel: labels[index]!,
     predicted: predictions[index]!,
     prob: score,
+    rest,
     trueProb: probs[index * classes + labels[index]!]!,
   }));
 }

@@ -7,28 +7,20 @@
  * message names the option the way the user wrote it: `--lr must be > 0, got -1` on the
  * command line, `config.json: "lr" must be > 0, got -1` in a file.
  */
+import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { ACTIVATION_NAMES, PRECISIONS, type ActivationName, type Precision } from '../kernels/types.js';
 import { footprintProblems, type FootprintConfig, type FootprintLimits } from './footprint.js';
+import { InputError } from '../input-error.js';
+import { showValue } from '../show-value.js';
+import { INIT_NAMES } from '../model/init.js';
+import { OPTIMIZER_NAMES } from '../optim/optimizer.js';
+import { SCHEDULE_NAMES } from '../optim/schedule.js';
 import type { InitName, OptimizerName, ScheduleName, TrainConfig } from './types.js';
 
-export const INIT_NAMES: readonly InitName[] = ['auto', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal'];
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['sgd', 'adam'];
-export const SCHEDULE_NAMES: readonly ScheduleName[] = ['constant', 'step', 'cosine'];
+export { INIT_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES };
 export const BACKEND_CHOICES = ['auto', 'native', 'wasm', 'reference'] as const;
 
-/** A value as a user would recognise it in a message: numbers plainly (NaN, -1), strings quoted. */
-export function showValue(value: unknown): string {
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  try {
-    const text = JSON.stringify(value);
-    return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  } catch {
-    return String(value);
-  }
-}
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -144,7 +136,7 @@ export function describeKey(key: string, source: ConfigSource): string {
 }
 
 /** A configuration that cannot run; the message names the option as the user wrote it. */
-export class ConfigError extends RangeError {
+export class ConfigError extends InputError {
   override readonly name = 'ConfigError';
   /** Every problem found, one line each (the message joins them with '; '). */
   readonly problems: string[];
@@ -152,20 +144,6 @@ export class ConfigError extends RangeError {
     super(problems.join('; '));
     this.problems = problems;
   }
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** The config key a mistyped one probably meant ('batch-size' -> 'batchSize', 'lrate' -> 'lr'). */
@@ -176,7 +154,7 @@ export function suggestKey(unknown: string): ConfigKey | undefined {
   let best: ConfigKey | undefined;
   let bestDistance = Infinity;
   for (const key of CONFIG_KEYS) {
-    const d = editDistance(camel.toLowerCase(), key.toLowerCase());
+    const d = distance(camel.toLowerCase(), key.toLowerCase());
     if (d < bestDistance) {
       bestDistance = d;
       best = key;

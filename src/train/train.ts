@@ -20,69 +20,36 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { computeScaling, fillLabels, scalingTable } from '../data/batches.js';
-import { fingerprintDataset, fingerprintDifference } from '../data/fingerprint.js';
+import { computeScaling } from '../data/batches.js';
+import { fingerprintDataset, fingerprintDifference, type DataFingerprint } from '../data/fingerprint.js';
 import { loadDataset } from '../data/registry.js';
 import { heldOutCount, validationSplit } from '../data/split.js';
-import type { Dataset, ImageSet, PixelScaling } from '../data/types.js';
+import type { Dataset } from '../data/types.js';
 import { selectKernels, type BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { Mlp } from '../model/mlp.js';
 import { createOptimizer, type Optimizer } from '../optim/optimizer.js';
 import { learningRateAt } from '../optim/schedule.js';
 import { Rng } from '../rng.js';
-import {
-  CHECKPOINT_FILE,
-  CheckpointError,
-  MODEL_FILE,
-  readCheckpoint,
-  requireTensor,
-  saveModelValues,
-  writeCheckpoint,
-  type CheckpointContents,
-  type TrainingState,
-} from './checkpoint.js';
+import { MODEL_FILE, requireTensor } from '../model/load.js';
+import { CheckpointError } from '../model/safetensors.js';
+import { saveModelValues } from '../model/save.js';
+import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint, type CheckpointContents, type TrainingState } from './checkpoint.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import type { RanOn } from './metadata.js';
 import { acquireRunLock, type RunLock } from './run-lock.js';
-import { accuracy, argmaxRows, confusionMatrix, countCorrect } from './metrics.js';
+import { countCorrect } from './metrics.js';
+import { evaluateIndices, evaluateTestSet, loadBatch, nextMacrotask } from './evaluate.js';
 import { resolvePrecision } from './precision.js';
+import { divergedStop, type Stop } from './stop.js';
 import { metricsLogFor, type MetricsLogOptions } from './metrics-log.js';
 import { ConfigError, checkConfigAgainstData, parseConfigPart, resolveConfig, type ConfigKey } from './schema.js';
-import type { BatchRecord, EpochRecord, EvalResult, PrecisionUsed, RunRecord, StopReason, TrainConfig } from './types.js';
+import type { BatchRecord, EpochRecord, RunRecord, TrainConfig } from './types.js';
+import type { BatchEvent, StartEvent, TrainHooks } from './events.js';
 
-/** What onBatch receives after every optimizer step. */
-export interface BatchEvent extends BatchRecord {
-  /** Batches per epoch. */
-  batches: number;
-  /** Samples in this batch (the last batch of an epoch may be smaller). */
-  size: number;
-  /** Accuracy on this batch (before the step, like the loss). */
-  accuracy: number;
-  samplesPerSecond: number;
-  lr: number;
-}
+export type { BatchEvent, StartEvent, TrainHooks };
 
-/** What onStart receives once the data, split and backend are known. */
-export interface StartEvent {
-  config: TrainConfig;
-  backend: BackendInfo;
-  dataset: RunRecord['dataset'];
-  /** The GEMM precision asked for and used (bf16 falls back to fp32, said here, without bf16 GEMMs). */
-  precision: PrecisionUsed;
-  /** Epoch the run starts in (1, or later when resuming). */
-  startEpoch: number;
-  resumedFrom: string | null;
-}
-
-export interface TrainOptions {
-  onStart?: (event: StartEvent) => void;
-  onBatch?: (event: BatchEvent) => void;
-  /**
-   * After every epoch's checkpoint. A returned promise is awaited before the next epoch (a
-   * scheduler's decision; aborting `signal` in it stops the run at this epoch boundary).
-   */
-  onEpoch?: (record: EpochRecord) => void | Promise<void>;
+export interface TrainOptions extends TrainHooks {
   /** Aborting stops after the current batch ('interrupted') and writes a checkpoint. */
   signal?: AbortSignal;
   /** Run directory for checkpoint.safetensors and model.safetensors (created if missing). */
@@ -112,6 +79,11 @@ export interface TrainResult {
   record: RunRecord;
   /** The final model (best weights), owned by the caller: dispose() it when done. */
   model: Mlp;
+  /**
+   * The final model's class probabilities on the test set (test count x classes, row-major),
+   * from the same single evaluation as record.test; null when record.test is.
+   */
+  testProbabilities: Float32Array | null;
 }
 
 /** Keys that may differ from the checkpoint's config when resuming; the others must match. */
@@ -132,44 +104,6 @@ function resolveTrainConfig(partial: Partial<TrainConfig>, checkpoint: Checkpoin
   }
   if (conflicts.length > 0) throw new ConfigError(conflicts);
   return resolveConfig(saved, [{ values: given, source: SOURCE }]).config;
-}
-
-const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Loads images indices[start .. start+rows) of a set into the model's input and label tensors.
- * The pixels go through the backend (native converts bytes to floats in C++; see
- * Kernels.gatherRows); the labels, `rows` bytes, are copied here.
- */
-function loadBatch(model: Mlp, set: ImageSet, indices: Uint32Array, start: number, rows: number, scaling: PixelScaling): void {
-  model.kernels.gatherRows(rows, set.features, set.images, indices, start, scalingTable(scaling), model.inputTensor);
-  fillLabels(set, indices, start, rows, model.labelTensor.data);
-}
-
-/**
- * Mean loss, accuracy and predictions over `indices` of a set; predictions written into
- * `preds`. Yields to the event loop between chunks (a chunk costs about one training batch).
- */
-async function evaluateIndices(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling, preds: Int32Array, labels: Uint8Array): Promise<{ loss: number; accuracy: number }> {
-  const cap = model.capacity;
-  const classes = model.classes;
-  let lossSum = 0;
-  for (let start = 0; start < indices.length; start += cap) {
-    if (start > 0) await nextMacrotask();
-    const rows = Math.min(cap, indices.length - start);
-    loadBatch(model, set, indices, start, rows, scaling);
-    lossSum += model.evaluateBatch(rows) * rows;
-    preds.set(argmaxRows(model.probsTensor.data.subarray(0, rows * classes), rows, classes), start);
-    for (let k = 0; k < rows; k++) labels[start + k] = set.labels[indices[start + k]!]!;
-  }
-  return { loss: lossSum / indices.length, accuracy: accuracy(labels.subarray(0, indices.length), preds.subarray(0, indices.length)) };
-}
-
-async function evaluateSet(model: Mlp, set: ImageSet, indices: Uint32Array, scaling: PixelScaling): Promise<EvalResult> {
-  const preds = new Int32Array(indices.length);
-  const labels = new Uint8Array(indices.length);
-  const r = await evaluateIndices(model, set, indices, scaling, preds, labels);
-  return { loss: r.loss, accuracy: r.accuracy, count: indices.length, confusion: confusionMatrix(labels, preds, model.classes) };
 }
 
 function snapshot(model: Mlp, into: Map<string, Float32Array>): void {
@@ -196,34 +130,6 @@ function nonFiniteParameter(model: Mlp): string | null {
   return null;
 }
 
-function overflowMessage(parameter: string, epoch: number, batch: number, lr: number, cfg: TrainConfig): string {
-  return `the weights (${parameter}) became non-finite in epoch ${epoch}, batch ${batch} (lr ${lr}); ${advice(cfg)}`;
-}
-
-/** A leaky_relu / prelu slope above 1 in size, which multiplies activations layer by layer. */
-function growingSlope(cfg: TrainConfig): boolean {
-  return (cfg.activation === 'leaky_relu' || cfg.activation === 'prelu') && Math.abs(cfg.alpha) > 1;
-}
-
-/** The end of a divergence message: the likely cause, and what to try. */
-function advice(cfg: TrainConfig): string {
-  const lower = `a lower learning rate (e.g. lr ${cfg.lr / 10})`;
-  return growingSlope(cfg) ? `${slopeCause(cfg)}: try a slope of at most 1 in size, or ${lower}` : `try ${lower}`;
-}
-
-function slopeCause(cfg: TrainConfig): string {
-  return `the ${cfg.activation} slope alpha ${cfg.alpha} multiplies activations by up to ${Math.abs(cfg.alpha)} per hidden layer, which can overflow whatever the learning rate`;
-}
-
-/**
- * The loss of the very first batch, before any optimizer step, is not finite: the learning rate
- * played no part. The initial network's activations overflowed float32.
- */
-function firstBatchOverflowMessage(loss: number, cfg: TrainConfig): string {
-  const head = `the loss was ${loss} on the first batch, before any step (so not because of the learning rate): the initial network's activations overflow float32`;
-  return growingSlope(cfg) ? `${head}; ${slopeCause(cfg)}: use a slope of at most 1 in size` : `${head}; try fewer or smaller layers${cfg.standardize ? '' : ', or --standardize'}`;
-}
-
 function restore(model: Mlp, from: Map<string, Float32Array>): void {
   for (const p of model.parameters) p.value.data.set(from.get(p.name)!);
 }
@@ -248,8 +154,45 @@ export async function train(config: Partial<TrainConfig> = {}, options: TrainOpt
   }
 }
 
+/** The steps of a run: set up, epochs (each: its batches, then its end), finish. */
 async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Promise<TrainResult> {
   const wallStart = performance.now();
+  const plan = await planRun(config, options);
+  const { cfg, kernels, precision } = plan;
+  // The one rng: initialisation, then the split, then the shuffles.
+  const rng = new Rng(cfg.seed);
+  const model = new Mlp(
+    { layers: cfg.layers, activation: cfg.activation, alpha: cfg.alpha },
+    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng, precision: precision.used },
+  );
+  const held: Held = { optimizer: null, lock: null };
+  try {
+    const run = await setUpRun(plan, model, rng, held, wallStart);
+    const { state, checkpoint } = { state: run.state, checkpoint: plan.checkpoint };
+    options.onStart?.({ config: cfg, backend: plan.backend, precision, dataset: run.datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
+    let stop: Stop = { reason: 'completed' };
+    for (let epoch = state.epoch + 1; epoch <= cfg.epochs; epoch++) {
+      const progress = startEpoch(run, epoch);
+      const ended = (await trainBatches(run, progress)) ?? (await endEpoch(run, progress));
+      if (ended !== null) {
+        stop = ended;
+        break;
+      }
+      await nextMacrotask();
+    }
+    return await finishRun(run, stop);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    model.fuseSgd(null); // the step must not keep the optimizer's velocities, freed next
+    held.optimizer?.dispose();
+    await held.lock?.release();
+  }
+}
+
+/** Set-up, first part: the config, the backend, the data and the checks between them (nothing allocated yet). */
+async function planRun(config: Partial<TrainConfig>, options: TrainOptions) {
   const checkpoint = options.resumeFrom !== undefined ? await readCheckpoint(options.resumeFrom) : null;
   const cfg = resolveTrainConfig(config, checkpoint);
 
@@ -286,247 +229,255 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
     { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount: dataset.train.count - valCount },
     { layers: SOURCE, batchSize: SOURCE },
   );
-
-  // The one rng: initialisation, then the split, then the shuffles.
-  const rng = new Rng(cfg.seed);
   const precision = resolvePrecision(cfg.precision, kernels);
-  const model = new Mlp(
-    { layers: cfg.layers, activation: cfg.activation, alpha: cfg.alpha },
-    { kernels, capacity: Math.max(cfg.batchSize, 256), init: cfg.init, rng, precision: precision.used },
-  );
-  let optimizer: Optimizer | null = null;
-  let ownLock: RunLock | null = null;
-  try {
-    const split = validationSplit(dataset.train, rng, cfg.valSplit);
-    const scaling = computeScaling(dataset.train, split.train, cfg.standardize);
-    model.scaling = scaling;
-    model.classNames = [...dataset.classNames];
-    optimizer = createOptimizer(kernels, model.parameters, cfg);
-    // SGD runs inside the backend's fused step where it can (native): one call per batch.
-    const fusedSgd = model.fuseSgd(optimizer.fusedSgd());
+  return { options, checkpoint, cfg, kernels, backend, precision, dataset, fingerprint };
+}
 
-    const datasetInfo: RunRecord['dataset'] = {
-      name: dataset.name,
-      source: dataset.source,
-      classNames: [...dataset.classNames],
-      trainCount: split.train.length,
-      valCount: split.val.length,
-      testCount: dataset.test.count,
-      height: dataset.train.height,
-      width: dataset.train.width,
-      fingerprint,
-    };
-    const ranOn = { backend: backend.backend, isa: backend.isa, threads: backend.threads };
+type RunPlan = Awaited<ReturnType<typeof planRun>>;
 
-    const best = new Map<string, Float32Array>();
-    snapshot(model, best);
-    let state: TrainingState = {
-      epoch: 0,
-      batch: 0,
-      rngEpochStart: rng.getState(),
-      optimizerSteps: 0,
-      bestEpoch: 0,
-      bestValLoss: null,
-      epochsWithoutImprovement: 0,
-      epochs: [],
-      batches: [],
-      partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
-      startedAt: new Date().toISOString(),
-      seconds: 0,
-      dataset: { trainCount: datasetInfo.trainCount, valCount: datasetInfo.valCount, testCount: datasetInfo.testCount },
-      ranOn,
-      data: fingerprint,
-    };
-    // The checkpoint then records what this process runs on, and the data it checked.
-    if (checkpoint) state = { ...restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo), ranOn, data: fingerprint };
-    const secondsBefore = state.seconds;
-    const elapsed = (): number => secondsBefore + (performance.now() - wallStart) / 1000;
+/** What the run holds that its end must let go of, failed or not. */
+interface Held {
+  optimizer: Optimizer | null;
+  lock: RunLock | null;
+}
 
-    const outDir = options.outDir;
-    if (outDir !== undefined) {
-      await mkdir(outDir, { recursive: true });
-      // One writer per run folder (see run-lock.ts).
-      if (!options.runLock) ownLock = await acquireRunLock(outDir, { purpose: checkpoint ? 'train() resuming' : 'train()' });
-    }
-    const lock = options.runLock ?? ownLock;
-    const checkLock = (): void => {
-      if (lock?.lost) throw new Error(`${outDir}: another process took over this run folder's lock (this one stalled past its lease); stopping without writing`);
-    };
-    const save = async (s: TrainingState): Promise<void> => {
-      if (outDir === undefined) return;
-      checkLock();
-      await writeCheckpoint(join(outDir, CHECKPOINT_FILE), { model, optimizer: optimizer!, best, config: cfg, state: { ...s, seconds: elapsed() } });
-      await saveModelValues(join(outDir, MODEL_FILE), model, best);
-    };
+/** Set-up, second part: the split, scaling, optimizer, training state (fresh or restored), the folder's lock. */
+async function setUpRun(plan: RunPlan, model: Mlp, rng: Rng, held: Held, wallStart: number) {
+  const { options, checkpoint, cfg, kernels, backend, dataset, fingerprint } = plan;
+  const split = validationSplit(dataset.train, rng, cfg.valSplit);
+  const scaling = computeScaling(dataset.train, split.train, cfg.standardize);
+  model.scaling = scaling;
+  model.classNames = [...dataset.classNames];
+  const optimizer = createOptimizer(kernels, model.parameters, cfg);
+  held.optimizer = optimizer;
+  // SGD runs inside the backend's fused step where it can (native): one call per batch.
+  const fusedSgd = model.fuseSgd(optimizer.fusedSgd());
 
-    options.onStart?.({ config: cfg, backend, precision, dataset: datasetInfo, startEpoch: state.epoch + 1, resumedFrom: checkpoint?.file ?? null });
+  const datasetInfo: RunRecord['dataset'] = {
+    name: dataset.name,
+    source: dataset.source,
+    classNames: [...dataset.classNames],
+    trainCount: split.train.length,
+    valCount: split.val.length,
+    testCount: dataset.test.count,
+    height: dataset.train.height,
+    width: dataset.train.width,
+    fingerprint,
+  };
+  const ranOn = { backend: backend.backend, isa: backend.isa, threads: backend.threads };
+  const best = new Map<string, Float32Array>();
+  snapshot(model, best);
+  let state = freshState(rng, datasetInfo, ranOn, fingerprint);
+  // The checkpoint then records what this process runs on, and the data it checked.
+  if (checkpoint) state = { ...restoreFromCheckpoint(checkpoint, model, optimizer, best, rng, datasetInfo), ranOn, data: fingerprint };
+  const secondsBefore = state.seconds;
+  const elapsed = (): number => secondsBefore + (performance.now() - wallStart) / 1000;
 
-    const trainSet = dataset.train;
-    const n = split.train.length;
-    const batchesPerEpoch = Math.ceil(n / cfg.batchSize);
-    const order = new Uint32Array(n);
-    const valPreds = new Int32Array(split.val.length);
-    const valLabels = new Uint8Array(split.val.length);
-    const classes = model.classes;
-    let stopReason: StopReason = 'completed';
-    let stopMessage: string | undefined;
-
-    epochs: for (let epoch = state.epoch + 1; epoch <= cfg.epochs; epoch++) {
-      // The epoch's order depends only on the rng state at its start (saved in checkpoints).
-      rng.setState(state.rngEpochStart);
-      order.set(split.train);
-      rng.shuffle(order);
-      const lr = learningRateAt(cfg, epoch - 1);
-      const partial = { ...state.partial };
-      const epochStart = performance.now() - partial.seconds * 1000;
-
-      for (let b = state.batch; b < batchesPerEpoch; b++) {
-        const t0 = performance.now();
-        const start = b * cfg.batchSize;
-        const rows = Math.min(cfg.batchSize, n - start);
-        loadBatch(model, trainSet, order, start, rows, scaling);
-        // With fusedSgd the step also updates the parameters, unless the loss is not finite.
-        const loss = fusedSgd ? model.trainStep(rows, lr) : model.computeGradients(rows, 0);
-        if (!Number.isFinite(loss)) {
-          stopReason = 'diverged';
-          stopMessage =
-            state.optimizerSteps === 0
-              ? firstBatchOverflowMessage(loss, cfg)
-              : `the loss became ${loss} in epoch ${epoch}, batch ${b + 1} (lr ${lr}); ${advice(cfg)}`;
-          break epochs;
-        }
-        if (fusedSgd) optimizer.countFusedStep();
-        else optimizer.step(lr);
-        state.optimizerSteps = optimizer.stepCount;
-        // The label buffer holds this batch's labels (loadBatch wrote them): no per-batch arrays.
-        const correct = countCorrect(model.probsTensor.data, model.labelTensor.data, rows, classes);
-        partial.lossSum += loss * rows;
-        partial.correct += correct;
-        partial.seen += rows;
-        const record: BatchRecord = { epoch, batch: b + 1, loss: Math.fround(loss) };
-        state.batches.push(record);
-        const seconds = (performance.now() - t0) / 1000;
-        options.onBatch?.({ ...record, batches: batchesPerEpoch, size: rows, accuracy: correct / rows, samplesPerSecond: rows / Math.max(seconds, 1e-9), lr });
-
-        if (options.signal?.aborted) {
-          const overflowed = nonFiniteParameter(model);
-          if (overflowed !== null) {
-            // This step overflowed the weights (its loss was still finite): a diverged run, not saved.
-            stopReason = 'diverged';
-            stopMessage = overflowMessage(overflowed, epoch, b + 1, lr, cfg);
-            break epochs;
-          }
-          stopReason = 'interrupted';
-          stopMessage = `interrupted in epoch ${epoch} after batch ${b + 1} of ${batchesPerEpoch}`;
-          partial.seconds = (performance.now() - epochStart) / 1000;
-          state = { ...state, epoch: epoch - 1, batch: b + 1, partial, stopReason };
-          await save(state);
-          break epochs;
-        }
-        await nextMacrotask();
-      }
-
-      // End of the epoch: validation, best weights, early stopping, checkpoint.
-      // Every loss was finite, but the last step may have overflowed the weights: never save those.
-      const overflowed = nonFiniteParameter(model);
-      if (overflowed !== null) {
-        stopReason = 'diverged';
-        stopMessage = overflowMessage(overflowed, epoch, batchesPerEpoch, lr, cfg);
-        break;
-      }
-      const trainSeconds = (performance.now() - epochStart) / 1000;
-      let valLoss: number | null = null;
-      let valAccuracy: number | null = null;
-      if (split.val.length > 0) {
-        const v = await evaluateIndices(model, trainSet, split.val, scaling, valPreds, valLabels);
-        valLoss = v.loss;
-        valAccuracy = v.accuracy;
-      }
-      const epochRecord: EpochRecord = {
-        epoch,
-        trainLoss: partial.lossSum / partial.seen,
-        trainAccuracy: partial.correct / partial.seen,
-        valLoss,
-        valAccuracy,
-        lr,
-        seconds: (performance.now() - epochStart) / 1000,
-        samplesPerSecond: partial.seen / Math.max(trainSeconds, 1e-9),
-      };
-      if (cfg.activation === 'prelu') epochRecord.preluSlopes = model.preluSlopes();
-      state.epochs.push(epochRecord);
-
-      if (valLoss !== null && !Number.isFinite(valLoss)) {
-        stopReason = 'diverged';
-        stopMessage = `the validation loss became ${valLoss} after epoch ${epoch} (lr ${lr}); ${advice(cfg)}`;
-        options.onEpoch?.(epochRecord);
-        break;
-      }
-      if (valLoss === null || state.bestValLoss === null || valLoss < state.bestValLoss) {
-        state.bestValLoss = valLoss;
-        state.bestEpoch = epoch;
-        state.epochsWithoutImprovement = 0;
-        snapshot(model, best);
-      } else {
-        state.epochsWithoutImprovement++;
-      }
-      state.epoch = epoch;
-      state.batch = 0;
-      state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-      state.rngEpochStart = rng.getState();
-      const earlyStop = cfg.patience > 0 && valLoss !== null && state.epochsWithoutImprovement >= cfg.patience;
-      if (earlyStop) {
-        stopReason = 'early-stopping';
-        stopMessage = `validation loss did not improve for ${cfg.patience} epochs; best epoch ${state.bestEpoch}`;
-      }
-      await save({ ...state, ...(earlyStop ? { stopReason } : {}) });
-      await options.onEpoch?.(epochRecord);
-      if (earlyStop) break;
-      if (options.signal?.aborted && epoch < cfg.epochs) {
-        // Aborted during validation or the checkpoint write: the epoch-end checkpoint is saved.
-        stopReason = 'interrupted';
-        stopMessage = `interrupted after epoch ${epoch}`;
-        break;
-      }
-      await nextMacrotask();
-    }
-
-    // The final model: the best weights (for a run stopped before any epoch ended, the initial weights).
-    restore(model, best);
-    if (outDir !== undefined) {
-      checkLock();
-      await saveModelValues(join(outDir, MODEL_FILE), model, best);
-    }
-    let test: EvalResult | null = null;
-    if (state.bestEpoch >= 1 && dataset.test.count > 0) {
-      const all = new Uint32Array(dataset.test.count);
-      for (let i = 0; i < all.length; i++) all[i] = i;
-      test = await evaluateSet(model, dataset.test, all, scaling);
-    }
-    const record: RunRecord = {
-      version: 1,
-      config: cfg,
-      dataset: datasetInfo,
-      backend,
-      precision,
-      startedAt: state.startedAt,
-      finishedAt: new Date().toISOString(),
-      stopReason,
-      ...(stopMessage !== undefined ? { stopMessage } : {}),
-      bestEpoch: state.bestEpoch,
-      epochs: state.epochs,
-      batches: state.batches,
-      test,
-      seconds: elapsed(),
-    };
-    return { record, model };
-  } catch (error) {
-    model.dispose();
-    throw error;
-  } finally {
-    model.fuseSgd(null); // the step must not keep the optimizer's velocities, freed next
-    optimizer?.dispose();
-    await ownLock?.release();
+  const outDir = options.outDir;
+  if (outDir !== undefined) {
+    await mkdir(outDir, { recursive: true });
+    // One writer per run folder (see run-lock.ts).
+    if (!options.runLock) held.lock = await acquireRunLock(outDir, { purpose: checkpoint ? 'train() resuming' : 'train()' });
   }
+  const lock = options.runLock ?? held.lock;
+  const checkLock = (): void => {
+    if (lock?.lost) throw new Error(`${outDir}: another process took over this run folder's lock (this one stalled past its lease); stopping without writing`);
+  };
+  const save = async (s: TrainingState): Promise<void> => {
+    if (outDir === undefined) return;
+    checkLock();
+    await writeCheckpoint(join(outDir, CHECKPOINT_FILE), { model, optimizer, best, config: cfg, state: { ...s, seconds: elapsed() } });
+    await saveModelValues(join(outDir, MODEL_FILE), model, best);
+  };
+  return {
+    plan,
+    cfg,
+    options,
+    model,
+    optimizer,
+    fusedSgd,
+    rng,
+    split,
+    scaling,
+    datasetInfo,
+    best,
+    state,
+    elapsed,
+    checkLock,
+    save,
+    batchesPerEpoch: Math.ceil(split.train.length / cfg.batchSize),
+    order: new Uint32Array(split.train.length),
+    valPreds: new Int32Array(split.val.length),
+    valLabels: new Uint8Array(split.val.length),
+  };
+}
+
+type Run = Awaited<ReturnType<typeof setUpRun>>;
+
+/** The state of a run that starts at its beginning. */
+function freshState(rng: Rng, datasetInfo: RunRecord['dataset'], ranOn: RanOn, data: DataFingerprint): TrainingState {
+  return {
+    epoch: 0,
+    batch: 0,
+    rngEpochStart: rng.getState(),
+    optimizerSteps: 0,
+    bestEpoch: 0,
+    bestValLoss: null,
+    epochsWithoutImprovement: 0,
+    epochs: [],
+    batches: [],
+    partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+    startedAt: new Date().toISOString(),
+    seconds: 0,
+    dataset: { trainCount: datasetInfo.trainCount, valCount: datasetInfo.valCount, testCount: datasetInfo.testCount },
+    ranOn,
+    data,
+  };
+}
+
+/** An epoch in progress: its learning rate, running sums (restored mid-epoch on resume) and start time. */
+interface EpochProgress {
+  epoch: number;
+  lr: number;
+  partial: TrainingState['partial'];
+  started: number;
+}
+
+function startEpoch(run: Run, epoch: number): EpochProgress {
+  const { rng, state, order, split, cfg } = run;
+  // The epoch's order depends only on the rng state at its start (saved in checkpoints).
+  rng.setState(state.rngEpochStart);
+  order.set(split.train);
+  rng.shuffle(order);
+  const partial = { ...state.partial };
+  return { epoch, lr: learningRateAt(cfg, epoch - 1), partial, started: performance.now() - partial.seconds * 1000 };
+}
+
+/** One epoch's batches; a Stop when the run ends inside it (diverged, or interrupted: then checkpointed). */
+async function trainBatches(run: Run, progress: EpochProgress): Promise<Stop | null> {
+  const { model, optimizer, fusedSgd, cfg, options, state, order, scaling, batchesPerEpoch } = run;
+  const { epoch, lr, partial } = progress;
+  const n = run.split.train.length;
+  for (let b = state.batch; b < batchesPerEpoch; b++) {
+    const t0 = performance.now();
+    const start = b * cfg.batchSize;
+    const rows = Math.min(cfg.batchSize, n - start);
+    loadBatch(model, run.plan.dataset.train, order, start, rows, scaling);
+    // With fusedSgd the step also updates the parameters, unless the loss is not finite.
+    const loss = fusedSgd ? model.trainStep(rows, lr) : model.computeGradients(rows, 0);
+    if (!Number.isFinite(loss)) return divergedStop({ kind: 'loss', loss, beforeAnyStep: state.optimizerSteps === 0 }, { epoch, batch: b + 1, lr }, cfg);
+    if (fusedSgd) optimizer.countFusedStep();
+    else optimizer.step(lr);
+    state.optimizerSteps = optimizer.stepCount;
+    // The label buffer holds this batch's labels (loadBatch wrote them): no per-batch arrays.
+    const correct = countCorrect(model.probsTensor.data, model.labelTensor.data, rows, model.classes);
+    partial.lossSum += loss * rows;
+    partial.correct += correct;
+    partial.seen += rows;
+    const record: BatchRecord = { epoch, batch: b + 1, loss: Math.fround(loss) };
+    state.batches.push(record);
+    const seconds = (performance.now() - t0) / 1000;
+    options.onBatch?.({ ...record, batches: batchesPerEpoch, size: rows, accuracy: correct / rows, samplesPerSecond: rows / Math.max(seconds, 1e-9), lr });
+    if (options.signal?.aborted) return interruptMidEpoch(run, progress, b + 1);
+    await nextMacrotask();
+  }
+  return null;
+}
+
+/** Aborted after batch `batch` of the epoch: a checkpoint to resume from, unless this step overflowed the weights. */
+async function interruptMidEpoch(run: Run, progress: EpochProgress, batch: number): Promise<Stop> {
+  const { epoch, lr, partial } = progress;
+  const overflowed = nonFiniteParameter(run.model);
+  // This step overflowed the weights (its loss was still finite): a diverged run, not saved.
+  if (overflowed !== null) return divergedStop({ kind: 'weights', parameter: overflowed }, { epoch, batch, lr }, run.cfg);
+  const stop: Stop = { reason: 'interrupted', message: `interrupted in epoch ${epoch} after batch ${batch} of ${run.batchesPerEpoch}` };
+  partial.seconds = (performance.now() - progress.started) / 1000;
+  run.state = { ...run.state, epoch: epoch - 1, batch, partial, stopReason: stop.reason };
+  await run.save(run.state);
+  return stop;
+}
+
+/** End of an epoch: validation, its record, best weights, early stopping, checkpoint, onEpoch; a Stop when the run ends here. */
+async function endEpoch(run: Run, progress: EpochProgress): Promise<Stop | null> {
+  const { model, cfg, options, split, state } = run;
+  const { epoch, lr, partial } = progress;
+  // Every loss was finite, but the last step may have overflowed the weights: never save those.
+  const overflowed = nonFiniteParameter(model);
+  if (overflowed !== null) return divergedStop({ kind: 'weights', parameter: overflowed }, { epoch, batch: run.batchesPerEpoch, lr }, cfg);
+  const trainSeconds = (performance.now() - progress.started) / 1000;
+  const v = split.val.length > 0 ? await evaluateIndices(model, run.plan.dataset.train, split.val, run.scaling, run.valPreds, run.valLabels) : null;
+  const valLoss = v?.loss ?? null;
+  const epochRecord: EpochRecord = {
+    epoch,
+    trainLoss: partial.lossSum / partial.seen,
+    trainAccuracy: partial.correct / partial.seen,
+    valLoss,
+    valAccuracy: v?.accuracy ?? null,
+    lr,
+    seconds: (performance.now() - progress.started) / 1000,
+    samplesPerSecond: partial.seen / Math.max(trainSeconds, 1e-9),
+  };
+  if (cfg.activation === 'prelu') epochRecord.preluSlopes = model.preluSlopes();
+  state.epochs.push(epochRecord);
+
+  if (valLoss !== null && !Number.isFinite(valLoss)) {
+    options.onEpoch?.(epochRecord);
+    return divergedStop({ kind: 'validation', valLoss }, { epoch, batch: run.batchesPerEpoch, lr }, cfg);
+  }
+  if (valLoss === null || state.bestValLoss === null || valLoss < state.bestValLoss) {
+    state.bestValLoss = valLoss;
+    state.bestEpoch = epoch;
+    state.epochsWithoutImprovement = 0;
+    snapshot(model, run.best);
+  } else {
+    state.epochsWithoutImprovement++;
+  }
+  state.epoch = epoch;
+  state.batch = 0;
+  state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+  state.rngEpochStart = run.rng.getState();
+  const earlyStop: Stop | null =
+    cfg.patience > 0 && valLoss !== null && state.epochsWithoutImprovement >= cfg.patience
+      ? { reason: 'early-stopping', message: `validation loss did not improve for ${cfg.patience} epochs; best epoch ${state.bestEpoch}` }
+      : null;
+  await run.save({ ...state, ...(earlyStop ? { stopReason: earlyStop.reason } : {}) });
+  await options.onEpoch?.(epochRecord);
+  if (earlyStop) return earlyStop;
+  // Aborted during validation or the checkpoint write: the epoch-end checkpoint is saved.
+  if (options.signal?.aborted && epoch < cfg.epochs) return { reason: 'interrupted', message: `interrupted after epoch ${epoch}` };
+  return null;
+}
+
+/** Finish: the best weights into the model and model.safetensors, the test set evaluated once, the record. */
+async function finishRun(run: Run, stop: Stop): Promise<TrainResult> {
+  const { model, best, state, plan } = run;
+  // The final model: the best weights (for a run stopped before any epoch ended, the initial weights).
+  restore(model, best);
+  if (run.options.outDir !== undefined) {
+    run.checkLock();
+    await saveModelValues(join(run.options.outDir, MODEL_FILE), model, best);
+  }
+  // The test set, once: the kept weights of any run that ended an epoch or ran to its stop (an
+  // interruption before the first epoch's end has no model to speak of).
+  const testSet = plan.dataset.test;
+  const evaluated = testSet.count > 0 && (state.bestEpoch >= 1 || stop.reason !== 'interrupted') ? await evaluateTestSet(model, testSet, run.scaling) : null;
+  const record: RunRecord = {
+    version: 1,
+    config: run.cfg,
+    dataset: run.datasetInfo,
+    backend: plan.backend,
+    precision: plan.precision,
+    startedAt: state.startedAt,
+    finishedAt: new Date().toISOString(),
+    stopReason: stop.reason,
+    ...(stop.message !== undefined ? { stopMessage: stop.message } : {}),
+    bestEpoch: state.bestEpoch,
+    epochs: state.epochs,
+    batches: state.batches,
+    test: evaluated?.test ?? null,
+    seconds: run.elapsed(),
+  };
+  return { record, model, testProbabilities: evaluated?.probs ?? null };
 }
 
 /** Refuses to continue a run on another backend or ISA than it ran on (the numbers would differ). */

@@ -6,9 +6,12 @@ import type { ActivationName, BackendChoice, Precision } from '../kernels/types.
 import type { BackendInfo } from '../kernels/index.js';
 import type { DataFingerprint } from '../data/fingerprint.js';
 
-export type InitName = 'auto' | 'kaiming_uniform' | 'kaiming_normal' | 'xavier_uniform' | 'xavier_normal';
-export type OptimizerName = 'sgd' | 'adam';
-export type ScheduleName = 'constant' | 'step' | 'cosine';
+import type { InitName } from '../model/init.js';
+import type { OptimizerName } from '../optim/optimizer.js';
+import type { ScheduleName } from '../optim/schedule.js';
+
+// Each name list lives where it is implemented; the config and the public API take them from here too.
+export type { InitName, OptimizerName, ScheduleName };
 
 /** Everything that defines a training run. The CLI and config files produce exactly this. */
 export interface TrainConfig {

@@ -13,6 +13,8 @@ import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { METRICS_LOG_FILE, parseMetricsLog, type BatchLine, type EpochLine, type MetricsLogContents } from '../train/metrics-log.js';
 import type { EpochRecord, RunRecord } from '../train/types.js';
+import { formatBackend, formatPercent, formatSeconds, plural } from '../format.js';
+import type { RunRow, RunStatus } from './run-row.js';
 
 /** How deep the walk goes below the root. */
 const MAX_DEPTH = 8;
@@ -25,32 +27,7 @@ const SERIES_FILES = [
 ] as const;
 const SKIPPED_DIRS = new Set(['node_modules', 'charts']);
 
-export type RowKind = 'run' | 'compare' | 'sweep' | 'tune';
-export type RunStatus = 'running' | 'completed' | 'early-stopping' | 'diverged' | 'interrupted' | 'failed' | 'stopped' | 'incomplete';
-
-export interface RunRow {
-  /** The folder relative to the root, '/'-separated ('.' for the root itself). */
-  id: string;
-  kind: RowKind;
-  status: RunStatus;
-  /** Epochs done and planned. */
-  epochs: number;
-  epochsPlanned: number | null;
-  /** Position inside the epoch in progress (running runs with batch lines). */
-  progress: { epoch: number; batch: number; batches: number } | null;
-  bestValAccuracy: number | null;
-  testAccuracy: number | null;
-  backend: string | null;
-  seconds: number | null;
-  data: string | null;
-  /** '784-128-10 relu', or for a series what it varied / how many runs. */
-  label: string;
-  startedAt: string | null;
-  /** The report to link to, relative to the root ('a/report.html'), when it exists. */
-  report: string | null;
-  /** Series: the ids of the runs inside. */
-  members?: string[];
-}
+export type { RowKind, RunRow, RunStatus } from './run-row.js';
 
 export interface RunCurves {
   id: string;
@@ -63,6 +40,13 @@ interface LogCache {
   mtimeMs: number;
   consumed: number;
   contents: MetricsLogContents;
+}
+
+function withShown(row: Omit<RunRow, 'shown'>): RunRow {
+  return {
+    ...row,
+    shown: { bestValAccuracy: formatPercent(row.bestValAccuracy), testAccuracy: formatPercent(row.testAccuracy), seconds: formatSeconds(row.seconds) },
+  };
 }
 
 function toId(root: string, dir: string): string {
@@ -176,7 +160,7 @@ export class RunScanner {
     const config = start?.config ?? record?.config;
     const backend = start?.backend ?? record?.backend;
     const test = log?.end?.test ?? (record && !incomplete ? record.test : null);
-    return {
+    return withShown({
       id: toId(this.root, dir),
       kind: 'run',
       status,
@@ -185,13 +169,13 @@ export class RunScanner {
       progress,
       bestValAccuracy: bestVal(epochs),
       testAccuracy: test?.accuracy ?? null,
-      backend: backend ? `${backend.backend} (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : null,
+      backend: backend ? formatBackend(backend) : null,
       seconds: log?.end?.seconds ?? record?.seconds ?? (epochs.length ? epochs.reduce((a, e) => a + e.seconds, 0) : null),
       data: start?.dataset.name ?? record?.dataset.name ?? null,
       label: describeConfig(config),
       startedAt: record?.startedAt ?? start?.time ?? null,
       report: names.has('report.html') ? joinId(toId(this.root, dir), 'report.html') : null,
-    };
+    });
   }
 
   async #seriesRow(dir: string, names: Set<string>, rows: RunRow[]): Promise<RunRow | null> {
@@ -218,7 +202,7 @@ export class RunScanner {
           ? 'incomplete'
           : 'completed';
     const what = summary.varied ?? summary.param;
-    return {
+    return withShown({
       id,
       kind,
       status,
@@ -230,11 +214,11 @@ export class RunScanner {
       backend: members[0]?.backend ?? null,
       seconds: members.some((m) => m.seconds !== null) ? members.reduce((a, m) => a + (m.seconds ?? 0), 0) : null,
       data: summary.dataset ?? members[0]?.data ?? null,
-      label: `${members.length} run${members.length === 1 ? '' : 's'}${what ? `, varying ${what}` : ''}`,
+      label: `${plural(members.length, 'run')}${what ? `, varying ${what}` : ''}`,
       startedAt: members.map((m) => m.startedAt).filter((s): s is string => s !== null).sort()[0] ?? null,
       report: names.has(html) ? joinId(id, html) : null,
       members: members.map((m) => m.id),
-    };
+    });
   }
 
   /** Every run and series row under the root, in path order. */

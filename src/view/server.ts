@@ -27,6 +27,7 @@ import { streamSSE } from 'hono/streaming';
 import { DASHBOARD_CSS, dashboardPage, PAGE_CSP } from './page.js';
 import { resolveFileInside, resolveInside } from './paths.js';
 import { RunScanner, type RunRow } from './scan.js';
+import { firstLine } from '../first-line.js';
 
 export interface RunsUpdate {
   rows: RunRow[];
@@ -206,7 +207,7 @@ export function createViewApp(options: ViewAppOptions): { app: Hono; watcher: Ru
   });
 
   app.notFound((c) => c.text('not found\n', 404));
-  app.onError((error, c) => c.text(`error: ${error.message.split('\n')[0]}\n`, 500));
+  app.onError((error, c) => c.text(`error: ${firstLine(error)}\n`, 500));
   return { app, watcher };
 }
 

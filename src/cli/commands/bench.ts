@@ -1,27 +1,15 @@
 /**
- * `densetrain bench [kernels|train|all]`: the benchmark suites of bench/ (compiled to
- * dist/bench/ and shipped in the package), run from the installed command. The same code as
- * `npm run bench` (bench/run.ts runBench); the difference is that JSON is written only with
- * --json (an installed package is not the place for results files).
+ * `densetrain bench [kernels|train|all]`: the benchmark suites of src/bench/, run from the
+ * installed command with the options commander parsed. The same code as `npm run bench`
+ * (src/bench/run.ts runBench); the difference is that JSON is written only with --json (an
+ * installed package is not the place for results files).
  */
-import { EXIT_OK, ExitRequest } from '../errors.js';
-import type { RegisterCommand } from '../main.js';
+import type { BenchOptions } from '../../bench/run.js';
+import { EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import type { RegisterCommand } from '../context.js';
 
-interface BenchCommandOptions {
-  backend: string;
-  json?: string;
-  quick?: boolean;
-  shapes?: string;
-  models?: string;
-  epochs?: string;
-  data?: string;
-  peak?: string;
-  openblas?: boolean;
-  precision?: string;
-  step?: string;
-  vsTorch?: boolean;
-  vsTfjs?: boolean;
-}
+/** commander's options: BenchOptions without the suite (an argument), plus --verbose. */
+type BenchCommandOptions = Omit<BenchOptions, 'suite'> & { verbose?: boolean };
 
 export const BENCH_USAGE =
   'usage: densetrain bench [kernels|train|all] [--backend all|auto|native|wasm|reference] [--json FILE] [--quick] ' +
@@ -47,22 +35,14 @@ export const registerBenchCommand: RegisterCommand = (program, { io }) => {
     .option('--vs-tfjs', 'train: TF.js (wasm backend) trains the same models, recipe and data in the same run; ratio per model (needs the devDependencies of a densetrain clone)')
     .option('--verbose', 'print stack traces on errors')
     .action(async (suite: string, options: BenchCommandOptions) => {
-      const argv = [suite, '--backend', options.backend];
-      if (options.json !== undefined) argv.push('--json', options.json);
-      if (options.quick) argv.push('--quick');
-      if (options.shapes !== undefined) argv.push('--shapes', options.shapes);
-      if (options.peak !== undefined) argv.push('--peak', options.peak);
-      if (options.openblas === false) argv.push('--no-openblas');
-      if (options.models !== undefined) argv.push('--models', options.models);
-      if (options.epochs !== undefined) argv.push('--epochs', options.epochs);
-      if (options.data !== undefined) argv.push('--data', options.data);
-      if (options.precision !== undefined) argv.push('--precision', options.precision);
-      if (options.step !== undefined) argv.push('--step', options.step);
-      if (options.vsTorch) argv.push('--vs-torch');
-      if (options.vsTfjs) argv.push('--vs-tfjs');
-      // bench/ compiles next to src/ (dist/bench/run.js): the same relative path from src/ and dist/src/.
-      const { runBench } = await import('../../../bench/run.js');
-      const code = await runBench(argv, io, { usage: BENCH_USAGE, defaultJsonFile: false, throwUsageErrors: true });
+      const { runBench, BenchUsageError } = await import('../../bench/run.js');
+      let code: number;
+      try {
+        code = await runBench({ ...options, suite }, io, { defaultJsonFile: false });
+      } catch (error) {
+        if (error instanceof BenchUsageError) throw new UsageError(`bench: ${error.message}; ${BENCH_USAGE}`);
+        throw error;
+      }
       if (code !== EXIT_OK) throw new ExitRequest(code);
     });
 };

@@ -6,16 +6,17 @@
  * subfolder with its full run folder (metrics.json, model.safetensors, report.html); the parent
  * folder gets compare.html and compare.json.
  */
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Option } from 'commander';
 import { CONFIG_KEYS, optionFlag, type ConfigKey } from '../../train/schema.js';
-import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan, type SeriesResult } from '../series.js';
+import { EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, finishSeriesPage, runSeries, seriesFlags, type RunPlan, type SeriesResult } from '../series.js';
 import { addSeriesOptions, positiveInt } from '../parallel.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
-import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { defaultRunDir } from '../run-folder.js';
+import { writeJsonAtomic } from '../../train/run-folder.js';
 
 interface CompareOptions extends Record<string, unknown> {
   config?: string[];
@@ -153,13 +154,9 @@ export async function compareCommand(options: CompareOptions, context: CliContex
     io,
     plans,
     outDir,
-    quiet: options.quiet,
-    verbose: options.verbose,
     repeats,
-    parallel: options.parallel,
-    queue: options.queue,
+    ...seriesFlags(options),
     command: { name: 'compare', meta: { varied } },
-    resume: options.resume !== undefined,
     checkOutDir: async (dir) => {
       if (existsSync(join(dir, 'compare.html'))) throw new UsageError(`--out ${dir} already holds a comparison (compare.html); choose another folder`);
     },
@@ -179,16 +176,11 @@ async function finishComparison({ io }: CliContext, result: SeriesResult, outDir
     runs: result.runs.map((run, i) => runJson(run, runs[i]!, report)),
   });
   io.out(report.runsTable(runs));
-  let code = seriesExitCode(result);
-  try {
-    const path = await report.writeComparisonReport(outDir, { varied, runs });
-    io.out(`comparison: ${resolve(path)}`);
-  } catch (error) {
-    io.err(`densetrain: could not write compare.html: ${(error as Error).message.split('\n')[0]}`);
-    if (code === EXIT_OK) code = EXIT_FAILURE;
-  }
-  const diverged = result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label);
-  if (diverged.length) io.err(`densetrain: ${diverged.join(', ')} diverged (kept in the comparison)`);
-  if (result.interrupted) io.err(`densetrain: interrupted; the comparison shows the runs so far; continue with: densetrain compare --resume ${outDir}`);
-  return code;
+  return finishSeriesPage(io, result, {
+    command: 'compare',
+    noun: 'comparison',
+    outDir,
+    diverged: result.runs.filter((r) => r.status === 'diverged').map((r) => r.plan.label),
+    write: () => report.writeComparisonReport(outDir, { varied, runs, settingName: optionFlag }),
+  });
 }

@@ -2,7 +2,7 @@
 import { UsageError } from '../errors.js';
 import { loadData, type DatasetListing } from '../deps.js';
 import type { Io } from '../io.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 
 const DOWNLOADABLE = ['mnist', 'fashion-mnist'];
 

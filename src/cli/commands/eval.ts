@@ -3,17 +3,17 @@ import { writeFile } from 'node:fs/promises';
 import Table from 'cli-table3';
 import { formatBackendInfo, selectKernels } from '../../kernels/index.js';
 import type { ActivationName } from '../../kernels/types.js';
-import { confusionTable, perClassTable } from '../../report/terminal.js';
-import { loadModel } from '../../train/checkpoint.js';
+import { confusionTable, perClassTable, withoutRowRules } from '../../report/terminal.js';
+import { loadModel } from '../../model/load.js';
 import { parseConfigPart } from '../../train/schema.js';
 import { loadData } from '../deps.js';
 import { UsageError } from '../errors.js';
 import { checkOutputFile } from '../output-paths.js';
 import { writingFile } from '../../regular-file.js';
-import { formatCount, formatLoss, formatPercent } from '../io.js';
-import type { RegisterCommand } from '../main.js';
+import { formatCount, formatLoss, formatPercent } from '../../format.js';
+import type { RegisterCommand } from '../context.js';
 import { numberOrText } from '../options.js';
-import { evaluateProbabilities, predictImageSet } from '../predict.js';
+import { evaluateProbabilities, predictImageSet } from '../../train/predict.js';
 
 interface EvalOptions {
   model: string;
@@ -24,6 +24,13 @@ interface EvalOptions {
   backend?: string;
   threads?: string;
   verbose?: boolean;
+}
+
+const differ = (a: readonly string[], b: readonly string[]): boolean => a.length !== b.length || a.some((name, i) => name !== b[i]);
+
+/** "0, 1, 2, ..., 9" (at most eight names shown). */
+function listNames(names: readonly string[]): string {
+  return names.length <= 8 ? names.join(', ') : `${names.slice(0, 6).join(', ')}, ... (${names.length} in all)`;
 }
 
 export const registerEvalCommand: RegisterCommand = (program, { io }) => {
@@ -75,6 +82,12 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
         if (model.classes !== dataset.classes) {
           throw new UsageError(`--model has ${model.classes} classes but --data ${options.data} has ${dataset.classes}`);
         }
+        // Same count, other labels (a Fashion-MNIST model on MNIST digits): its accuracy would mean nothing.
+        if (model.classNames && differ(model.classNames, dataset.classNames)) {
+          throw new UsageError(
+            `--model was trained on the classes ${listNames(model.classNames)} but --data ${options.data} has ${listNames(dataset.classNames)}; evaluate it on data with its classes`,
+          );
+        }
         const probs = predictImageSet(model, test, model.scaling);
         const result = evaluateProbabilities(probs, test.labels, model.classes);
 
@@ -85,7 +98,7 @@ export const registerEvalCommand: RegisterCommand = (program, { io }) => {
           { 'test loss': formatLoss(result.loss) },
           { 'test accuracy': formatPercent(result.accuracy) },
         );
-        io.out(table.toString());
+        io.out(withoutRowRules(table.toString(), { header: false }));
         const classNames = model.classNames ?? dataset.classNames;
         io.out('confusion matrix (rows: true class, columns: predicted)');
         io.out(confusionTable(result.confusion, classNames));

@@ -1,10 +1,10 @@
 /** `densetrain export --model FILE --onnx OUT.onnx`: the model as ONNX, for onnxruntime and friends. */
 import { resolve } from 'node:path';
 import { exportOnnx, ONNX_OPSET, OnnxExportError } from '../../export/onnx.js';
-import { writeFileAtomic } from '../../train/safetensors.js';
+import { writeFileAtomic } from '../../model/safetensors.js';
 import { UsageError } from '../errors.js';
-import { formatCount } from '../io.js';
-import type { RegisterCommand } from '../main.js';
+import { formatCount } from '../../format.js';
+import type { RegisterCommand } from '../context.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions } from '../model-file.js';
 import { packageVersion } from '../version.js';
 

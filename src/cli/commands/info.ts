@@ -7,15 +7,18 @@ import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
 import type { PixelScaling } from '../../data/types.js';
 import { summarizeArchitecture, type ModelSummary } from '../../model/summary.js';
+import { withoutRowRules } from '../../report/terminal.js';
 import { BACKEND_NAMES, formatBackendInfo, selectKernels, tryLoadBackend } from '../../kernels/index.js';
 import { nativeAddonSource } from '../../kernels/native.js';
 import type { Bf16Support } from '../../kernels/types.js';
 import { loadData, type DatasetListing } from '../deps.js';
-import { formatCount, formatPercent, type Io } from '../io.js';
+import { formatCount, formatPercent, plural } from '../../format.js';
+import { type Io } from '../io.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 import { printListing } from './data.js';
 import { packageVersion } from '../version.js';
+import { firstLine } from '../../first-line.js';
 
 interface BackendStatus {
   name: string;
@@ -52,7 +55,7 @@ export async function collectInfo(): Promise<InfoReport> {
   try {
     auto = formatBackendInfo(selectKernels().info);
   } catch (error) {
-    auto = `none: ${(error as Error).message.split('\n')[0]}`;
+    auto = `none: ${firstLine(error)}`;
   }
   const env: Record<string, string> = {};
   for (const key of ['DENSETRAIN_BACKEND', 'DENSETRAIN_THREADS']) {
@@ -63,7 +66,7 @@ export async function collectInfo(): Promise<InfoReport> {
   try {
     datasets = await (await loadData()).listDatasets();
   } catch (error) {
-    datasets = `could not list datasets: ${(error as Error).message.split('\n')[0]}`;
+    datasets = `could not list datasets: ${firstLine(error)}`;
   }
   return {
     densetrain: packageVersion(),
@@ -124,7 +127,7 @@ function printModelReport(io: Io, r: ModelReport): void {
     table.push([`layers.${l.index}`, `${l.outputs} x ${l.inputs}`, l.activation, formatCount(l.parameters), formatCount(l.multiplyAdds)]);
   }
   table.push(['total', '', '', formatCount(summary.parameters), formatCount(summary.multiplyAdds)]);
-  io.out(table.toString());
+  io.out(withoutRowRules(table.toString(), { beforeLast: true }));
   io.out(`multiply-adds per image: ${formatCount(summary.multiplyAdds)}; parameters: ${formatCount(summary.parameters)} (${formatCount(summary.parameters * 4)} bytes as float32)`);
   io.out(`input scaling: ${describeScaling(r.scaling)}`);
   io.out(`classes: ${r.classNames ? r.classNames.join(', ') : `${r.architecture.layers[r.architecture.layers.length - 1]} (no names recorded)`}`);
@@ -132,7 +135,7 @@ function printModelReport(io: Io, r: ModelReport): void {
   if (run) {
     const test = run.testAccuracy !== null ? `, test accuracy ${formatPercent(run.testAccuracy)}` : '';
     const best = run.bestEpoch !== null ? ` (kept epoch ${run.bestEpoch})` : '';
-    io.out(`from run: ${run.folder}: data ${run.data}, ${run.epochs} epoch${run.epochs === 1 ? '' : 's'}${best}, ${run.status}${test}${run.backend ? `, backend ${run.backend}` : ''}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`);
+    io.out(`from run: ${run.folder}: data ${run.data}, ${plural(run.epochs, 'epoch')}${best}, ${run.status}${test}${run.backend ? `, backend ${run.backend}` : ''}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`);
   } else {
     io.out('from run: unknown (no metrics.json or metrics.jsonl beside the file)');
   }

@@ -12,10 +12,11 @@ import type { ImageSet } from '../../data/types.js';
 import { selectKernels } from '../../kernels/index.js';
 import type { Model } from '../../model/mlp.js';
 import { errorLine, EXIT_USAGE, ExitRequest, isUsageError, UsageError } from '../errors.js';
-import { formatPercent, type Io } from '../io.js';
-import type { RegisterCommand } from '../main.js';
+import { formatProbability } from '../../format.js';
+import { type Io } from '../io.js';
+import type { RegisterCommand } from '../context.js';
 import { addModelOptions, loadModelFile, type ModelFileOptions, type ModelOrigin } from '../model-file.js';
-import { predictImageSet } from '../predict.js';
+import { predictImageSet } from '../../train/predict.js';
 
 interface PredictOptions extends ModelFileOptions {
   invert?: boolean;
@@ -30,7 +31,8 @@ export interface Prediction {
   index?: number;
   /** The label an IDX/CSV file gives (CSV always has one). */
   label?: number;
-  top: { class: number; name: string; probability: number }[];
+  /** rest: the sum of the other classes' probabilities (1 - probability, exact where it rounds to 1). */
+  top: { class: number; name: string; probability: number; rest: number }[];
   /** PNG only: the image looks like a dark digit on a light background after the --invert setting. */
   looksInverted?: boolean;
 }
@@ -64,7 +66,9 @@ async function sniff(file: string): Promise<FileKind> {
 
 function topOf(probs: Float32Array, row: number, classes: number, names: string[], k: number): Prediction['top'] {
   const order = Array.from({ length: classes }, (_, c) => c).sort((a, b) => probs[row * classes + b]! - probs[row * classes + a]! || a - b);
-  return order.slice(0, k).map((c) => ({ class: c, name: names[c] ?? String(c), probability: probs[row * classes + c]! }));
+  const base = row * classes;
+  const restOf = (c: number) => order.reduce((sum, j) => (j === c ? sum : sum + probs[base + j]!), 0);
+  return order.slice(0, k).map((c) => ({ class: c, name: names[c] ?? String(c), probability: probs[base + c]!, rest: restOf(c) }));
 }
 
 async function readSet(file: string, kind: 'idx' | 'csv', classes: number): Promise<ImageSet> {
@@ -97,10 +101,11 @@ async function predictFile(file: string, model: Model, origin: ModelOrigin, opti
   return out;
 }
 
+/** "img.png: 7 (1 − 2.1e-10), 1 (1.9e-10), 9 (2.0e-11)": each class with its probability in parentheses, which keep a class named 0 apart from a probability near 1. */
 function printPrediction(io: Io, p: Prediction): void {
   const where = p.index === undefined ? p.file : `${p.file}#${p.index}`;
   const label = p.label === undefined ? '' : ` (label ${p.label})`;
-  io.out(`${where}${label}: ${p.top.map((t) => `${t.name} ${formatPercent(t.probability)}`).join(', ')}`);
+  io.out(`${where}${label}: ${p.top.map((t) => `${t.name} (${formatProbability(t.probability, t.rest)})`).join(', ')}`);
 }
 
 export const registerPredictCommand: RegisterCommand = (program, { io }) => {
@@ -111,7 +116,7 @@ export const registerPredictCommand: RegisterCommand = (program, { io }) => {
   addModelOptions(command)
     .option('--invert', 'invert the pixels (for dark digits on a light background; MNIST digits are light on dark)')
     .option('--top <k>', 'classes shown per image', '3')
-    .option('--json', 'print a JSON array: [{file, index?, label?, top: [{class, name, probability}], looksInverted?}]')
+    .option('--json', 'print a JSON array: [{file, index?, label?, top: [{class, name, probability, rest}], looksInverted?}] (rest: the other classes\' probabilities summed)')
     .option('--verbose', 'print stack traces on errors')
     .action(async (images: string[], options: PredictOptions) => {
       const k = Number(options.top);

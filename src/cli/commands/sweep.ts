@@ -5,14 +5,15 @@
  * is marked on the charts) and sweep.json.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CONFIG_KEYS, ConfigError, type ConfigKey, optionFlag } from '../../train/schema.js';
-import { EXIT_FAILURE, EXIT_OK, ExitRequest, UsageError } from '../errors.js';
-import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, runSeries, seriesExitCode, type RunPlan } from '../series.js';
+import { EXIT_OK, ExitRequest, UsageError } from '../errors.js';
+import { comparedRun, folderName, readSeriesFile, refuseWithResume, runJson, finishSeriesPage, runSeries, seriesFlags, type RunPlan } from '../series.js';
 import { addSeriesOptions, positiveInt } from '../parallel.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, numberOrText, resolveTrainOptions } from '../options.js';
-import { defaultRunDir, writeJsonAtomic } from '../run-folder.js';
+import { defaultRunDir } from '../run-folder.js';
+import { writeJsonAtomic } from '../../train/run-folder.js';
 
 interface SweepOptions extends Record<string, unknown> {
   param?: string;
@@ -180,13 +181,9 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     io,
     plans,
     outDir,
-    quiet: options.quiet,
-    verbose: options.verbose,
     repeats,
-    parallel: options.parallel,
-    queue: options.queue,
+    ...seriesFlags(options),
     command: { name: 'sweep', meta: { param: planned.name, axis, layerIndex, values: plans.map((p) => p.value) } },
-    resume: options.resume !== undefined,
     checkOutDir: async (dir) => {
       for (const f of ['sweep.html', 'sweep.json']) {
         if (existsSync(join(dir, f))) throw new UsageError(`--out ${dir} already holds a sweep (${f}); choose another folder`);
@@ -213,16 +210,11 @@ export async function sweepCommand(options: SweepOptions, context: CliContext): 
     runs: runs.map((run, i) => ({ value: run.value, ...runJson(order[i]!.run, run, report) })),
   });
   io.out(report.runsTable(runs, { valueTitle: axis }));
-  let code = seriesExitCode(result);
-  try {
-    const path = await report.writeSweepReport(outDir, { param: axis, scale, runs });
-    io.out(`sweep: ${resolve(path)}`);
-  } catch (error) {
-    io.err(`densetrain: could not write sweep.html: ${(error as Error).message.split('\n')[0]}`);
-    if (code === EXIT_OK) code = EXIT_FAILURE;
-  }
-  const diverged = runs.filter((r) => r.status === 'diverged').map((r) => r.label);
-  if (diverged.length) io.err(`densetrain: ${diverged.join(', ')} diverged (kept in the sweep)`);
-  if (result.interrupted) io.err(`densetrain: interrupted; the sweep shows the runs so far; continue with: densetrain sweep --resume ${outDir}`);
-  return code;
+  return finishSeriesPage(io, result, {
+    command: 'sweep',
+    noun: 'sweep',
+    outDir,
+    diverged: runs.filter((r) => r.status === 'diverged').map((r) => r.label),
+    write: () => report.writeSweepReport(outDir, { param: axis, scale, runs }),
+  });
 }

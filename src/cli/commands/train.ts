@@ -20,14 +20,14 @@ import type { TrainConfig } from '../../train/types.js';
 import type { BackendChoice } from '../../kernels/types.js';
 import { loadData } from '../deps.js';
 import { EXIT_OK, ExitRequest } from '../errors.js';
-import { checkDataFor, dataLine, interruptExitCode, interruptHandler, runIntoFolder, selectBackend } from '../experiment.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import { interruptExitCode, interruptHandler } from '../interrupt.js';
+import { checkDataFor, dataLine, selectBackend } from '../run-checks.js';
+import { runIntoFolder } from '../run.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { createTrainProgress } from '../progress.js';
 import { checkRunDir, defaultRunDir } from '../run-folder.js';
 
-// Moved to ../experiment.js (shared with compare and sweep); still importable from here.
-export { selectBackend } from '../experiment.js';
 
 interface TrainCommandOptions extends Record<string, unknown> {
   out?: string;
@@ -44,7 +44,7 @@ export const registerTrainCommand: RegisterCommand = (program, context) => {
   command
     .option('--out <dir>', 'run folder (default: runs/<timestamp>)')
     .option('--resume <dir>', "continue the run in <dir> from its checkpoint (flags given override its config)")
-    .option('--quiet', 'no progress bar: one line per epoch')
+    .option('--quiet', 'one line per epoch and the final summary: no progress bar, header, confusion or per-class tables')
     .option('--verbose', 'show the resolved config, and stack traces on errors')
     .action(async (options: TrainCommandOptions) => {
       const code = await trainCommand(options, context);
@@ -115,7 +115,9 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
         ? resolved
         : { ...resolved, config: { ...config, backend: resumeBackend }, sources: { ...resolved.sources, backend: { kind: 'file', path: checkpointFile! } } },
     );
-    io.out(`backend: ${formatBackendInfo(info)}`);
+    // --quiet: the epoch lines and the final summary only (which names the backend too).
+    const header = options.quiet ? () => {} : (line: string) => io.out(line);
+    header(`backend: ${formatBackendInfo(info)}`);
     const fromEnv = process.env['DENSETRAIN_BACKEND'];
     if (resumeBackend !== undefined && fromEnv !== undefined && fromEnv !== '' && fromEnv !== resumeBackend) {
       io.err(`densetrain: note: continuing on ${resumeBackend}, the backend the run was trained on (DENSETRAIN_BACKEND=${fromEnv} ignored; pass --backend ${fromEnv} to change it, and the result will differ from an uninterrupted run)`);
@@ -129,7 +131,7 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
 
     const dataset = await (await loadData()).loadDataset(config.data, { seed: config.seed });
     const trainCount = checkDataFor(dataset, resolved);
-    io.out(dataLine(dataset, trainCount));
+    header(dataLine(dataset, trainCount));
     if (interrupt.controller.signal.aborted) {
       io.err('densetrain: interrupted before training started; nothing was written');
       return interruptExitCode(interrupt.controller.signal);
@@ -151,7 +153,7 @@ export async function trainCommand(options: TrainCommandOptions, context: CliCon
       info,
       signal: interrupt.controller.signal,
       progress,
-      detail: 'full',
+      detail: options.quiet ? 'summary' : 'full',
     });
     return outcome.code;
   } finally {

@@ -8,18 +8,20 @@
 import { resolve } from 'node:path';
 import { STRATEGY_NAMES, type StrategyName } from '../../experiments/strategies.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../experiments/asha.js';
-import type { TrialSummary, TuneEvent, TuneResult, TuneSettings } from '../../experiments/tune.js';
+import type { TrialSummary, TuneEvent, TuneResult } from '../../experiments/tune.js';
 import { CONFIG_KEYS, optionFlag, type ConfigKey, type ConfigSource } from '../../train/schema.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
-import { interruptExitCode, interruptHandler } from '../experiment.js';
+import { interruptExitCode, interruptHandler } from '../interrupt.js';
 import { executorFor, parallelCount, positiveInt, QUEUE_OPTION_HELP } from '../parallel.js';
-import { formatPercent, formatSeconds, type Io } from '../io.js';
+import { formatLoss, formatPercent, formatSeconds, formatSetting, plural } from '../../format.js';
+import { type Io } from '../io.js';
 import { createTrialBars } from '../progress.js';
-import { formatSpread } from '../../experiments/stats.js';
+import { formatSpread } from '../../train/spread.js';
 import { loadData } from '../deps.js';
-import type { CliContext, RegisterCommand } from '../main.js';
+import type { CliContext, RegisterCommand } from '../context.js';
 import { addTrainConfigOptions, resolveTrainOptions } from '../options.js';
 import { defaultRunDir } from '../run-folder.js';
+import { firstLine } from '../../first-line.js';
 
 interface TuneCliOptions extends Record<string, unknown> {
   space?: string;
@@ -85,43 +87,43 @@ function oneOfNames<T extends string>(raw: string | undefined, flag: string, nam
 /** The options that only a new tune takes (with --resume, tune.json decides). */
 const NEW_TUNE_ONLY = ['space', 'trials', 'strategy', 'scheduler', 'minEpochs', 'reduction', 'repeats', 'out', 'config'] as const;
 
-export async function tuneCommand(options: TuneCliOptions, context: CliContext): Promise<number> {
-  const { io } = context;
-  const experiments = await import('../../experiments/tune.js');
-  let settings: TuneSettings;
-  let outDir: string;
-  let baseSources: Partial<Record<ConfigKey, ConfigSource>> = {};
-  let trialCount: number;
+type TuneModule = typeof import('../../experiments/tune.js');
+
+/** The tune to run: a new one planned from the options, or the one --resume names (its tune.json decides). */
+async function tuneToRun(options: TuneCliOptions, context: CliContext, experiments: TuneModule) {
   if (options.resume !== undefined) {
     const given = [...NEW_TUNE_ONLY.filter((k) => options[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`), ...CONFIG_KEYS.filter((k) => options[k] !== undefined).map(optionFlag)];
     if (given.length > 0) throw new UsageError(`--resume continues with the settings in its tune.json; leave out ${given.join(', ')}`);
-    outDir = options.resume;
+    const outDir = options.resume;
     const saved = await experiments.readTuneFile(outDir);
-    settings = saved.settings;
-    trialCount = saved.trials.filter((t) => !['completed', 'pruned', 'diverged', 'failed'].includes(t.status)).length;
-  } else {
-    if (options.space === undefined) throw new UsageError('tune needs --space SPACE.json (or --resume DIR to continue a tune)');
-    const resolved = await resolveTrainOptions(options, context.defaults);
-    baseSources = resolved.sources;
-    const { readSpace } = await import('../../experiments/space.js');
-    const space = await readSpace(options.space);
-    outDir = options.out ?? defaultRunDir();
-    const trials = positiveInt(options.trials, '--trials');
-    const planned = experiments.planTune(space, {
-      outDir,
-      base: resolved.config,
-      baseSources,
-      spaceFile: options.space,
-      strategy: oneOfNames<StrategyName>(options.strategy, '--strategy', STRATEGY_NAMES) ?? 'random',
-      ...(trials !== undefined ? { trials } : {}),
-      scheduler: oneOfNames<SchedulerName>(options.scheduler, '--scheduler', SCHEDULER_NAMES) ?? 'asha',
-      minEpochs: positiveInt(options.minEpochs, '--min-epochs') ?? 1,
-      reduction: positiveInt(options.reduction, '--reduction', 2) ?? 3,
-      repeats: positiveInt(options.repeats, '--repeats') ?? 1,
-    });
-    settings = planned.settings;
-    trialCount = planned.trials.length;
+    const trialCount = saved.trials.filter((t) => !['completed', 'pruned', 'diverged', 'failed'].includes(t.status)).length;
+    return { outDir, settings: saved.settings, trialCount, baseSources: {} as Partial<Record<ConfigKey, ConfigSource>> };
   }
+  if (options.space === undefined) throw new UsageError('tune needs --space SPACE.json (or --resume DIR to continue a tune)');
+  const resolved = await resolveTrainOptions(options, context.defaults);
+  const { readSpace } = await import('../../experiments/space.js');
+  const space = await readSpace(options.space);
+  const outDir = options.out ?? defaultRunDir();
+  const trials = positiveInt(options.trials, '--trials');
+  const planned = experiments.planTune(space, {
+    outDir,
+    base: resolved.config,
+    baseSources: resolved.sources,
+    spaceFile: options.space,
+    strategy: oneOfNames<StrategyName>(options.strategy, '--strategy', STRATEGY_NAMES) ?? 'random',
+    ...(trials !== undefined ? { trials } : {}),
+    scheduler: oneOfNames<SchedulerName>(options.scheduler, '--scheduler', SCHEDULER_NAMES) ?? 'asha',
+    minEpochs: positiveInt(options.minEpochs, '--min-epochs') ?? 1,
+    reduction: positiveInt(options.reduction, '--reduction', 2) ?? 3,
+    repeats: positiveInt(options.repeats, '--repeats') ?? 1,
+  });
+  return { outDir, settings: planned.settings, trialCount: planned.trials.length, baseSources: resolved.sources };
+}
+
+export async function tuneCommand(options: TuneCliOptions, context: CliContext): Promise<number> {
+  const { io } = context;
+  const experiments = await import('../../experiments/tune.js');
+  const { outDir, settings, trialCount, baseSources } = await tuneToRun(options, context, experiments);
   const top = positiveInt(options.top, '--top') ?? 10;
   const base = settings.base;
   const parallel = parallelCount(options.parallel, trialCount);
@@ -159,28 +161,31 @@ export async function tuneCommand(options: TuneCliOptions, context: CliContext):
     interrupt.dispose();
     await executor.close();
   }
+  const code = await reportTune(io, result, outDir, top, experiments);
+  if (!result.interrupted) return code;
+  const interruptCode = interruptExitCode(interrupt.controller.signal);
+  io.err(`densetrain: ${interruptCode === EXIT_TERMINATED ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
+  return interruptCode;
+}
 
+/** The leaderboard, the counts, tune.html and the failed trials; exit 1 when the page or a trial failed. */
+async function reportTune(io: Io, result: TuneResult, outDir: string, top: number, experiments: TuneModule): Promise<number> {
   io.out(leaderboardTable(result, top));
   const pruned = result.trials.filter((t) => t.status === 'pruned').length;
   const failed = result.trials.filter((t) => t.status === 'failed');
   io.out(`${result.trials.length} trials: ${countBy(result.trials)}${result.rungs.length ? `; ASHA rungs at epochs ${result.rungs.join(', ')} pruned ${pruned}` : ''}`);
   let code = EXIT_OK;
   try {
-    const { writeTuneReport } = await import('../../report/tune.js');
+    const { writeTuneReport } = await import('../../experiments/tune-page.js');
     const page = await writeTuneReport(outDir, await experiments.readTuneFile(outDir));
     io.out(`tune: ${resolve(page)}`);
   } catch (error) {
-    io.err(`densetrain: could not write tune.html: ${(error as Error).message.split('\n')[0]}`);
+    io.err(`densetrain: could not write tune.html: ${firstLine(error)}`);
     code = EXIT_FAILURE;
   }
   io.out(`results: ${resolve(result.file)}`);
   for (const t of failed) io.err(`densetrain: trial ${t.id} failed: ${t.error ?? 'unknown error'}`);
   if (failed.length > 0) code = EXIT_FAILURE;
-  if (result.interrupted) {
-    const code = interruptExitCode(interrupt.controller.signal);
-    io.err(`densetrain: ${code === EXIT_TERMINATED ? 'terminated' : 'interrupted'}; continue with: densetrain tune --resume ${outDir}`);
-    return code;
-  }
   return code;
 }
 
@@ -190,13 +195,6 @@ function countBy(trials: readonly TrialSummary[]): string {
   return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
 }
 
-/** A searched value as shown in tables: layers as 784-128-10, numbers briefly. */
-export function showSetting(value: unknown): string {
-  if (Array.isArray(value)) return value.join('-');
-  if (typeof value === 'number') return String(Number(value.toPrecision(4)));
-  return String(value);
-}
-
 /** The top of the leaderboard: rank, trial, the searched settings, epochs, best val acc, test acc, seconds, status. */
 export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trials'>, top: number): string {
   const keys = [...new Set(result.trials.flatMap((t) => Object.keys(t.settings)))];
@@ -204,12 +202,12 @@ export function leaderboardTable(result: Pick<TuneResult, 'leaderboard' | 'trial
   const rows = result.leaderboard.slice(0, top).map((t, i) => [
     String(i + 1),
     t.id,
-    ...keys.map((k) => showSetting(t.settings[k])),
+    ...keys.map((k) => formatSetting(t.settings[k])),
     `${t.epochs}/${t.config.epochs}`,
     t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : formatPercent(t.keptValAccuracy),
     formatPercent(t.bestValAccuracy),
     t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : formatPercent(t.testAccuracy),
-    t.seconds === null ? '-' : formatSeconds(t.seconds),
+    formatSeconds(t.seconds),
     t.status,
   ]);
   const seeds = result.trials.some((t) => t.stats);
@@ -233,7 +231,7 @@ interface TuneProgress {
 /** One bar per running trial on a terminal; else one line per trial-epoch. Start and end lines either way. */
 function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
   const bars = createTrialBars(io, io.tty && !quiet);
-  const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${showSetting(v)}`).join(' ');
+  const settingsText = (t: TrialSummary) => Object.entries(t.settings).map(([k, v]) => `${k}=${formatSetting(v)}`).join(' ');
   return {
     event(e) {
       const t = e.trial;
@@ -252,12 +250,12 @@ function tuneProgress(io: Io, quiet: boolean, verbose: boolean): TuneProgress {
         const rung = e.rung ? `  rung ${e.rung.epoch}: ${e.rung.decision} (rank ${e.rung.rank} of ${e.rung.of}, top ${e.rung.keep} continue)` : '';
         bars.note(t.id, `val acc ${formatPercent(r.valAccuracy)}`);
         if (!bars.drawing || e.rung) {
-          bars.log(`${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${r.valLoss === null ? '-' : r.valLoss.toFixed(4)}  ${formatSeconds(r.seconds)}${rung}`);
+          bars.log(`${t.id} epoch ${r.epoch}/${t.config.epochs}  val acc ${formatPercent(r.valAccuracy)}  val loss ${formatLoss(r.valLoss)}  ${formatSeconds(r.seconds)}${rung}`);
         }
       } else {
         bars.remove(t.id);
         const detail = t.status === 'failed' ? `: ${t.error ?? ''}` : `, best val acc ${formatPercent(t.bestValAccuracy)}, test acc ${formatPercent(t.testAccuracy)}`;
-        bars.log(`${t.id} ${t.status} after ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${detail}`);
+        bars.log(`${t.id} ${t.status} after ${plural(t.epochs, 'epoch')}${detail}`);
       }
     },
     stop: () => bars.stop(),

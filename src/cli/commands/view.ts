@@ -5,7 +5,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 
 interface ViewOptions {
   port: string;

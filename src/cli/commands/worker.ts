@@ -11,7 +11,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EXIT_INTERRUPTED, EXIT_TERMINATED, ExitRequest, UsageError } from '../errors.js';
-import type { RegisterCommand } from '../main.js';
+import type { RegisterCommand } from '../context.js';
 import { positiveInt } from '../parallel.js';
 
 

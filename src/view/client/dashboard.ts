@@ -12,24 +12,8 @@ declare const vega: any;
 declare const vegaLite: any;
 
 (() => {
-  /** A row as /api/runs sends it (RunRow in ../scan.ts). */
-  interface Row {
-    id: string;
-    kind: 'run' | 'compare' | 'sweep' | 'tune';
-    status: string;
-    epochs: number;
-    epochsPlanned: number | null;
-    progress: { epoch: number; batch: number; batches: number } | null;
-    bestValAccuracy: number | null;
-    testAccuracy: number | null;
-    backend: string | null;
-    seconds: number | null;
-    data: string | null;
-    label: string;
-    startedAt: string | null;
-    report: string | null;
-    members?: string[];
-  }
+  /** A row as /api/runs sends it (a type only: this script stays a classic script). */
+  type Row = import('../run-row.js').RunRow;
 
   interface Epoch {
     epoch: number;
@@ -55,17 +39,6 @@ declare const vegaLite: any;
   const views: Record<'loss' | 'accuracy', any> = { loss: null, accuracy: null };
 
   const byId = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-  function percent(x: number | null): string {
-    return x === null ? '–' : `${(x * 100).toFixed(2)}%`;
-  }
-
-  function duration(seconds: number | null): string {
-    if (seconds === null) return '–';
-    if (seconds < 60) return `${seconds.toFixed(1)} s`;
-    const m = Math.floor(seconds / 60);
-    return m < 60 ? `${m} min ${Math.round(seconds - 60 * m)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-  }
 
   function epochsText(row: Row): string {
     if (row.kind !== 'run') return '–';
@@ -128,10 +101,10 @@ declare const vegaLite: any;
         small.textContent = `epoch ${row.progress.epoch}: batch ${row.progress.batch}/${row.progress.batches}`;
         status.append(small);
       }
-      cell(tr, percent(row.bestValAccuracy), 'num val');
-      cell(tr, percent(row.testAccuracy), 'num test');
+      cell(tr, row.shown.bestValAccuracy, 'num val');
+      cell(tr, row.shown.testAccuracy, 'num test');
       cell(tr, row.backend ?? '–', 'backend');
-      cell(tr, duration(row.seconds), 'num time');
+      cell(tr, row.shown.seconds, 'num time');
       const report = tr.insertCell();
       if (row.report) {
         const a = document.createElement('a');

@@ -12,9 +12,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ImageSet } from '../src/data/types.js';
-import type { Precision } from '../src/kernels/types.js';
-import { packageRoot } from '../src/kernels/paths.js';
+import type { ImageSet } from '../data/types.js';
+import type { Precision } from '../kernels/types.js';
+import { packageRoot } from '../kernels/paths.js';
 import { blasChildEnv, runPython } from './openblas.js';
 import type { TrainBenchRow, TrainModel } from './train.js';
 

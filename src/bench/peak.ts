@@ -27,7 +27,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { arch, cpus } from 'node:os';
-import type { BackendName, KernelsInfo } from '../src/kernels/types.js';
+import type { BackendName, KernelsInfo } from '../kernels/types.js';
 
 export interface ClockEstimate {
   /** GHz used for the peaks (null: unknown, no peak). */

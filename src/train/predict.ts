@@ -1,8 +1,8 @@
 /** Class probabilities for a whole image set, and the test metrics the CLI prints from them. */
 import { fillBatch } from '../data/batches.js';
 import type { ImageSet, PixelScaling } from '../data/types.js';
-import { argmaxRows, confusionMatrix } from '../train/metrics.js';
-import type { EvalResult } from '../train/types.js';
+import { argmaxRows, confusionMatrix } from './metrics.js';
+import type { EvalResult } from './types.js';
 
 export interface Predictor {
   predict(x: Float32Array, count: number): Float32Array;

@@ -1,121 +1,31 @@
 /**
- * Running a training into a run folder, shared by `densetrain train` (one run, full output) and
- * `densetrain compare` / `densetrain sweep` (several runs on one loaded dataset, one brief line
- * per run, then a comparison).
- *
- * runIntoFolder() is the single place that prepares the folder (INCOMPLETE marker), trains with
- * progress, writes metrics.json and report.html and decides the run's exit code. Series of
- * runs (compare, sweep) are in series.ts: trials on an executor (src/experiments).
+ * One run of `densetrain train` into its run folder: runIntoFolder() prepares the folder
+ * (INCOMPLETE marker), trains with progress, writes metrics.json and report.html, prints the
+ * summary and decides the exit code. A series of runs (compare, sweep) is series.ts: trials on
+ * an executor (src/experiments); what both check first is run-checks.ts, signals interrupt.ts.
  */
 import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import type { Dataset } from '../data/types.js';
-import { heldOutCount } from '../data/split.js';
-import { selectKernels, type BackendInfo } from '../kernels/index.js';
+import type { BackendInfo } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import type { Mlp } from '../model/mlp.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { withoutRowRules } from '../report/terminal.js';
 import { formatPrecision, resolvePrecision } from '../train/precision.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
-import { checkConfigAgainstData, ConfigError, describeKey, type ResolvedConfig } from '../train/schema.js';
-import type { BatchEvent } from '../train/train.js';
+import type { BatchEvent, TrainResult } from '../train/train.js';
 import type { EpochRecord, EvalResult, RunRecord, TrainConfig } from '../train/types.js';
 import { loadReport, loadTerminalTables, loadTrainer } from './deps.js';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
-import { formatCount, formatLoss, formatPercent, formatSeconds, type Io } from './io.js';
-import { evaluateProbabilities, predictImageSet } from './predict.js';
+import { EXIT_FAILURE, EXIT_OK } from './errors.js';
+import { formatBackend, formatCount, formatLoss, formatPercent, formatSeconds } from '../format.js';
+import { type Io } from './io.js';
+import { interruptExitCode } from './interrupt.js';
 import type { TrainProgress } from './progress.js';
-import { markComplete, markIncomplete, prepareRunDir, writeJsonAtomic } from './run-folder.js';
+import { prepareRunDir } from './run-folder.js';
+import { markComplete, markIncomplete, writeJsonAtomic } from '../train/run-folder.js';
+import { firstLine } from '../first-line.js';
 
-/** Why a run was aborted: the signal that asked for it (named AbortError, like abort()'s default reason). */
-class InterruptReason extends Error {
-  override readonly name = 'AbortError';
-  constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`);
-  }
-}
-
-/** The exit code for an aborted run: 143 for SIGTERM (how process managers stop a job), else 130. */
-export function interruptExitCode(signal: AbortSignal): number {
-  return signal.reason instanceof InterruptReason && signal.reason.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
-}
-
-/**
- * Ctrl-C (SIGINT) and SIGTERM handling: the first aborts (the trainer stops cleanly after the
- * batch and saves a checkpoint), the second exits at once.
- */
-export function interruptHandler(io: Io, onFirst: () => void): { controller: AbortController; dispose: () => void } {
-  const controller = new AbortController();
-  let count = 0;
-  const handler = (signal: NodeJS.Signals) => {
-    count++;
-    const code = signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
-    if (count === 1) {
-      onFirst();
-      const what = signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted';
-      io.err(`densetrain: ${what}; stopping after the current batch and saving a checkpoint (${signal === 'SIGTERM' ? 'a second signal' : 'Ctrl-C again'} to quit now)`);
-      controller.abort(new InterruptReason(signal));
-    } else {
-      io.err(`densetrain: ${signal === 'SIGTERM' ? 'terminated' : 'interrupted'} again; exiting now`);
-      process.exit(code);
-    }
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    controller,
-    dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
-}
-
-/**
- * The kernels: --backend / --threads (or the config file) when given, else DENSETRAIN_BACKEND /
- * DENSETRAIN_THREADS, else auto. A thread count the backend refuses names the option.
- */
-export function selectBackend(resolved: ResolvedConfig): ReturnType<typeof selectKernels> {
-  const { config, sources } = resolved;
-  const backend = sources.backend.kind === 'default' ? undefined : config.backend;
-  try {
-    return selectKernels({ backend, threads: config.threads });
-  } catch (error) {
-    if (error instanceof RangeError && config.threads !== undefined && /thread/i.test(error.message) && !/^DENSETRAIN_/.test(error.message)) {
-      throw new ConfigError([`${describeKey('threads', sources.threads)} ${config.threads}: ${error.message}`]);
-    }
-    throw error;
-  }
-}
-
-/** The training split's size for the configured validation fraction, the way the trainer splits. */
-function trainSplitCount(dataset: Dataset, config: TrainConfig, resolved: ResolvedConfig): number {
-  try {
-    return dataset.train.count - heldOutCount(dataset.train.count, config.valSplit);
-  } catch (error) {
-    throw new ConfigError([`${describeKey('valSplit', resolved.sources.valSplit)} ${config.valSplit}: ${(error as Error).message}`]);
-  }
-}
-
-/** The checks that need the data (layer sizes, batch size, split); returns the training-split size. */
-export function checkDataFor(dataset: Dataset, resolved: ResolvedConfig): number {
-  const { config } = resolved;
-  const trainCount = trainSplitCount(dataset, config, resolved);
-  checkConfigAgainstData(
-    config,
-    { features: dataset.train.features, height: dataset.train.height, width: dataset.train.width, classes: dataset.classes, trainCount },
-    resolved.sources,
-  );
-  return trainCount;
-}
-
-/** "data: mnist-sample: 7,200 train, 800 validation, 2,000 test images, 28x28, 10 classes" */
-export function dataLine(dataset: Dataset, trainCount: number): string {
-  return (
-    `data: ${dataset.name}: ${formatCount(trainCount)} train, ${formatCount(dataset.train.count - trainCount)} validation, ` +
-    `${formatCount(dataset.test.count)} test images, ${dataset.train.height}x${dataset.train.width}, ${dataset.classes} classes`
-  );
-}
+export type RunDetail = 'full' | 'summary';
 
 export interface RunIntoFolderInput {
   io: Io;
@@ -136,9 +46,9 @@ export interface RunIntoFolderInput {
   progress: TrainProgress;
   /**
    * 'full' (train): the summary, confusion and per-class tables and where everything went.
-   * 'brief' (compare, sweep): nothing beyond the progress lines; the caller summarises.
+   * 'summary' (train --quiet): the summary tables and the report's path only.
    */
-  detail: 'full' | 'brief';
+  detail: RunDetail;
 }
 
 export interface RunOutcome {
@@ -160,7 +70,7 @@ export async function runIntoFolder(input: RunIntoFolderInput): Promise<RunOutco
   const { outDir, outFlag, resumingHere } = input;
   await prepareRunDir(outDir, outFlag, resumingHere);
   // One writer per run folder, from before INCOMPLETE is written until the last file is.
-  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : input.detail === 'full' ? 'train' : 'a compare/sweep run' });
+  const lock = await acquireRunLock(outDir, { purpose: input.resumeFrom !== undefined ? 'train --resume' : 'train' });
   try {
     return await trainIntoLockedFolder(input, lock);
   } finally {
@@ -177,10 +87,9 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
   if (precision.used !== precision.requested) io.err(`densetrain: --precision ${precision.requested}: ${precision.detail}`);
 
   const trainer = await loadTrainer();
-  let record: RunRecord;
-  let model: Mlp;
+  let result: TrainResult;
   try {
-    ({ record, model } = await trainer.train(config, {
+    result = await trainer.train(config, {
       outDir,
       dataset,
       kernels,
@@ -192,7 +101,7 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
         progress.batch(event.epoch, event.batch, event.batches, event.loss, samples);
       },
       onEpoch: (epoch: EpochRecord) => progress.epoch(epoch, config.epochs),
-    }));
+    });
   } catch (error) {
     progress.stop();
     const aborted = signal.aborted;
@@ -204,8 +113,11 @@ async function trainIntoLockedFolder(input: RunIntoFolderInput, lock: RunLock): 
     throw error;
   }
   progress.stop();
+  // The trainer evaluated the test set once (record.test and its probabilities); the model is not needed after it.
+  result.model.dispose();
+  const { record } = result;
   try {
-    return await finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode: interruptExitCode(signal) });
+    return await finishRun({ io, outDir, record, testProbabilities: result.testProbabilities, dataset, info, detail, interruptCode: interruptExitCode(signal) });
   } catch (error) {
     await markIncomplete(outDir, `training ended (${record.stopReason}) but finishing the run failed: ${(error as Error).message}`).catch(() => {});
     throw error;
@@ -216,24 +128,21 @@ interface FinishInput {
   io: Io;
   outDir: string;
   record: RunRecord;
-  model: Mlp;
+  /** The kept model's probabilities on the test set, from the trainer's one evaluation. */
+  testProbabilities: Float32Array | null;
   dataset: Dataset;
   info: BackendInfo;
-  detail: 'full' | 'brief';
+  detail: RunDetail;
   /** The exit code if the run was interrupted (130 SIGINT, 143 SIGTERM). */
   interruptCode: number;
 }
 
-async function finishRun({ io, outDir, record, model, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
+async function finishRun({ io, outDir, record, testProbabilities, dataset, info, detail, interruptCode }: FinishInput): Promise<RunOutcome> {
   const full = detail === 'full';
   const interrupted = record.stopReason === 'interrupted';
-  let probs: Float32Array | undefined;
-  try {
-    if (!interrupted) probs = predictImageSet(model, dataset.test, model.scaling);
-  } finally {
-    model.dispose();
-  }
-  const test = record.test ?? (probs ? evaluateProbabilities(probs, dataset.test.labels, dataset.classes) : null);
+  // The report's per-image sections are for a finished run, not for one interrupted.
+  const probs = interrupted ? null : testProbabilities;
+  const test = record.test;
   // metrics.json is the RunRecord; INCOMPLETE (kept unless everything below succeeds) says if it is final.
   await writeJsonAtomic(join(outDir, 'metrics.json'), record);
 
@@ -243,12 +152,12 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail, int
     const report = await loadReport();
     reportPath = await report.writeReport(outDir, { record, ...(probs ? { test: { images: dataset.test, probs } } : {}) });
   } catch (error) {
-    reportError = (error as Error).message.split('\n')[0];
+    reportError = firstLine(error);
   }
   const outcome = (code: number): RunOutcome => ({ code, record, test, reportPath, reportError });
 
+  io.out(summaryTable(record, test, info));
   if (full) {
-    io.out(summaryTable(record, test, info));
     if (test && !interrupted) {
       const { confusionTable, perClassTable } = await loadTerminalTables();
       io.out('confusion matrix on the test set (rows: true class, columns: predicted)');
@@ -261,29 +170,25 @@ async function finishRun({ io, outDir, record, model, dataset, info, detail, int
   if (interrupted) {
     await markIncomplete(outDir, `interrupted (${record.stopMessage ?? 'Ctrl-C'}); continue with: densetrain train --resume ${outDir}`);
     io.out(`interrupted: checkpoint ${join(where, CHECKPOINT_FILE)}`);
-    if (reportPath && full) io.out(`report so far: ${resolve(reportPath)}`);
+    if (reportPath) io.out(`report so far: ${resolve(reportPath)}`);
     io.out(`continue with: densetrain train --resume ${outDir}`);
     return outcome(interruptCode);
   }
   if (reportError !== undefined) {
     await markIncomplete(outDir, `report.html could not be written: ${reportError}`);
     io.err(`densetrain: could not write the report: ${reportError}`);
-    if (full) io.out(`run folder: ${where}`);
+    io.out(`run folder: ${where}`);
     return outcome(EXIT_FAILURE);
   }
   await markComplete(outDir);
-  if (full) {
-    io.out(`run folder: ${where}`);
-    if (reportPath) io.out(`report: ${resolve(reportPath)}`);
-  }
+  if (full) io.out(`run folder: ${where}`);
+  if (reportPath) io.out(`report: ${resolve(reportPath)}`);
   if (record.stopReason === 'diverged') {
-    if (full) io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
+    io.err(`densetrain: training diverged: ${record.stopMessage ?? 'the loss is not finite'}; the kept model is from epoch ${record.bestEpoch}`);
     return outcome(EXIT_FAILURE);
   }
   return outcome(EXIT_OK);
 }
-
-const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
 
 /** Loss and accuracy of the kept model (train, validation, test), then how the run went. */
 function summaryTable(record: RunRecord, test: { loss: number; accuracy: number } | null, info: BackendInfo): string {
@@ -293,7 +198,6 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     head: ['', 'loss', 'accuracy'],
     style: { head: [], border: [] },
     colAligns: ['left', 'right', 'right'],
-    chars: COMPACT,
   });
   const keptNote = kept && epochs.length > 1 ? ` (epoch ${kept.epoch})` : '';
   scores.push(
@@ -302,14 +206,14 @@ function summaryTable(record: RunRecord, test: { loss: number; accuracy: number 
     ['test', formatLoss(test?.loss), formatPercent(test?.accuracy)],
   );
   const mean = (f: (e: EpochRecord) => number) => (epochs.length ? epochs.reduce((a, e) => a + f(e), 0) / epochs.length : Number.NaN);
-  const run = new Table({ style: { head: [], border: [] }, chars: COMPACT });
+  const run = new Table({ style: { head: [], border: [] } });
   run.push(
     ['seconds per epoch', formatSeconds(mean((e) => e.seconds))],
-    ['samples/s', epochs.length ? formatCount(mean((e) => e.samplesPerSecond)) : '-'],
+    ['samples/s', formatCount(mean((e) => e.samplesPerSecond))],
     ['epochs run', String(epochs.length)],
-    ['backend', `${info.backend} (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`],
+    ['backend', formatBackend(info)],
     ['precision', record.precision.used === record.precision.requested ? formatPrecision(record.precision) : `${record.precision.used} (${record.precision.requested} not available here, see above)`],
     ['stop reason', record.stopMessage ? `${record.stopReason}: ${record.stopMessage}` : record.stopReason],
   );
-  return `${scores.toString()}\n${run.toString()}`;
+  return `${withoutRowRules(scores.toString())}\n${withoutRowRules(run.toString(), { header: false })}`;
 }

@@ -20,12 +20,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
-import { loadDataset } from '../src/data/registry.js';
-import type { Dataset } from '../src/data/types.js';
-import { tryLoadBackend } from '../src/kernels/index.js';
-import type { BackendName, Kernels, Precision } from '../src/kernels/types.js';
-import { train } from '../src/train/train.js';
-import type { TrainConfig } from '../src/train/types.js';
+import { loadDataset } from '../data/registry.js';
+import { firstLine } from '../first-line.js';
+import type { Dataset } from '../data/types.js';
+import { tryLoadBackend } from '../kernels/index.js';
+import type { BackendName, Kernels, Precision } from '../kernels/types.js';
+import { train } from '../train/train.js';
+import type { TrainConfig } from '../train/types.js';
 
 export interface TrainModel {
   /** '784-128-64-10' */
@@ -245,13 +246,174 @@ async function loadBenchData(name: string | undefined, notes: string[]): Promise
   try {
     return await loadDataset('fashion-mnist', { seed: 1 });
   } catch (error) {
-    const why = ((error as Error).message.split('\n')[0] ?? '').trim();
+    const why = firstLine(error);
     notes.push(
       `Fashion-MNIST is not available (${why}); timed on mnist-sample instead (8,000 training images per epoch, not 60,000): ` +
         'these epoch times are NOT comparable with the 60,000-image figures (run `densetrain data download fashion-mnist`)',
     );
     return loadDataset('mnist-sample', { seed: 1 });
   }
+}
+
+/** What every row of one benchmark run shares. */
+interface TrainBenchRun {
+  options: TrainBenchOptions;
+  dataset: Dataset;
+  images: number;
+  timed: number;
+  outRoot: string;
+  log: (line: string) => void;
+}
+
+/** What a row says about what was timed (the rest are the timings). */
+type RowSetting = Pick<TrainBenchRow, 'backend' | 'precision' | 'step' | 'isa' | 'threads' | 'model' | 'layers' | 'batchSize' | 'data' | 'trainImages' | 'warmupEpochs' | 'timedEpochs' | 'gemmGflopPerEpoch' | 'loadAverageAtStart'>;
+
+/** A row that was not timed, with the reason. */
+function skippedRow(base: RowSetting, calls: GemmCall[], note: string): TrainBenchRow {
+  return {
+    ...base,
+    epochSeconds: [],
+    secondsPerEpoch: null,
+    bestEpochSeconds: null,
+    cpuSecondsPerEpoch: null,
+    trainerSecondsPerEpoch: null,
+    epochEndSeconds: null,
+    warmupSeconds: null,
+    samplesPerSecond: null,
+    gemmBoundSeconds: null,
+    gemmGflops: null,
+    gemmShare: null,
+    gemmCalls: calls,
+    kernelCallsPerBatch: null,
+    allocationsAfterFirstBatch: null,
+    finalTrainLoss: null,
+    finalTrainAccuracy: null,
+    peakRssBytes: peakRssBytes(),
+    note,
+  };
+}
+
+type LoadedBackend = Extract<ReturnType<typeof tryLoadBackend>, { ok: true }>;
+
+/**
+ * train() of one model for the warm-up and timed epochs through a counting wrapper of the
+ * kernels: wall and CPU seconds between epochs, kernel calls per batch, allocations after the
+ * first batch. Refuses a run that did not complete in the precision asked for.
+ */
+async function trainCounted(run: TrainBenchRun, loaded: LoadedBackend, name: BackendName, m: TrainModel, precision: Precision, step: TrainStepMode, shownStep: string) {
+  const { dataset, timed, outRoot, log } = run;
+  const k = counting(loaded.kernels, step);
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  let t = 0;
+  let c = 0;
+  let batches = 0;
+  let allocsAtFirstBatch = -1;
+  let callsAtFirstBatch = 0;
+  let callsAtLastBatch = 0;
+  const mark = (): void => {
+    const now = performance.now();
+    const u = process.cpuUsage();
+    const cpuNow = (u.user + u.system) / 1e6;
+    if (t !== 0) {
+      wall.push((now - t) / 1000);
+      cpu.push(cpuNow - c);
+    }
+    t = now;
+    c = cpuNow;
+  };
+  const outDir = join(outRoot, `${name}-${m.name}-${precision}-${step}`);
+  const { record, model: trained } = await train(
+    { ...TRAIN_BENCH_CONFIG, data: dataset.name, layers: [...m.layers], batchSize: m.batchSize, epochs: WARMUP_EPOCHS + timed, backend: name, precision },
+    {
+      dataset,
+      kernels: k.kernels,
+      outDir,
+      onStart: mark,
+      onBatch: () => {
+        batches++;
+        callsAtLastBatch = k.calls();
+        if (allocsAtFirstBatch < 0) {
+          allocsAtFirstBatch = k.allocs();
+          callsAtFirstBatch = callsAtLastBatch;
+        }
+      },
+      onEpoch: (r) => {
+        mark();
+        log(`${name} ${m.name} ${precision} ${shownStep} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
+      },
+    },
+  );
+  trained.dispose();
+  await rm(outDir, { recursive: true, force: true });
+  if (record.precision.used !== precision) throw new Error(`${name} ${m.name}: trained in ${record.precision.used}, not ${precision}: ${record.precision.detail}`);
+  if (record.stopReason !== 'completed') throw new Error(`${name} ${m.name}: training stopped (${record.stopReason}: ${record.stopMessage ?? ''})`);
+  return { record, wall, cpu, batches, kernelCallsPerBatch: batches > 1 ? (callsAtLastBatch - callsAtFirstBatch) / (batches - 1) : null, allocationsAfterFirstBatch: allocsAtFirstBatch < 0 ? null : k.allocs() - allocsAtFirstBatch };
+}
+
+/** One row: a model on a backend at a precision and step, timed over train()'s epochs (or skipped, saying why). */
+async function timeModel(run: TrainBenchRun, loaded: LoadedBackend, name: BackendName, m: TrainModel, precision: Precision, step: TrainStepMode): Promise<TrainBenchRow> {
+  const { options, dataset, images, timed, log } = run;
+  const info = loaded.kernels.info();
+  const calls = gemmCallsOf(m.layers, m.batchSize);
+  const base = {
+    backend: name,
+    precision,
+    step: loaded.kernels.createTrainStep ? step : ('composed' as const),
+    isa: info.isa,
+    threads: info.threads,
+    model: m.name,
+    layers: [...m.layers],
+    batchSize: m.batchSize,
+    data: dataset.name,
+    trainImages: images,
+    warmupEpochs: WARMUP_EPOCHS,
+    timedEpochs: timed,
+    gemmGflopPerEpoch: gemmFlopsPerEpoch(m.layers, images) / 1e9,
+    loadAverageAtStart: loadavg()[0] ?? null,
+  };
+  const noBf16 = precision === 'bf16' && !info.bf16?.available ? `skipped: no bf16 GEMMs on ${name} (${info.bf16?.detail ?? 'not offered'})` : null;
+  if (name === 'reference' || noBf16 !== null) {
+    const note = noBf16 ?? 'skipped: the reference backend (plain TypeScript loops, about 1 GFLOP/s) would take minutes per epoch; it is the oracle in tests, not a training backend';
+    return skippedRow(base, calls, note);
+  }
+
+  const { record, wall, cpu, kernelCallsPerBatch, allocationsAfterFirstBatch } = await trainCounted(run, loaded, name, m, precision, step, base.step);
+
+  for (const call of calls) {
+    call.medianMs = await timeGemm(loaded.kernels, call, options.quick, precision);
+    call.gflops = (2 * call.m * call.n * call.k) / (call.medianMs * 1e-3) / 1e9;
+  }
+  const perBatchMs = calls.reduce((s, x) => s + x.medianMs!, 0);
+  const gemmBoundSeconds = (perBatchMs / 1000) * (images / m.batchSize);
+  const timedWall = wall.slice(WARMUP_EPOCHS);
+  const secondsPerEpoch = median(timedWall);
+  const last = record.epochs[record.epochs.length - 1];
+  const row: TrainBenchRow = {
+    ...base,
+    epochSeconds: timedWall,
+    secondsPerEpoch,
+    bestEpochSeconds: timedWall.length > 0 ? Math.min(...timedWall) : null,
+    cpuSecondsPerEpoch: median(cpu.slice(WARMUP_EPOCHS)),
+    trainerSecondsPerEpoch: median(record.epochs.slice(WARMUP_EPOCHS).map((e) => e.seconds)),
+    epochEndSeconds: median(timedWall.map((w, i) => w - record.epochs[WARMUP_EPOCHS + i]!.seconds)),
+    warmupSeconds: median(wall.slice(0, WARMUP_EPOCHS)),
+    samplesPerSecond: secondsPerEpoch === null ? null : images / secondsPerEpoch,
+    gemmBoundSeconds,
+    gemmGflops: base.gemmGflopPerEpoch / gemmBoundSeconds,
+    gemmShare: secondsPerEpoch === null ? null : gemmBoundSeconds / secondsPerEpoch,
+    gemmCalls: calls,
+    kernelCallsPerBatch,
+    allocationsAfterFirstBatch,
+    finalTrainLoss: last?.trainLoss ?? null,
+    finalTrainAccuracy: last?.trainAccuracy ?? null,
+    peakRssBytes: peakRssBytes(),
+  };
+  log(
+    `${name} ${m.name} ${precision} ${base.step} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
+      `GEMM-bound ${gemmBoundSeconds.toFixed(3)} s (${(base.gemmGflopPerEpoch / gemmBoundSeconds).toFixed(1)} GFLOP/s)`,
+  );
+  return row;
 }
 
 export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBenchResult> {
@@ -269,138 +431,15 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<TrainBe
   if (images < 1) throw new RangeError(`${dataset.name} has no training images`);
   const rows: TrainBenchRow[] = [];
   const outRoot = await mkdtemp(join(tmpdir(), 'densetrain-bench-train-'));
+  const run: TrainBenchRun = { options, dataset, images, timed, outRoot, log };
   try {
     for (const name of options.backends) {
       const loaded = tryLoadBackend(name);
       if (!loaded.ok) throw new Error(`the ${name} backend cannot load: ${loaded.reason}`);
-      const info = loaded.kernels.info();
       for (const m of models) for (const precision of options.precisions ?? ['fp32']) for (const step of options.steps ?? ['fused']) {
         // A backend without a fused step composes it anyway: one row, labelled composed.
         if (step === 'composed' && !loaded.kernels.createTrainStep && (options.steps ?? ['fused']).includes('fused')) continue;
-        const calls = gemmCallsOf(m.layers, m.batchSize);
-        const base = {
-          backend: name,
-          precision,
-          step: loaded.kernels.createTrainStep ? step : ('composed' as const),
-          isa: info.isa,
-          threads: info.threads,
-          model: m.name,
-          layers: [...m.layers],
-          batchSize: m.batchSize,
-          data: dataset.name,
-          trainImages: images,
-          warmupEpochs: WARMUP_EPOCHS,
-          timedEpochs: timed,
-          gemmGflopPerEpoch: gemmFlopsPerEpoch(m.layers, images) / 1e9,
-          loadAverageAtStart: loadavg()[0] ?? null,
-        };
-        const noBf16 = precision === 'bf16' && !info.bf16?.available ? `skipped: no bf16 GEMMs on ${name} (${info.bf16?.detail ?? 'not offered'})` : null;
-        if (name === 'reference' || noBf16 !== null) {
-          const note = noBf16 ?? 'skipped: the reference backend (plain TypeScript loops, about 1 GFLOP/s) would take minutes per epoch; it is the oracle in tests, not a training backend';
-          rows.push({
-            ...base,
-            epochSeconds: [],
-            secondsPerEpoch: null,
-            bestEpochSeconds: null,
-            cpuSecondsPerEpoch: null,
-            trainerSecondsPerEpoch: null,
-            epochEndSeconds: null,
-            warmupSeconds: null,
-            samplesPerSecond: null,
-            gemmBoundSeconds: null,
-            gemmGflops: null,
-            gemmShare: null,
-            gemmCalls: calls,
-            kernelCallsPerBatch: null,
-            allocationsAfterFirstBatch: null,
-            finalTrainLoss: null,
-            finalTrainAccuracy: null,
-            peakRssBytes: peakRssBytes(),
-            note,
-          });
-          continue;
-        }
-
-        const k = counting(loaded.kernels, step);
-        const wall: number[] = [];
-        const cpu: number[] = [];
-        let t = 0;
-        let c = 0;
-        let batches = 0;
-        let allocsAtFirstBatch = -1;
-        let callsAtFirstBatch = 0;
-        let callsAtLastBatch = 0;
-        const mark = (): void => {
-          const now = performance.now();
-          const u = process.cpuUsage();
-          const cpuNow = (u.user + u.system) / 1e6;
-          if (t !== 0) {
-            wall.push((now - t) / 1000);
-            cpu.push(cpuNow - c);
-          }
-          t = now;
-          c = cpuNow;
-        };
-        const outDir = join(outRoot, `${name}-${m.name}-${precision}-${step}`);
-        const { record, model: trained } = await train(
-          { ...TRAIN_BENCH_CONFIG, data: dataset.name, layers: [...m.layers], batchSize: m.batchSize, epochs: WARMUP_EPOCHS + timed, backend: name, precision },
-          {
-            dataset,
-            kernels: k.kernels,
-            outDir,
-            onStart: mark,
-            onBatch: () => {
-              batches++;
-              callsAtLastBatch = k.calls();
-              if (allocsAtFirstBatch < 0) {
-                allocsAtFirstBatch = k.allocs();
-                callsAtFirstBatch = callsAtLastBatch;
-              }
-            },
-            onEpoch: (r) => {
-              mark();
-              log(`${name} ${m.name} ${precision} ${base.step} epoch ${r.epoch}: ${wall[wall.length - 1]!.toFixed(3)} s (train() ${r.seconds.toFixed(3)} s)`);
-            },
-          },
-        );
-        trained.dispose();
-        await rm(outDir, { recursive: true, force: true });
-        if (record.precision.used !== precision) throw new Error(`${name} ${m.name}: trained in ${record.precision.used}, not ${precision}: ${record.precision.detail}`);
-        if (record.stopReason !== 'completed') throw new Error(`${name} ${m.name}: training stopped (${record.stopReason}: ${record.stopMessage ?? ''})`);
-
-        for (const call of calls) {
-          call.medianMs = await timeGemm(loaded.kernels, call, options.quick, precision);
-          call.gflops = (2 * call.m * call.n * call.k) / (call.medianMs * 1e-3) / 1e9;
-        }
-        const perBatchMs = calls.reduce((s, x) => s + x.medianMs!, 0);
-        const gemmBoundSeconds = (perBatchMs / 1000) * (images / m.batchSize);
-        const timedWall = wall.slice(WARMUP_EPOCHS);
-        const secondsPerEpoch = median(timedWall);
-        const last = record.epochs[record.epochs.length - 1];
-        rows.push({
-          ...base,
-          epochSeconds: timedWall,
-          secondsPerEpoch,
-          bestEpochSeconds: timedWall.length > 0 ? Math.min(...timedWall) : null,
-          cpuSecondsPerEpoch: median(cpu.slice(WARMUP_EPOCHS)),
-          trainerSecondsPerEpoch: median(record.epochs.slice(WARMUP_EPOCHS).map((e) => e.seconds)),
-          epochEndSeconds: median(timedWall.map((w, i) => w - record.epochs[WARMUP_EPOCHS + i]!.seconds)),
-          warmupSeconds: median(wall.slice(0, WARMUP_EPOCHS)),
-          samplesPerSecond: secondsPerEpoch === null ? null : images / secondsPerEpoch,
-          gemmBoundSeconds,
-          gemmGflops: base.gemmGflopPerEpoch / gemmBoundSeconds,
-          gemmShare: secondsPerEpoch === null ? null : gemmBoundSeconds / secondsPerEpoch,
-          gemmCalls: calls,
-          kernelCallsPerBatch: batches > 1 ? (callsAtLastBatch - callsAtFirstBatch) / (batches - 1) : null,
-          allocationsAfterFirstBatch: allocsAtFirstBatch < 0 ? null : k.allocs() - allocsAtFirstBatch,
-          finalTrainLoss: last?.trainLoss ?? null,
-          finalTrainAccuracy: last?.trainAccuracy ?? null,
-          peakRssBytes: peakRssBytes(),
-        });
-        log(
-          `${name} ${m.name} ${precision} ${base.step} b${m.batchSize}: median ${secondsPerEpoch?.toFixed(3)} s/epoch over ${timed}; ` +
-            `GEMM-bound ${gemmBoundSeconds.toFixed(3)} s (${(base.gemmGflopPerEpoch / gemmBoundSeconds).toFixed(1)} GFLOP/s)`,
-        );
+        rows.push(await timeModel(run, loaded, name, m, precision, step));
       }
     }
   } finally {

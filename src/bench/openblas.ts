@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../src/kernels/paths.js';
+import { packageRoot } from '../kernels/paths.js';
 import type { BenchRow, GemmForm } from './kernels.js';
 
 export interface OpenBlasRow {

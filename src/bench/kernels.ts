@@ -14,8 +14,8 @@
  * none) and, filled in by bench/openblas.ts, numpy/OpenBLAS at the row's thread count.
  */
 import { Bench } from 'tinybench';
-import { tryLoadBackend } from '../src/kernels/index.js';
-import type { Activation, BackendName, Kernels, Tensor } from '../src/kernels/types.js';
+import { tryLoadBackend } from '../kernels/index.js';
+import type { Activation, BackendName, Kernels, Tensor } from '../kernels/types.js';
 import { type PeakModel, peakFor } from './peak.js';
 
 export type GemmForm = 'NN' | 'NT' | 'TN';

@@ -4,17 +4,20 @@
  * trial's report linked), the best validation accuracy of every trial against each searched
  * parameter, and every trial's validation curve on one chart, pruned trials ending at their
  * rung with a cross. Self-contained like the other pages: inline CSS and SVG, no scripts.
+ * It lives beside tune.ts (it reads tune.json's shapes) and builds on report/'s page parts:
+ * experiments sit above report in the layer order (a trial writes its run's report).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import type { TrialSummary, TuneFile } from '../experiments/tune.js';
+import type { TrialSummary, TuneFile } from './tune.js';
 import type { RunRecord } from '../train/types.js';
-import { formatSpread } from '../experiments/stats.js';
-import { baseConfig, PALETTE, percentFormat } from './charts.js';
-import { chart, escapeHtml, pageShell, type ChartBlock } from './html.js';
-import { prefixSvgIds, renderSvg } from './render.js';
-import { writePage } from './compare.js';
+import { formatSpread } from '../train/spread.js';
+import { formatPercent, formatSetting, MISSING, plural } from '../format.js';
+import { baseConfig, PALETTE, percentFormat } from '../report/charts.js';
+import { chart, escapeHtml, pageShell, type ChartBlock } from '../report/html.js';
+import { chartBlock } from '../report/render.js';
+import { writePage } from '../report/compare.js';
 
 const STATUS_COLORS: Record<string, string> = {
   completed: PALETTE.smoothed,
@@ -27,8 +30,6 @@ const STATUS_COLORS: Record<string, string> = {
 };
 const STATUSES = Object.keys(STATUS_COLORS);
 
-const pct = (v: number | null): string => (v === null || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(2)}%`);
-const show = (v: unknown): string => (Array.isArray(v) ? v.join('-') : typeof v === 'number' ? String(Number(v.toPrecision(4))) : v === undefined ? '–' : String(v));
 
 /** One trial's validation accuracy per epoch, from its metrics.json (none if it has no record yet). */
 async function curveOf(outDir: string, trial: TrialSummary): Promise<{ epoch: number; acc: number }[]> {
@@ -58,8 +59,8 @@ export function tuneCurvesSpec(curves: { id: string; status: string; points: { e
 
 /** Best validation accuracy of every trial against one searched parameter (log x for log ranges, categories for choices). */
 export function tuneParamSpec(key: string, points: { value: unknown; acc: number; status: string }[], scale: 'nominal' | 'linear' | 'log', width = 300, height = 220): TopLevelSpec {
-  const values = points.map((p) => ({ x: scale === 'nominal' ? show(p.value) : p.value, acc: p.acc, status: p.status }));
-  const order = [...new Set(points.map((p) => p.value))].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : 0)).map(show);
+  const values = points.map((p) => ({ x: scale === 'nominal' ? formatSetting(p.value) : p.value, acc: p.acc, status: p.status }));
+  const order = [...new Set(points.map((p) => p.value))].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : 0)).map((v) => formatSetting(v));
   const used = STATUSES.filter((s) => points.some((p) => p.status === s));
   const x =
     scale === 'nominal'
@@ -103,16 +104,16 @@ function leaderboardTable(file: TuneFile): string {
     const statusNote = prune ? `<small>at epoch ${prune.epoch}: rank ${prune.rank} of ${prune.of}</small>` : t.error ? `<small>${escapeHtml(t.error)}</small>` : '';
     const name = t.report ? `<a href="${escapeHtml(t.report)}">${escapeHtml(t.id)}</a>` : escapeHtml(t.id);
     const cells = [
-      `<td>${rank === null ? '–' : rank + 1}${place}</td>`,
+      `<td>${rank === null ? MISSING : rank + 1}${place}</td>`,
       `<th scope="row">${name}</th>`,
       `<td class="text">${escapeHtml(`${t.config.layers.join('-')} ${t.config.activation}`)}</td>`,
       `<td>${escapeHtml(`${t.epochs} / ${t.config.epochs}`)}</td>`,
-      `<td>${escapeHtml(show(t.config.lr))}</td>`,
-      `<td>${escapeHtml(show(t.config.l2))}</td>`,
-      ...searched.map((k) => `<td>${escapeHtml(show(t.settings[k]))}</td>`),
-      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : pct(t.keptValAccuracy ?? null))}</td>`,
-      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : pct(t.bestValAccuracy))}</td>`,
-      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : pct(t.testAccuracy))}${seedLinks(t)}</td>`,
+      `<td>${escapeHtml(formatSetting(t.config.lr))}</td>`,
+      `<td>${escapeHtml(formatSetting(t.config.l2))}</td>`,
+      ...searched.map((k) => `<td>${escapeHtml(formatSetting(t.settings[k]))}</td>`),
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.keptValAccuracy, { percent: true }) : formatPercent(t.keptValAccuracy ?? null))}</td>`,
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.bestValAccuracy, { percent: true }) : formatPercent(t.bestValAccuracy))}</td>`,
+      `<td>${escapeHtml(t.stats ? formatSpread(t.stats.testAccuracy, { percent: true }) : formatPercent(t.testAccuracy))}${seedLinks(t)}</td>`,
       `<td class="stop">${escapeHtml(t.status)}${statusNote}</td>`,
     ];
     return `<tr class="${escapeHtml(t.status)}${rank !== null && rank < 3 ? ' podium' : ''}" data-trial="${escapeHtml(t.id)}" data-status="${escapeHtml(t.status)}">${cells.join('')}</tr>`;
@@ -135,9 +136,6 @@ tr.failed td,tr.diverged td{background:#fdecea}
 a{color:var(--accent)}
 `;
 
-async function block(name: string, title: string, spec: TopLevelSpec, caption: string): Promise<ChartBlock> {
-  return { name, title, svg: prefixSvgIds(await renderSvg(spec), `c-${name}`), caption };
-}
 
 export async function buildTuneReport(outDir: string, file: TuneFile): Promise<{ html: string; charts: ChartBlock[] }> {
   const { settings, trials } = file;
@@ -148,7 +146,7 @@ export async function buildTuneReport(outDir: string, file: TuneFile): Promise<{
   const pruned = trials.filter((t) => t.status === 'pruned').length;
   if (withCurves.length > 0) {
     const rungText = file.rungs.length ? ` Dashed lines: ASHA rungs (epochs ${file.rungs.join(', ')}); a red cross marks where a pruned trial stopped (${pruned} pruned).` : '';
-    const c = await block('tune-curves', 'Validation accuracy of every trial', tuneCurvesSpec(withCurves, file.rungs), `Validation accuracy after each epoch, one line per trial.${rungText}`);
+    const c = await chartBlock('tune-curves', 'Validation accuracy of every trial', tuneCurvesSpec(withCurves, file.rungs), `Validation accuracy after each epoch, one line per trial.${rungText}`);
     charts.push(c);
     sections.push(`<section id="curves"><h2>Validation curves</h2>${chart(c)}</section>`);
   }
@@ -161,7 +159,7 @@ export async function buildTuneReport(outDir: string, file: TuneFile): Promise<{
     const range = typeof spec === 'object' && spec !== null && !Array.isArray(spec);
     const scale = !range ? 'nominal' : (spec as { log?: boolean }).log === true ? 'log' : 'linear';
     const points = scored.map((t) => ({ value: t.settings[key], acc: t.bestValAccuracy!, status: t.status }));
-    params.push(await block(`tune-param-${key}`, `against ${key}`, tuneParamSpec(key, points, scale), `Best validation accuracy of each trial against ${key}.`));
+    params.push(await chartBlock(`tune-param-${key}`, `against ${key}`, tuneParamSpec(key, points, scale), `Best validation accuracy of each trial against ${key}.`));
   }
   if (params.length > 0 && scored.length > 0) {
     charts.push(...params);
@@ -174,7 +172,7 @@ export async function buildTuneReport(outDir: string, file: TuneFile): Promise<{
   const subtitle = [
     settings.base.data,
     `${trials.length} trials (${settings.strategy}${settings.strategy === 'random' ? `, seed ${settings.base.seed}` : ''})`,
-    settings.scheduler === 'asha' ? `ASHA: min ${settings.minEpochs} epoch${settings.minEpochs === 1 ? '' : 's'}, reduction ${settings.reduction}` : 'no pruning',
+    settings.scheduler === 'asha' ? `ASHA: min ${plural(settings.minEpochs, 'epoch')}, reduction ${settings.reduction}` : 'no pruning',
     `up to ${settings.base.epochs} epochs`,
   ].join(' · ');
   const html = pageShell({ title: `densetrain tune: ${settings.base.data}`, subtitle, generatedAt: new Date().toISOString(), body: `${banner}\n${sections.join('\n')}`, extraStyle: EXTRA_STYLE });

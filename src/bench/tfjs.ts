@@ -17,7 +17,7 @@
  * one line. TF.js's wasm backend runs one thread under Node (its multithreaded build is disabled
  * there: WASM_HAS_MULTITHREAD_SUPPORT is false when IS_NODE), so its figure is one thread.
  */
-import type { ImageSet } from '../src/data/types.js';
+import type { ImageSet } from '../data/types.js';
 import type { TorchRow } from './torch.js';
 import type { TrainBenchRow, TrainModel } from './train.js';
 
