@@ -305,6 +305,7 @@ describe('src/kernels/native.ts load errors', () => {
     temps.push(dir);
     writeFileSync(join(dir, 'package.json'), '{"name":"densetrain","type":"module"}');
     cpSync(join(ROOT, 'dist', 'src', 'kernels'), join(dir, 'dist', 'src', 'kernels'), { recursive: true });
+    cpSync(join(ROOT, 'dist', 'src', 'first-line.js'), join(dir, 'dist', 'src', 'first-line.js')); // imported by native-locate.js
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(dir, 'node_modules', 'node-gyp-build'));
     const locate = (env: Record<string, string> = {}): unknown => {
