@@ -88,7 +88,8 @@ describe('densetrain train (in-process main): more wrong options', () => {
     await fails(['--learning_rate', '0.1'], '(did you mean --lr?)');
     await fails(['--random-seed', '3'], '(did you mean --seed?)');
     await fails(['--batch', '8'], '(did you mean --batch-size?)');
-    await fails(['--nestrov'], '(Did you mean --nesterov?)');
+    // commander's own suggestion, in the same words as ours.
+    await fails(['--nestrov'], '(did you mean --nesterov?)');
     const far = await runInProcess(['train', '--data', data.dir, '--colour', 'red']);
     expectUsage(far, "unknown option '--colour'");
     expect(far.stderr).not.toMatch(/did you mean/i);

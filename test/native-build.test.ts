@@ -305,7 +305,8 @@ describe('src/kernels/native.ts load errors', () => {
     temps.push(dir);
     writeFileSync(join(dir, 'package.json'), '{"name":"densetrain","type":"module"}');
     cpSync(join(ROOT, 'dist', 'src', 'kernels'), join(dir, 'dist', 'src', 'kernels'), { recursive: true });
-    cpSync(join(ROOT, 'dist', 'src', 'first-line.js'), join(dir, 'dist', 'src', 'first-line.js')); // imported by native-locate.js
+    // The base modules (src/*.ts: first-line, format, ...) the kernels import.
+    for (const f of readdirSync(join(ROOT, 'dist', 'src')).filter((f) => f.endsWith('.js'))) cpSync(join(ROOT, 'dist', 'src', f), join(dir, 'dist', 'src', f));
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(dir, 'node_modules', 'node-gyp-build'));
     const locate = (env: Record<string, string> = {}): unknown => {

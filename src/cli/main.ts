@@ -83,7 +83,7 @@ export function reportError(error: unknown, io: Io, verbose: boolean, argv: stri
   if (error instanceof CommanderError) {
     if (error.exitCode === 0) return EXIT_OK; // --help, --version
     // Help shown because a command is missing: the help text was the message.
-    if (error.code !== 'commander.help') io.err(`densetrain: ${errorLine(error)}${optionHint(error, io, argv)}`);
+    if (error.code !== 'commander.help') io.err(`densetrain: ${errorLine(error).replace('(Did you mean', '(did you mean')}${optionHint(error, io, argv)}`);
     return EXIT_USAGE;
   }
   const usage = isUsageError(error);

@@ -457,10 +457,9 @@ async function finishRun(run: Run, stop: Stop): Promise<TrainResult> {
     run.checkLock();
     await saveModelValues(join(run.options.outDir, MODEL_FILE), model, best);
   }
-  // The test set, once: the kept weights of any run that ended an epoch or ran to its stop (an
-  // interruption before the first epoch's end has no model to speak of).
+  // The test set, once: the kept weights, when an epoch ended (before that there is no trained model).
   const testSet = plan.dataset.test;
-  const evaluated = testSet.count > 0 && (state.bestEpoch >= 1 || stop.reason !== 'interrupted') ? await evaluateTestSet(model, testSet, run.scaling) : null;
+  const evaluated = testSet.count > 0 && state.bestEpoch >= 1 ? await evaluateTestSet(model, testSet, run.scaling) : null;
   const record: RunRecord = {
     version: 1,
     config: run.cfg,
