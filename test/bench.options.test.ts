@@ -15,11 +15,12 @@ describe('bench options', () => {
       backend: 'reference',
       openblas: false,
       vsTorch: true,
+      vsTfjs: false,
       epochs: '2',
       quick: true,
       help: false,
     });
-    expect(parseBenchArgs([])).toEqual({ openblas: true, vsTorch: false, quick: false, help: false });
+    expect(parseBenchArgs([])).toEqual({ openblas: true, vsTorch: false, vsTfjs: false, quick: false, help: false });
   });
 
   it('refuses unknown options and a second suite as usage errors', () => {
