@@ -5,7 +5,8 @@
  * calls, SGD with Nesterov momentum and L2) on the native backend, on synthetic bytes, twice, and
  * prints the wall time of every kernel call of the second pass, summed per kernel and shape, and
  * what is left outside the kernels (TypeScript, argument checks). Then the same steps with the
- * backend's fused step (one call for forward + loss + backward), for comparison.
+ * backend's fused step (one call for forward + loss + backward, then the optimizer), and with the
+ * SGD update fused into that call too (Mlp.fuseSgd + trainStep, as train() runs), for comparison.
  */
 import { parseArgs } from 'node:util';
 import { loadNativeKernels } from '../src/kernels/native.js';
@@ -63,18 +64,28 @@ for (let i = 0; i < order.length; i++) order[i] = (i * 7919) % 60000;
 const table = Float32Array.from({ length: 256 }, (_, i) => i / 255);
 const steps = Math.floor(60000 / batch);
 
-function run(kernels: Kernels, fusedStep: boolean): number {
-  const model = new Mlp({ layers, activation: 'relu', alpha: 0 }, { kernels, capacity: batch, init: 'auto', rng: new Rng(1), precision, fusedStep });
+type Mode = 'composed' | 'fused' | 'fused+sgd';
+
+function run(kernels: Kernels, mode: Mode): number {
+  const model = new Mlp({ layers, activation: 'relu', alpha: 0 }, { kernels, capacity: batch, init: 'auto', rng: new Rng(1), precision, fusedStep: mode !== 'composed' });
   const optimizer = createOptimizer(kernels, model.parameters, { ...DEFAULT_CONFIG, l2: 1e-3 });
+  const fusedSgd = mode === 'fused+sgd' && model.fuseSgd(optimizer.fusedSgd());
   const labels = model.labelTensor.data;
   for (let i = 0; i < batch; i++) labels[i] = i % classes;
   const t0 = performance.now();
   for (let s = 0; s < steps; s++) {
     kernels.gatherRows(batch, features, images, order, s * batch, table, model.inputTensor);
-    model.computeGradients(batch, 0);
-    optimizer.step(0.01);
+    if (fusedSgd) {
+      model.trainStep(batch, 0.01);
+      optimizer.countFusedStep();
+    } else {
+      model.computeGradients(batch, 0);
+      optimizer.step(0.01);
+    }
   }
   const ms = performance.now() - t0;
+  model.fuseSgd(null);
+  optimizer.dispose();
   model.dispose();
   return ms;
 }
@@ -82,9 +93,9 @@ function run(kernels: Kernels, fusedStep: boolean): number {
 const us = (ms: number): string => `${((ms / steps) * 1000).toFixed(1)} us/step`;
 const totals = new Map<string, number>();
 const k = timed(base, totals);
-run(k, false);
+run(k, 'composed');
 totals.clear();
-const composedMs = run(k, false);
+const composedMs = run(k, 'composed');
 let inKernels = 0;
 console.log(`${layers.join('-')} batch ${batch}, ${precision}, native ${base.info().isa} ${threads} thread(s): ${steps} steps, composed ${us(composedMs)} (per-kernel wall times below)`);
 for (const [name, ms] of [...totals].sort((a, b) => b[1] - a[1])) {
@@ -92,11 +103,8 @@ for (const [name, ms] of [...totals].sort((a, b) => b[1] - a[1])) {
   console.log(`  ${name.padEnd(30)} ${us(ms).padStart(16)}`);
 }
 console.log(`  ${'outside the kernels'.padEnd(30)} ${us(composedMs - inKernels).padStart(16)}`);
-const fused: number[] = [];
-const plain: number[] = [];
-for (let rep = 0; rep < 5; rep++) {
-  plain.push(run(base, false));
-  fused.push(run(base, true));
-}
+const modes: Mode[] = ['composed', 'fused', 'fused+sgd'];
+const times = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+for (let rep = 0; rep < 5; rep++) for (const m of modes) times.get(m)!.push(run(base, m));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-console.log(`untimed, median of 5 interleaved epochs: composed ${us(median(plain))}, fused step ${us(median(fused))}`);
+console.log(`untimed, median of 5 interleaved epochs: ${modes.map((m) => `${m} ${us(median(times.get(m)!))}`).join(', ')}`);

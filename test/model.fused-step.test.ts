@@ -1,13 +1,16 @@
 /**
  * The fused training step (Kernels.createTrainStep, native): one call per batch must give the
  * same bits as the model's composed step (the same kernels in the same order), for every hidden
- * activation, with and without L2, for short batches, in fp32 and bf16; and it must refuse to
- * run over a freed tensor or a bad label instead of touching memory.
+ * activation, with and without L2, for short batches, in fp32 and bf16; with an SGD update fused
+ * into it, the parameters and velocities of computeGradients + Sgd.step, at 1 and 2 threads, and
+ * no update after a non-finite loss; and it must refuse to run over a freed tensor or a bad label
+ * instead of touching memory.
  */
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon } from '../src/kernels/native.js';
 import type { ActivationName, Kernels, Precision } from '../src/kernels/types.js';
 import { Mlp } from '../src/model/mlp.js';
+import { Sgd } from '../src/optim/optimizer.js';
 import { Rng } from '../src/rng.js';
 import { backendStatus } from './helpers/backends.js';
 import { TestRng } from './helpers/random.js';
@@ -60,6 +63,77 @@ describe.runIf(native !== undefined)('fused training step (native)', () => {
       }
     });
   }
+
+  const bits = (t: { data: Float32Array }, n: number) => Buffer.from(t.data.buffer, t.data.byteOffset, n * 4);
+
+  for (const threads of [1, 2]) {
+    it(`with SGD fused in, gives the parameters and velocities of computeGradients + Sgd.step (${threads} thread(s); relu, prelu; momentum 0, 0.9 + nesterov; l2)`, () => {
+      const before = kernels.info().threads;
+      kernels.setThreads(threads);
+      try {
+        for (const activation of ['relu', 'prelu'] as const) {
+          for (const options of [{ momentum: 0, nesterov: false, l2: 0 }, { momentum: 0.9, nesterov: true, l2: 1e-2 }]) {
+            const fused = build(kernels, activation, 'fp32', true);
+            const composed = build(kernels, activation, 'fp32', false);
+            const fusedOpt = new Sgd(kernels, fused.parameters, options);
+            const composedOpt = new Sgd(kernels, composed.parameters, options);
+            try {
+              expect(fused.fuseSgd(fusedOpt.fusedSgd())).toBe(true);
+              expect(composed.fuseSgd(composedOpt.fusedSgd())).toBe(false); // no fused step to put it in
+              for (const [rows, seed] of [[24, 1], [7, 2], [24, 3], [1, 4]] as const) {
+                fill(fused, rows, seed);
+                fill(composed, rows, seed);
+                const a = fused.trainStep(rows, 0.05);
+                fusedOpt.countFusedStep();
+                const b = composed.computeGradients(rows, 0);
+                composedOpt.step(0.05);
+                expect(Object.is(a, b), `${activation} loss`).toBe(true);
+                fused.parameters.forEach((p, i) => {
+                  const q = composed.parameters[i]!;
+                  expect(bits(p.value, p.size).equals(bits(q.value, q.size)), `${activation} ${JSON.stringify(options)} rows ${rows}: ${p.name}`).toBe(true);
+                });
+                const va = [...fusedOpt.stateTensors().values()];
+                const vb = [...composedOpt.stateTensors().values()];
+                expect(va.length).toBe(options.momentum === 0 ? 0 : fused.parameters.length);
+                va.forEach((v, i) => expect(bits(v, v.length).equals(bits(vb[i]!, v.length)), `velocity ${i}`).toBe(true));
+              }
+              expect(fusedOpt.stepCount).toBe(composedOpt.stepCount);
+            } finally {
+              fused.fuseSgd(null);
+              for (const x of [fusedOpt, composedOpt, fused, composed]) x.dispose();
+            }
+          }
+        }
+      } finally {
+        kernels.setThreads(before);
+      }
+    });
+  }
+
+  it('with SGD fused in, a non-finite loss updates nothing; without fuseSgd trainStep refuses', () => {
+    const model = build(kernels, 'relu', 'fp32', true);
+    const opt = new Sgd(kernels, model.parameters, { momentum: 0.9, nesterov: false, l2: 0 });
+    try {
+      expect(() => model.trainStep(4, 0.1)).toThrow(/fuseSgd/);
+      expect(model.fuseSgd(opt.fusedSgd())).toBe(true);
+      fill(model, 4, 5);
+      const outputBias = model.parameters[model.parameters.length - 1]!.value.data;
+      outputBias[0] = NaN; // every logit row gets a NaN: the loss is NaN
+      const values = model.parameters.map((p) => Buffer.from(p.value.data.slice(0, p.size).buffer));
+      expect(Number.isFinite(model.trainStep(4, 0.1))).toBe(false);
+      model.parameters.forEach((p, i) => expect(bits(p.value, p.size).equals(values[i]!), p.name).toBe(true));
+      for (const v of opt.stateTensors().values()) expect(v.data.every((x) => x === 0)).toBe(true);
+      outputBias[0] = 0;
+      expect(Number.isFinite(model.trainStep(4, 0.1))).toBe(true);
+      expect(bits(model.parameters[0]!.value, model.parameters[0]!.size).equals(values[0]!)).toBe(false);
+      // The plan holds the velocities: freeing them makes the step refuse to run until re-planned.
+      model.fuseSgd(null);
+      expect(Number.isFinite(model.computeGradients(4, 0))).toBe(true);
+    } finally {
+      opt.dispose();
+      model.dispose();
+    }
+  });
 
   it('refuses a freed tensor and a bad label (RangeError), and a disposed model', () => {
     const model = build(kernels, 'relu', 'fp32', true);

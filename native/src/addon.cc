@@ -489,7 +489,7 @@ class Addon : public Napi::Addon<Addon> {
       return info.Env().Undefined();
     }
     if (size == 0) return info.Env().Undefined();
-    GatherRowsInto(count, features, bytes, indices + start, table, out);
+    GatherRowsInto(count, features, bytes, indices + start, table, out, MakeExec(false));
     // Batches are usually read in order over one index list (an epoch's shuffled order), so the
     // next `count` indices are the next batch: start fetching its rows now, and they arrive
     // while this batch is computed instead of stalling the next call.
@@ -516,8 +516,9 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::External<StepPlan>::New(env, plan.release(), [](Napi::Env, StepPlan* p) { delete p; });
   }
 
-  // runTrainStep(plan, count, l2): forward, loss and backward over the first `count` rows, exactly
-  // the kernel calls of Mlp.computeGradients; returns the mean cross-entropy.
+  // runTrainStep(plan, count, l2[, lr]): forward, loss and backward over the first `count` rows,
+  // exactly the kernel calls of Mlp.computeGradients, then (with lr) the plan's SGD update;
+  // returns the mean cross-entropy.
   Napi::Value RunTrainStep(const Napi::CallbackInfo& info) {
     Args args(info, "runTrainStep");
     Napi::Env env = info.Env();
@@ -528,6 +529,10 @@ class Addon : public Napi::Addon<Addon> {
     const StepPlan& p = *info[0].As<Napi::External<StepPlan>>().Data();
     const int64_t count = args.Size(1, "count", 1, p.capacity);
     const double l2 = args.Finite(2, "l2");
+    // Optional learning rate: then the step also applies the plan's SGD update.
+    const bool has_lr = args.ok() && !args.IsNullish(3);
+    const double lr = has_lr ? args.Finite(3, "lr") : 0.0;
+    if (args.ok() && has_lr && !p.sgd.enabled) args.TypeError("lr given, but the plan was created without sgd");
     if (!args.ok()) return env.Undefined();
     if (!PlanStillLive(p, store_)) {
       args.RangeError("a tensor of this training step has been freed; create the step again");
@@ -540,7 +545,7 @@ class Addon : public Napi::Addon<Addon> {
     if (!LabelsOk(args, p.labels.data, count, p.classes)) return env.Undefined();
     Exec exec = MakeExec(true);
     if (!WorkspaceOk(args)) return env.Undefined();
-    const double loss = densetrain::RunTrainStep(p, count, l2, StepKernels{table_, bf16_}, exec);
+    const double loss = densetrain::RunTrainStep(p, count, l2, has_lr ? &lr : nullptr, StepKernels{table_, bf16_}, exec);
     return Napi::Number::New(env, loss);
   }
 

@@ -43,6 +43,32 @@ int64_t PlanSize(Args& args, Napi::Object spec, const char* key, const std::stri
   return static_cast<int64_t>(d);
 }
 
+// spec.sgd: absent (or undefined) for no update, else {momentum in [0, 1), nesterov, l2 finite}.
+StepSgd PlanSgd(Args& args, Napi::Object spec) {
+  StepSgd sgd;
+  Napi::Value v = spec.Get("sgd");
+  if (v.IsUndefined() || v.IsNull()) return sgd;
+  if (!v.IsObject()) {
+    args.TypeError("sgd must be an object");
+    return sgd;
+  }
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value momentum = o.Get("momentum"), nesterov = o.Get("nesterov"), l2 = o.Get("l2");
+  sgd.momentum = momentum.IsNumber() ? momentum.As<Napi::Number>().DoubleValue() : std::nan("");
+  sgd.l2 = l2.IsNumber() ? l2.As<Napi::Number>().DoubleValue() : std::nan("");
+  if (!(sgd.momentum >= 0.0 && sgd.momentum < 1.0)) {
+    args.RangeError("sgd.momentum must be a number in [0, 1)");
+  } else if (!std::isfinite(sgd.l2)) {
+    args.RangeError("sgd.l2 must be a finite number");
+  } else if (!nesterov.IsBoolean()) {
+    args.TypeError("sgd.nesterov must be a boolean");
+  } else {
+    sgd.nesterov = nesterov.As<Napi::Boolean>().Value();
+    sgd.enabled = true;
+  }
+  return sgd;
+}
+
 bool StillLive(const TensorStore& store, const PlannedTensor& t) {
   return t.data == nullptr || store.StillLive(t.data, t.id);
 }
@@ -56,6 +82,7 @@ std::unique_ptr<StepPlan> PlanTrainStep(Args& args, Napi::Object spec, const Ten
   Napi::Value bf16 = spec.Get("bf16");
   plan->bf16 = bf16.IsBoolean() && bf16.As<Napi::Boolean>().Value();
   if (args.ok() && plan->bf16 && !bf16_missing.empty()) args.RangeError("bf16 GEMMs are not available: " + bf16_missing);
+  if (args.ok()) plan->sgd = PlanSgd(args, spec);
   Napi::Value layers_v = spec.Get("layers");
   if (args.ok() && !layers_v.IsArray()) args.TypeError("layers must be an array");
   if (!args.ok()) return nullptr;
@@ -94,6 +121,10 @@ std::unique_ptr<StepPlan> PlanTrainStep(Args& args, Napi::Object spec, const Ten
     const bool prelu = s.kind == kActPrelu;
     s.slope = PlanTensor(store, args, l, "slope", at + "slope", 1, !prelu);
     s.slope_grad = PlanTensor(store, args, l, "slopeGrad", at + "slopeGrad", 1, !prelu);
+    const bool velocities = plan->sgd.enabled && plan->sgd.momentum != 0.0;
+    s.vw = PlanTensor(store, args, l, "vw", at + "vw", wn, !velocities);
+    s.vb = PlanTensor(store, args, l, "vb", at + "vb", s.out_f, !velocities);
+    s.vslope = PlanTensor(store, args, l, "vslope", at + "vslope", 1, !(velocities && prelu));
     plan->layers.push_back(s);
   }
   if (!args.ok()) return nullptr;
@@ -111,7 +142,9 @@ std::unique_ptr<StepPlan> PlanTrainStep(Args& args, Napi::Object spec, const Ten
   read.push_back(plan->input.id);
   read.push_back(plan->labels.id);
   for (const StepLayer& s : plan->layers) {
-    for (const PlannedTensor* t : {&s.gw, &s.gb, &s.z, &s.dh_in, &s.slope_grad}) if (t->data) written.push_back(t->id);
+    for (const PlannedTensor* t : {&s.gw, &s.gb, &s.z, &s.dh_in, &s.slope_grad, &s.vw, &s.vb, &s.vslope}) {
+      if (t->data) written.push_back(t->id);
+    }
     if (s.h.id != s.z.id) written.push_back(s.h.id);
     for (const PlannedTensor* t : {&s.w, &s.b, &s.slope}) if (t->data) read.push_back(t->id);
   }
@@ -130,14 +163,16 @@ bool PlanStillLive(const StepPlan& p, const TensorStore& store) {
   bool live = true;
   for (const PlannedTensor* t : {&p.input, &p.labels, &p.probs, &p.dlogits}) live = live && StillLive(store, *t);
   for (const StepLayer& s : p.layers) {
-    for (const PlannedTensor* t : {&s.w, &s.b, &s.gw, &s.gb, &s.z, &s.h, &s.dh_in, &s.slope, &s.slope_grad}) {
+    for (const PlannedTensor* t : {&s.w, &s.b, &s.gw, &s.gb, &s.z, &s.h, &s.dh_in, &s.slope, &s.slope_grad, &s.vw, &s.vb,
+                                   &s.vslope}) {
       live = live && StillLive(store, *t);
     }
   }
   return live;
 }
 
-double RunTrainStep(const StepPlan& p, int64_t count, double l2, const StepKernels& kernels, const Exec& exec) {
+double RunTrainStep(const StepPlan& p, int64_t count, double l2, const double* lr, const StepKernels& kernels,
+                    const Exec& exec) {
   const KernelTable& table = *kernels.table;
   auto gemm = p.bf16 ? kernels.bf16->gemm : table.gemm;
   auto dense = p.bf16 ? kernels.bf16->dense_forward : table.dense_forward;
@@ -150,6 +185,7 @@ double RunTrainStep(const StepPlan& p, int64_t count, double l2, const StepKerne
   }
   const StepLayer& out = p.layers.back();
   const double loss = table.softmax_xent(count, p.classes, out.z.data, p.labels.data, p.probs.data, p.dlogits.data, exec);
+  const bool update = lr != nullptr && p.sgd.enabled && std::isfinite(loss);
   for (size_t li = nl; li-- > 0;) {
     const StepLayer& s = p.layers[li];
     float* dz = li + 1 == nl ? p.dlogits.data : p.layers[li + 1].dh_in.data;
@@ -163,6 +199,18 @@ double RunTrainStep(const StepPlan& p, int64_t count, double l2, const StepKerne
     gemm(true, false, s.out_f, s.in_f, count, 1.0f, dz, x, static_cast<float>(l2), s.gw.data, exec);
     table.bias_grad(count, s.out_f, dz, s.gb.data, exec);
     if (li > 0) gemm(false, false, count, s.in_f, s.out_f, 1.0f, dz, s.w.data, 0.0f, s.dh_in.data, exec);
+    // This layer's parameters are not read again in this step: update them now, while their
+    // gradients are in cache (a non-finite loss updates nothing, like the trainer, which stops
+    // before its optimizer step).
+    if (update) {
+      const StepSgd& o = p.sgd;
+      auto velocity = [&o](const PlannedTensor& v) { return o.momentum != 0.0 ? v.data : nullptr; };
+      table.sgd(s.out_f * s.in_f, s.w.data, s.gw.data, velocity(s.vw), *lr, o.momentum, o.nesterov, o.l2, exec);
+      table.sgd(s.out_f, s.b.data, s.gb.data, velocity(s.vb), *lr, o.momentum, o.nesterov, 0.0, exec);
+      if (s.kind == kActPrelu) {
+        table.sgd(1, s.slope.data, s.slope_grad.data, velocity(s.vslope), *lr, o.momentum, o.nesterov, 0.0, exec);
+      }
+    }
   }
   return loss;
 }

@@ -29,12 +29,21 @@ struct StepLayer {
   int kind = 0;
   double alpha = 0;  // leaky_relu's slope (prelu reads its slope tensor at run time)
   PlannedTensor w, b, gw, gb, z, h, dh_in, slope, slope_grad;  // dh_in: dX target (layers > 0)
+  PlannedTensor vw, vb, vslope;  // SGD velocities (plans with sgd and momentum != 0)
+};
+// SGD applied by the step itself (TrainStepSgd in src/kernels/types.ts).
+struct StepSgd {
+  bool enabled = false;
+  double momentum = 0;
+  bool nesterov = false;
+  double l2 = 0;  // weight decay of the weights (biases and slopes: 0)
 };
 struct StepPlan {
   int64_t capacity = 0, classes = 0;
   bool bf16 = false;
   PlannedTensor input, labels, probs, dlogits;
   std::vector<StepLayer> layers;
+  StepSgd sgd;
 };
 
 // Reads and checks spec = {capacity, bf16, input, labels, probs, dlogits, layers: [{inF, outF,
@@ -56,8 +65,11 @@ struct StepKernels {
 
 // Forward, loss and backward over the first `count` rows (1 <= count <= capacity, labels
 // checked by the caller): exactly the kernel calls of Mlp.computeGradients. Returns the mean
-// cross-entropy.
-double RunTrainStep(const StepPlan& plan, int64_t count, double l2, const StepKernels& kernels, const Exec& exec);
+// cross-entropy. With `lr` (non-null; the plan has sgd) and a finite loss, each layer's
+// parameters are then updated by the sgd kernel as soon as that layer's backward pass no longer
+// needs them: the same calls, and so the same bits, as the Sgd optimizer's step after the step.
+double RunTrainStep(const StepPlan& plan, int64_t count, double l2, const double* lr, const StepKernels& kernels,
+                    const Exec& exec);
 
 }  // namespace densetrain
 

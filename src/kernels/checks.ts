@@ -307,7 +307,19 @@ export function withChecks(raw: RawKernels): Kernels {
         tensor(`${at}h`, l.h, product('capacity*outF', capacity, l.outF));
         if (i > 0) tensor(`${at}dInput`, l.dInput, product('capacity*inF', capacity, l.inF));
         if (a.kind === 'prelu' && l.slopeGrad === a.slope) throw new RangeError(`${at}slopeGrad must not be the slope tensor itself`);
+        if (spec.sgd && spec.sgd.momentum !== 0) {
+          tensor(`${at}weightVelocity`, l.weightVelocity, w);
+          tensor(`${at}biasVelocity`, l.biasVelocity, l.outF);
+          if (a.kind === 'prelu') tensor(`${at}slopeVelocity`, l.slopeVelocity, 1);
+        }
       });
+      if (spec.sgd) {
+        const { momentum, nesterov, l2 } = spec.sgd;
+        checkFinite('sgd.momentum', momentum);
+        if (momentum < 0 || momentum >= 1) throw new RangeError(`sgd.momentum must be in [0, 1), got ${momentum}`);
+        if (typeof nesterov !== 'boolean') throw new TypeError('sgd.nesterov must be a boolean');
+        checkFinite('sgd.l2', l2);
+      }
       const classes = spec.layers[spec.layers.length - 1]!.outF;
       tensor('input', spec.input, product('capacity*inF', capacity, spec.layers[0]!.inF));
       tensor('labels', spec.labels, capacity);
@@ -316,12 +328,15 @@ export function withChecks(raw: RawKernels): Kernels {
       const step = createRawStep({ ...spec, precision });
       let disposed = false;
       return {
-        run(count: number, l2: number): number {
+        run(count: number, l2: number, lr?: number): number {
           if (disposed) throw new Error('this training step has been disposed');
           checkSize('count', count);
           if (count < 1 || count > capacity) throw new RangeError(`count must be an integer in [1, ${capacity}], got ${count}`);
           checkFinite('l2', l2);
-          return step.run(count, l2);
+          if (lr === undefined) return step.run(count, l2);
+          if (!spec.sgd) throw new TypeError('this training step was planned without sgd: it cannot take a learning rate');
+          checkFinite('lr', lr);
+          return step.run(count, l2, lr);
         },
         dispose(): void {
           disposed = true;

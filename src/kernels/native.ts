@@ -133,8 +133,8 @@ export interface NativeAddon {
   gatherRows(count: number, features: number, bytes: Uint8Array, indices: Uint32Array, start: number, table: Float32Array, out: Float32Array): void;
   /** Plans a fused training step (every tensor checked here, once); the plan is an opaque handle. */
   createTrainStep(spec: NativeStepSpec): object;
-  /** Runs a planned step over the first count rows; returns the mean cross-entropy. */
-  runTrainStep(plan: object, count: number, l2: number): number;
+  /** Runs a planned step over the first count rows (then SGD with lr, when given); returns the mean cross-entropy. */
+  runTrainStep(plan: object, count: number, l2: number, lr?: number): number;
 }
 
 /** The raw form of TrainStepSpec: Float32Array views and activation codes. */
@@ -159,7 +159,11 @@ export interface NativeStepSpec {
     dhIn: Float32Array | null;
     slope: Float32Array | null;
     slopeGrad: Float32Array | null;
+    vw?: Float32Array | null;
+    vb?: Float32Array | null;
+    vslope?: Float32Array | null;
   }[];
+  sgd?: { momentum: number; nesterov: boolean; l2: number };
 }
 
 /**
@@ -330,13 +334,17 @@ function createRaw(addon: NativeAddon): RawKernels {
             dhIn: l.dInput ? l.dInput.data : null,
             slope: l.act.kind === 'prelu' ? l.act.slope.data : null,
             slopeGrad: l.slopeGrad ? l.slopeGrad.data : null,
+            vw: l.weightVelocity ? l.weightVelocity.data : null,
+            vb: l.biasVelocity ? l.biasVelocity.data : null,
+            vslope: l.slopeVelocity ? l.slopeVelocity.data : null,
           };
         }),
+        ...(spec.sgd ? { sgd: { ...spec.sgd } } : {}),
       });
       return {
-        run: (count, l2) => {
+        run: (count, l2, lr) => {
           if (plan === null) throw new Error('this training step has been disposed');
-          return addon.runTrainStep(plan, count, l2);
+          return lr === undefined ? addon.runTrainStep(plan, count, l2) : addon.runTrainStep(plan, count, l2, lr);
         },
         dispose: () => {
           plan = null; // the addon frees it when garbage collected

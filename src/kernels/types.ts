@@ -96,6 +96,35 @@ export interface TrainStepLayer {
   dInput: Tensor | null;
   /** prelu: the slope gradient (written), else null. */
   slopeGrad: Tensor | null;
+  /**
+   * With TrainStepSpec.sgd and momentum != 0: the SGD velocities (written) of the weight, the
+   * bias and (prelu) the slope; otherwise absent or null.
+   */
+  weightVelocity?: Tensor | null;
+  biasVelocity?: Tensor | null;
+  slopeVelocity?: Tensor | null;
+}
+
+/**
+ * SGD that a fused step applies itself after its backward pass (TrainStep.run with lr): per
+ * parameter exactly sgdStep(size, value, grad, velocity, lr, momentum, nesterov, decay), with
+ * decay = l2 for weights and 0 for biases and prelu slopes (the Sgd optimizer's update).
+ */
+export interface TrainStepSgd {
+  momentum: number;
+  nesterov: boolean;
+  l2: number;
+}
+
+/**
+ * An SGD optimizer's update in the form a model's fused step can apply itself
+ * (Optimizer.fusedSgd -> Mlp.fuseSgd): its settings, the parameters it updates (their value
+ * tensors, in order) and each one's velocity (null without momentum).
+ */
+export interface FusedSgd {
+  settings: TrainStepSgd;
+  values: readonly Tensor[];
+  velocity: readonly (Tensor | null)[];
 }
 
 /** The tensors of a model's training step; every tensor is checked once, when the step is created. */
@@ -110,6 +139,8 @@ export interface TrainStepSpec {
   probs: Tensor;
   dlogits: Tensor;
   layers: readonly TrainStepLayer[];
+  /** Also update the parameters with SGD when run() is given a learning rate. */
+  sgd?: TrainStepSgd;
 }
 
 /** A planned training step: forward, softmax cross-entropy and backward in one call. */
@@ -118,8 +149,11 @@ export interface TrainStep {
    * Over the first `count` rows: the same kernel calls, in the same order, as the composed step
    * (denseForward per layer, softmaxCrossEntropy, then per layer from the last: activationBackward,
    * dW = dZᵀ·X + l2·W, biasGrad, dX = dZ·W), so the same bits. Returns the mean cross-entropy.
+   * With `lr` (the spec must have `sgd`): then, unless that loss is not finite, one SGD update of
+   * every parameter, each layer's as soon as its backward pass is done (while its gradients are
+   * still in cache), with the same bits as sgdStep over every parameter after the step.
    */
-  run(count: number, l2: number): number;
+  run(count: number, l2: number, lr?: number): number;
   /** Forgets the plan (run throws afterwards). */
   dispose(): void;
 }

@@ -13,7 +13,7 @@
  * Only lossAndGradients called with more rows than the capacity grows the activation buffers;
  * predict and logits work in chunks of the capacity and never do.
  */
-import type { Activation, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
+import type { Activation, FusedSgd, Kernels, Precision, Tensor, TrainStep } from '../kernels/types.js';
 import { ACTIVATION_NAMES } from '../kernels/types.js';
 import type { PixelScaling } from '../data/types.js';
 import { getKernels } from '../kernels/index.js';
@@ -146,6 +146,8 @@ export class Mlp implements Model {
   #disposed = false;
   #fusedStep: boolean;
   #step: TrainStep | null = null;
+  /** SGD the fused step applies itself (fuseSgd), or null. */
+  #sgd: FusedSgd | null = null;
 
   constructor(architecture: ModelArchitecture, options: BuildOptions) {
     validateArchitecture(architecture);
@@ -270,6 +272,8 @@ export class Mlp implements Model {
     this.#step = null;
     if (!this.#fusedStep || !this.kernels.createTrainStep) return;
     const last = this.#layers.length - 1;
+    const sgd = this.#sgd;
+    const velocityOf = (p: Parameter | null): Tensor | null => (p && sgd ? (sgd.velocity[sgd.values.indexOf(p.value)] ?? null) : null);
     this.#step = this.kernels.createTrainStep({
       capacity: this.#capacity,
       precision: this.precision,
@@ -289,8 +293,40 @@ export class Mlp implements Model {
         h: i < last ? this.#h[i]! : this.#z[i]!,
         dInput: i > 0 ? this.#dh[i - 1]! : null,
         slopeGrad: layer.slope ? layer.slope.grad : null,
+        weightVelocity: velocityOf(layer.weight),
+        biasVelocity: velocityOf(layer.bias),
+        slopeVelocity: velocityOf(layer.slope),
       })),
+      ...(sgd ? { sgd: sgd.settings } : {}),
     });
+  }
+
+  /**
+   * Lets the fused training step apply an SGD optimizer's update itself (trainStep), each layer's
+   * right after its backward pass, with the same bits as computeGradients + Sgd.step. True when
+   * it will: the backend has a fused step and `sgd` updates exactly this model's parameters, in
+   * order. null (or false returned) leaves the step without it. The optimizer's velocity tensors
+   * must stay allocated while fused: call fuseSgd(null) before disposing the optimizer.
+   */
+  fuseSgd(sgd: FusedSgd | null): boolean {
+    if (sgd === null && this.#disposed) return false;
+    this.#alive();
+    const ours = sgd !== null && sgd.values.length === this.parameters.length && sgd.values.every((v, i) => v === this.parameters[i]!.value);
+    this.#sgd = ours ? sgd : null;
+    this.#planStep();
+    if (this.#step === null) this.#sgd = null;
+    return this.#sgd !== null;
+  }
+
+  /**
+   * computeGradients(count, 0), then, unless the loss is not finite, the SGD update given to
+   * fuseSgd with learning rate lr, in the same native call. Returns the mean cross-entropy.
+   */
+  trainStep(count: number, lr: number): number {
+    this.#alive();
+    this.#checkRows(count);
+    if (!this.#step || !this.#sgd) throw new Error('trainStep needs an SGD update fused with fuseSgd() first');
+    return this.#step.run(count, 0, lr);
   }
 
   #alive(): void {

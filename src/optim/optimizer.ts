@@ -5,7 +5,7 @@
  * for checkpoints: `optim.<parameter name>.<slot>` (slot 'velocity' for SGD with momentum,
  * 'm' and 'v' for Adam).
  */
-import type { Kernels, Tensor } from '../kernels/types.js';
+import type { FusedSgd, Kernels, Tensor } from '../kernels/types.js';
 import type { Parameter } from '../model/types.js';
 
 export type OptimizerName = 'sgd' | 'adam';
@@ -21,6 +21,13 @@ export interface Optimizer {
   stateTensors(): Map<string, Tensor>;
   /** Restores the step counter (state tensors are restored by writing into stateTensors()). */
   setStepCount(steps: number): void;
+  /**
+   * This optimizer's update as a model's fused step can apply it (Mlp.fuseSgd), or null when it
+   * cannot (Adam). After each step the model applied, call countFusedStep() instead of step().
+   */
+  fusedSgd(): FusedSgd | null;
+  /** Counts one update that a fused step applied (stepCount + 1). */
+  countFusedStep(): void;
   dispose(): void;
 }
 
@@ -91,6 +98,18 @@ export class Sgd implements Optimizer {
     this.#steps++;
   }
 
+  fusedSgd(): FusedSgd {
+    return {
+      settings: { momentum: this.momentum, nesterov: this.nesterov, l2: this.l2 },
+      values: this.#params.map((p) => p.value),
+      velocity: [...this.#velocity],
+    };
+  }
+
+  countFusedStep(): void {
+    this.#steps++;
+  }
+
   stateTensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     this.#params.forEach((p, i) => {
@@ -149,6 +168,14 @@ export class Adam implements Optimizer {
       this.#kernels.adamStep(p.size, p.value, p.grad, this.#m[i]!, this.#v[i]!, lr, this.beta1, this.beta2, this.eps, decayFor(p, this.l2), t);
     });
     this.#steps = t;
+  }
+
+  fusedSgd(): null {
+    return null;
+  }
+
+  countFusedStep(): void {
+    throw new Error('Adam has no fused update: call step()');
   }
 
   stateTensors(): Map<string, Tensor> {

@@ -185,6 +185,7 @@ async function trainRun(config: Partial<TrainConfig>, options: TrainOptions): Pr
     model.dispose();
     throw error;
   } finally {
+    model.fuseSgd(null); // the step must not keep the optimizer's velocities, freed next
     held.optimizer?.dispose();
     await held.lock?.release();
   }
@@ -249,6 +250,8 @@ async function setUpRun(plan: RunPlan, model: Mlp, rng: Rng, held: Held, wallSta
   model.classNames = [...dataset.classNames];
   const optimizer = createOptimizer(kernels, model.parameters, cfg);
   held.optimizer = optimizer;
+  // SGD runs inside the backend's fused step where it can (native): one call per batch.
+  const fusedSgd = model.fuseSgd(optimizer.fusedSgd());
 
   const datasetInfo: RunRecord['dataset'] = {
     name: dataset.name,
@@ -292,6 +295,7 @@ async function setUpRun(plan: RunPlan, model: Mlp, rng: Rng, held: Held, wallSta
     options,
     model,
     optimizer,
+    fusedSgd,
     rng,
     split,
     scaling,
@@ -351,7 +355,7 @@ function startEpoch(run: Run, epoch: number): EpochProgress {
 
 /** One epoch's batches; a Stop when the run ends inside it (diverged, or interrupted: then checkpointed). */
 async function trainBatches(run: Run, progress: EpochProgress): Promise<Stop | null> {
-  const { model, optimizer, cfg, options, state, order, scaling, batchesPerEpoch } = run;
+  const { model, optimizer, fusedSgd, cfg, options, state, order, scaling, batchesPerEpoch } = run;
   const { epoch, lr, partial } = progress;
   const n = run.split.train.length;
   for (let b = state.batch; b < batchesPerEpoch; b++) {
@@ -359,9 +363,11 @@ async function trainBatches(run: Run, progress: EpochProgress): Promise<Stop | n
     const start = b * cfg.batchSize;
     const rows = Math.min(cfg.batchSize, n - start);
     loadBatch(model, run.plan.dataset.train, order, start, rows, scaling);
-    const loss = model.computeGradients(rows, 0);
+    // With fusedSgd the step also updates the parameters, unless the loss is not finite.
+    const loss = fusedSgd ? model.trainStep(rows, lr) : model.computeGradients(rows, 0);
     if (!Number.isFinite(loss)) return divergedStop({ kind: 'loss', loss, beforeAnyStep: state.optimizerSteps === 0 }, { epoch, batch: b + 1, lr }, cfg);
-    optimizer.step(lr);
+    if (fusedSgd) optimizer.countFusedStep();
+    else optimizer.step(lr);
     state.optimizerSteps = optimizer.stepCount;
     // The label buffer holds this batch's labels (loadBatch wrote them): no per-batch arrays.
     const correct = countCorrect(model.probsTensor.data, model.labelTensor.data, rows, model.classes);
