@@ -73,6 +73,57 @@ bool StillLive(const TensorStore& store, const PlannedTensor& t) {
   return t.data == nullptr || store.StillLive(t.data, t.id);
 }
 
+// One layer's sizes and tensors, each checked against the store and its expected length
+// (cap = rows of the largest batch); velocities only where SGD with momentum is fused in.
+StepLayer PlanLayer(Args& args, Napi::Object l, uint32_t i, const StepPlan& plan, const TensorStore& store) {
+  const int64_t cap = plan.capacity;
+  const std::string at = "layers[" + std::to_string(i) + "].";
+  StepLayer s;
+  s.in_f = PlanSize(args, l, "inF", at + "inF", 1, kMaxSize);
+  s.out_f = PlanSize(args, l, "outF", at + "outF", 1, kMaxSize);
+  s.kind = static_cast<int>(PlanSize(args, l, "kind", at + "kind", 0, kActCount - 1));
+  Napi::Value alpha = l.Get("alpha");
+  s.alpha = alpha.IsNumber() ? alpha.As<Napi::Number>().DoubleValue() : 0.0;
+  const int64_t wn = args.Product("outF*inF", s.out_f, s.in_f);
+  const int64_t zn = args.Product("capacity*outF", cap, s.out_f);
+  s.w = PlanTensor(store, args, l, "w", at + "w", wn);
+  s.b = PlanTensor(store, args, l, "b", at + "b", s.out_f);
+  s.gw = PlanTensor(store, args, l, "gw", at + "gw", wn);
+  s.gb = PlanTensor(store, args, l, "gb", at + "gb", s.out_f);
+  s.z = PlanTensor(store, args, l, "z", at + "z", zn);
+  s.h = PlanTensor(store, args, l, "h", at + "h", zn);
+  s.dh_in = PlanTensor(store, args, l, "dhIn", at + "dhIn", args.Product("capacity*inF", cap, s.in_f), /*optional=*/i == 0);
+  const bool prelu = s.kind == kActPrelu;
+  s.slope = PlanTensor(store, args, l, "slope", at + "slope", 1, !prelu);
+  s.slope_grad = PlanTensor(store, args, l, "slopeGrad", at + "slopeGrad", 1, !prelu);
+  const bool velocities = plan.sgd.enabled && plan.sgd.momentum != 0.0;
+  s.vw = PlanTensor(store, args, l, "vw", at + "vw", wn, !velocities);
+  s.vb = PlanTensor(store, args, l, "vb", at + "vb", s.out_f, !velocities);
+  s.vslope = PlanTensor(store, args, l, "vslope", at + "vslope", 1, !(velocities && prelu));
+  return s;
+}
+
+// Written tensors must be distinct from each other and from everything read (a layer's h may
+// be its z, as for the output layer).
+bool WritesAlias(const StepPlan& plan) {
+  std::vector<uint64_t> written, read;
+  written.push_back(plan.probs.id);
+  written.push_back(plan.dlogits.id);
+  read.push_back(plan.input.id);
+  read.push_back(plan.labels.id);
+  for (const StepLayer& s : plan.layers) {
+    for (const PlannedTensor* t : {&s.gw, &s.gb, &s.z, &s.dh_in, &s.slope_grad, &s.vw, &s.vb, &s.vslope}) {
+      if (t->data) written.push_back(t->id);
+    }
+    if (s.h.id != s.z.id) written.push_back(s.h.id);
+    for (const PlannedTensor* t : {&s.w, &s.b, &s.slope}) if (t->data) read.push_back(t->id);
+  }
+  std::sort(written.begin(), written.end());
+  bool clash = std::adjacent_find(written.begin(), written.end()) != written.end();
+  for (uint64_t r : read) clash = clash || std::binary_search(written.begin(), written.end(), r);
+  return clash;
+}
+
 }  // namespace
 
 std::unique_ptr<StepPlan> PlanTrainStep(Args& args, Napi::Object spec, const TensorStore& store,
@@ -98,33 +149,10 @@ std::unique_ptr<StepPlan> PlanTrainStep(Args& args, Napi::Object spec, const Ten
       args.TypeError("layers[" + std::to_string(i) + "] must be an object");
       break;
     }
-    Napi::Object l = lv.As<Napi::Object>();
-    const std::string at = "layers[" + std::to_string(i) + "].";
-    StepLayer s;
-    s.in_f = PlanSize(args, l, "inF", at + "inF", 1, kMaxSize);
-    s.out_f = PlanSize(args, l, "outF", at + "outF", 1, kMaxSize);
-    s.kind = static_cast<int>(PlanSize(args, l, "kind", at + "kind", 0, kActCount - 1));
-    Napi::Value alpha = l.Get("alpha");
-    s.alpha = alpha.IsNumber() ? alpha.As<Napi::Number>().DoubleValue() : 0.0;
+    StepLayer s = PlanLayer(args, lv.As<Napi::Object>(), i, *plan, store);
     if (args.ok() && !plan->layers.empty() && plan->layers.back().out_f != s.in_f) {
-      args.RangeError(at + "inF must equal the previous layer's outF");
+      args.RangeError("layers[" + std::to_string(i) + "].inF must equal the previous layer's outF");
     }
-    const int64_t wn = args.Product("outF*inF", s.out_f, s.in_f);
-    const int64_t zn = args.Product("capacity*outF", cap, s.out_f);
-    s.w = PlanTensor(store, args, l, "w", at + "w", wn);
-    s.b = PlanTensor(store, args, l, "b", at + "b", s.out_f);
-    s.gw = PlanTensor(store, args, l, "gw", at + "gw", wn);
-    s.gb = PlanTensor(store, args, l, "gb", at + "gb", s.out_f);
-    s.z = PlanTensor(store, args, l, "z", at + "z", zn);
-    s.h = PlanTensor(store, args, l, "h", at + "h", zn);
-    s.dh_in = PlanTensor(store, args, l, "dhIn", at + "dhIn", args.Product("capacity*inF", cap, s.in_f), /*optional=*/i == 0);
-    const bool prelu = s.kind == kActPrelu;
-    s.slope = PlanTensor(store, args, l, "slope", at + "slope", 1, !prelu);
-    s.slope_grad = PlanTensor(store, args, l, "slopeGrad", at + "slopeGrad", 1, !prelu);
-    const bool velocities = plan->sgd.enabled && plan->sgd.momentum != 0.0;
-    s.vw = PlanTensor(store, args, l, "vw", at + "vw", wn, !velocities);
-    s.vb = PlanTensor(store, args, l, "vb", at + "vb", s.out_f, !velocities);
-    s.vslope = PlanTensor(store, args, l, "vslope", at + "vslope", 1, !(velocities && prelu));
     plan->layers.push_back(s);
   }
   if (!args.ok()) return nullptr;
@@ -134,25 +162,7 @@ std::unique_ptr<StepPlan> PlanTrainStep(Args& args, Napi::Object spec, const Ten
   plan->probs = PlanTensor(store, args, spec, "probs", "probs", args.Product("capacity*classes", cap, plan->classes));
   plan->dlogits = PlanTensor(store, args, spec, "dlogits", "dlogits", args.Product("capacity*classes", cap, plan->classes));
   if (!args.ok()) return nullptr;
-  // Written tensors must be distinct from each other and from everything read (a layer's h may
-  // be its z, as for the output layer).
-  std::vector<uint64_t> written, read;
-  written.push_back(plan->probs.id);
-  written.push_back(plan->dlogits.id);
-  read.push_back(plan->input.id);
-  read.push_back(plan->labels.id);
-  for (const StepLayer& s : plan->layers) {
-    for (const PlannedTensor* t : {&s.gw, &s.gb, &s.z, &s.dh_in, &s.slope_grad, &s.vw, &s.vb, &s.vslope}) {
-      if (t->data) written.push_back(t->id);
-    }
-    if (s.h.id != s.z.id) written.push_back(s.h.id);
-    for (const PlannedTensor* t : {&s.w, &s.b, &s.slope}) if (t->data) read.push_back(t->id);
-  }
-  std::vector<uint64_t> all = written;
-  std::sort(all.begin(), all.end());
-  bool clash = std::adjacent_find(all.begin(), all.end()) != all.end();
-  for (uint64_t r : read) clash = clash || std::binary_search(all.begin(), all.end(), r);
-  if (clash) {
+  if (WritesAlias(*plan)) {
     args.RangeError("the step's written tensors (activations, gradients, probs, dlogits) must be distinct from each other and from its inputs and parameters");
     return nullptr;
   }

@@ -40,19 +40,26 @@ void ReverseParallel(void*, int ntasks, TaskFn fn, void* ctx) {
   for (int t = ntasks - 1; t >= 0; --t) fn(ctx, t, t % 3);
 }
 
-int Check(const KernelTable* table) {
-  const int shapes[][3] = {{1, 1, 1},   {1, 7, 13},  {13, 1, 7},   {7, 13, 1},   {2, 3, 0},   {8, 12, 256},
-                           {7, 11, 255}, {9, 13, 257}, {12, 32, 64}, {13, 33, 65}, {17, 31, 263}, {151, 37, 29},
-                           {241, 19, 11}, {1031, 3, 17}, {3, 1031, 17}, {11, 2081, 9}, {97, 131, 521}, {173, 151, 89}};
+constexpr int kShapes[][3] = {{1, 1, 1},   {1, 7, 13},  {13, 1, 7},   {7, 13, 1},   {2, 3, 0},   {8, 12, 256},
+                               {7, 11, 255}, {9, 13, 257}, {12, 32, 64}, {13, 33, 65}, {17, 31, 263}, {151, 37, 29},
+                               {241, 19, 11}, {1031, 3, 17}, {3, 1031, 17}, {11, 2081, 9}, {97, 131, 521}, {173, 151, 89}};
+
+// Three 64-byte-aligned workspaces (one per pretend worker), owned for the table's checks.
+struct Workspaces {
+  std::vector<std::vector<float>> own;
   float* wsp[3];
-  std::vector<std::vector<float>> own(3, std::vector<float>(table->workspace_floats + 16));
-  for (int w = 0; w < 3; ++w) {
-    wsp[w] = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(own[w].data()) + 63) & ~uintptr_t{63});
+  explicit Workspaces(const KernelTable* table) : own(3, std::vector<float>(table->workspace_floats + 16)) {
+    for (int w = 0; w < 3; ++w) {
+      wsp[w] = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(own[w].data()) + 63) & ~uintptr_t{63});
+    }
   }
-  Exec serial{nullptr, nullptr, 1, wsp};
-  Exec split{&ReverseParallel, nullptr, 3, wsp};
+};
+
+// gemm in every transpose form and alpha/beta case: within the float32 summation bound of a
+// float64 dot product, and bit-identical when its tasks run in another order on other workers.
+int CheckGemm(const KernelTable* table, const Exec& serial, const Exec& split) {
   int failures = 0;
-  for (const auto& s : shapes) {
+  for (const auto& s : kShapes) {
     const int64_t m = s[0], n = s[1], k = s[2];
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 2, tb = t & 1;
@@ -90,9 +97,14 @@ int Check(const KernelTable* table) {
       }
     }
   }
-  // dense_forward: bit-identical to gemm NT + bias_activation (serial and split), every
-  // activation, with and without bias, h separate and h == z.
-  for (const auto& s : shapes) {
+  return failures;
+}
+
+// dense_forward: bit-identical to gemm NT + bias_activation (serial and split), every
+// activation, with and without bias, h separate and h == z.
+int CheckDenseForward(const KernelTable* table, const Exec& serial, const Exec& split) {
+  int failures = 0;
+  for (const auto& s : kShapes) {
     const int64_t rows = s[0], out_f = s[1], in_f = s[2];
     std::vector<float> x(rows * in_f), w(out_f * in_f), bias(out_f);
     for (auto& v : x) v = Rand();
@@ -120,6 +132,14 @@ int Check(const KernelTable* table) {
       }
     }
   }
+  return failures;
+}
+
+int Check(const KernelTable* table) {
+  Workspaces ws(table);
+  Exec serial{nullptr, nullptr, 1, ws.wsp};
+  Exec split{&ReverseParallel, nullptr, 3, ws.wsp};
+  const int failures = CheckGemm(table, serial, split) + CheckDenseForward(table, serial, split);
   std::printf("%s (%dx%d tiles): %s\n", table->name, table->mr, table->nr, failures == 0 ? "ok" : "FAILED");
   return failures;
 }
