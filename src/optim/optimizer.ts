@@ -59,7 +59,21 @@ function checkLr(lr: number): void {
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new RangeError(`lr must be a finite number >= 0, got ${lr}`);
 }
 
-export class Sgd implements Optimizer {
+/** The update counter both optimizers keep (Adam's t; checkpoints record it). */
+abstract class CountedOptimizer {
+  protected steps = 0;
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  setStepCount(steps: number): void {
+    if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`step count must be a non-negative integer, got ${steps}`);
+    this.steps = steps;
+  }
+}
+
+export class Sgd extends CountedOptimizer implements Optimizer {
   readonly name = 'sgd' as const;
   readonly momentum: number;
   readonly nesterov: boolean;
@@ -67,9 +81,9 @@ export class Sgd implements Optimizer {
   #kernels: Kernels;
   #params: readonly Parameter[];
   #velocity: (Tensor | null)[];
-  #steps = 0;
 
   constructor(kernels: Kernels, params: readonly Parameter[], options: SgdOptions = {}) {
+    super();
     this.momentum = options.momentum ?? 0;
     this.nesterov = options.nesterov ?? false;
     this.l2 = options.l2 ?? 0;
@@ -81,21 +95,12 @@ export class Sgd implements Optimizer {
     this.#velocity = params.map((p) => (this.momentum !== 0 ? kernels.alloc(p.size) : null));
   }
 
-  get stepCount(): number {
-    return this.#steps;
-  }
-
-  setStepCount(steps: number): void {
-    if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`step count must be a non-negative integer, got ${steps}`);
-    this.#steps = steps;
-  }
-
   step(lr: number): void {
     checkLr(lr);
     this.#params.forEach((p, i) => {
       this.#kernels.sgdStep(p.size, p.value, p.grad, this.#velocity[i]!, lr, this.momentum, this.nesterov, decayFor(p, this.l2));
     });
-    this.#steps++;
+    this.steps++;
   }
 
   fusedSgd(): FusedSgd {
@@ -107,7 +112,7 @@ export class Sgd implements Optimizer {
   }
 
   countFusedStep(): void {
-    this.#steps++;
+    this.steps++;
   }
 
   stateTensors(): Map<string, Tensor> {
@@ -125,7 +130,7 @@ export class Sgd implements Optimizer {
   }
 }
 
-export class Adam implements Optimizer {
+export class Adam extends CountedOptimizer implements Optimizer {
   readonly name = 'adam' as const;
   readonly beta1: number;
   readonly beta2: number;
@@ -135,9 +140,9 @@ export class Adam implements Optimizer {
   #params: readonly Parameter[];
   #m: Tensor[];
   #v: Tensor[];
-  #steps = 0;
 
   constructor(kernels: Kernels, params: readonly Parameter[], options: AdamOptions = {}) {
+    super();
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
@@ -152,22 +157,13 @@ export class Adam implements Optimizer {
     this.#v = params.map((p) => kernels.alloc(p.size));
   }
 
-  get stepCount(): number {
-    return this.#steps;
-  }
-
-  setStepCount(steps: number): void {
-    if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`step count must be a non-negative integer, got ${steps}`);
-    this.#steps = steps;
-  }
-
   step(lr: number): void {
     checkLr(lr);
-    const t = this.#steps + 1;
+    const t = this.steps + 1;
     this.#params.forEach((p, i) => {
       this.#kernels.adamStep(p.size, p.value, p.grad, this.#m[i]!, this.#v[i]!, lr, this.beta1, this.beta2, this.eps, decayFor(p, this.l2), t);
     });
-    this.#steps = t;
+    this.steps = t;
   }
 
   fusedSgd(): null {
